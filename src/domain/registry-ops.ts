@@ -1,0 +1,274 @@
+/**
+ * The registry's operations as pure functions: (server state, request, now) -> (new state, changes, messages).
+ * Every operation states the status and share it wants for each version; `settle` diffs that against the old
+ * state, so history entries and change events come from one place and appear once per real change.
+ */
+import { AppError } from '../errors.js';
+import { checkServer } from './invariants.js';
+import { isSemver } from './semver.js';
+import { isServerName } from './server-name.js';
+import { parsePercentage, setShare } from './traffic-split.js';
+import {
+  blueOf,
+  cloneServer,
+  emptyServer,
+  findVersion,
+  type Health,
+  type ServerState,
+  type Status,
+  type Transport,
+  type VersionRecord,
+} from './types.js';
+
+/** A change the registry made; the registry turns these into events and deployment-log lines. */
+export type Change =
+  | { type: 'server:registered'; server: string; version: string; status: Status; trafficPercentage: number; transport: Transport }
+  | { type: 'server:status-changed'; server: string; version: string; oldStatus: Status; newStatus: Status; reason?: string }
+  | { type: 'server:traffic-changed'; server: string; version: string; oldPercentage: number; newPercentage: number; reason?: string }
+  | { type: 'server:rollback'; server: string; fromVersion: string; toVersion: string; reason: string; timestamp: number }
+  | { type: 'server:version-removed'; server: string; version: string }
+  | { type: 'server:health-changed'; server: string; version: string; oldHealth: Health; newHealth: Health; reason?: string };
+
+export interface OpResult {
+  server: ServerState;
+  changes: Change[];
+  /** Human-readable notes about what happened (for example "first version: blue at 100%"). */
+  messages: string[];
+}
+
+type Plan = Map<string, { status: Status; pct: number }>;
+
+function planOf(server: ServerState): Plan {
+  return new Map(server.versions.map((v) => [v.version, { status: v.status, pct: v.trafficPercentage }]));
+}
+
+/** Applies a plan to `server` (a working copy, changed in place), recording history and changes for every version that moved. */
+function settle(server: ServerState, plan: Plan, now: number, reason: string | undefined): OpResult {
+  const changes: Change[] = [];
+  const why = reason === undefined ? {} : { reason };
+  for (const v of server.versions) {
+    const want = plan.get(v.version);
+    if (!want) continue;
+    if (v.status !== want.status) {
+      server.history.push({ kind: 'status', timestamp: now, version: v.version, from: v.status, to: want.status, ...why });
+      changes.push({ type: 'server:status-changed', server: server.name, version: v.version, oldStatus: v.status, newStatus: want.status, ...why });
+      v.status = want.status;
+    }
+    if (v.trafficPercentage !== want.pct) {
+      server.history.push({ kind: 'traffic', timestamp: now, version: v.version, from: v.trafficPercentage, to: want.pct, ...why });
+      changes.push({ type: 'server:traffic-changed', server: server.name, version: v.version, oldPercentage: v.trafficPercentage, newPercentage: want.pct, ...why });
+      v.trafficPercentage = want.pct;
+    }
+  }
+  server.mcpVersionHistory.currentBlue = blueOf(server)?.version ?? null;
+  assertInvariants(server);
+  return { server, changes, messages: [] };
+}
+
+function assertInvariants(server: ServerState): void {
+  const errors = checkServer(server);
+  // Unreachable through the operations below; a failure here is a bug, so it names itself as one.
+  if (errors.length > 0) throw new Error(`internal error: registry invariant broken: ${errors.join('; ')}`);
+}
+
+function requireVersion(server: ServerState, version: string): VersionRecord {
+  const v = findVersion(server, version);
+  if (!v) throw new AppError('not-found', `server "${server.name}" has no version "${version}"`);
+  return v;
+}
+
+function requireBlue(server: ServerState, action: string): VersionRecord {
+  const blue = blueOf(server);
+  if (!blue) throw new AppError('conflict', `cannot ${action}: server "${server.name}" has no blue version`);
+  return blue;
+}
+
+export interface DeployRequest {
+  version: string;
+  transport: Transport;
+  /** Share for a green deploy, 0-100; default 0. */
+  traffic?: number;
+  /** Immediate swap: the new version becomes blue at 100%. */
+  blue?: boolean;
+}
+
+/**
+ * Deploys a new version. The first version of a server becomes blue at 100%. With `blue`, the new version
+ * becomes blue at 100% and the previous blue goes inactive onto the rollback stack. Otherwise it is green at
+ * `traffic`% (default 0). Throws AppError on a bad name, semver, percentage or a duplicate version.
+ */
+export function deploy(current: ServerState | undefined, name: string, req: DeployRequest, now: number): OpResult {
+  if (!isServerName(name)) {
+    throw new AppError('invalid', `invalid server name "${name}": use letters, digits, ".", "_" and "-" (up to 128)`);
+  }
+  if (!isSemver(req.version)) {
+    throw new AppError('invalid', `invalid version "${req.version}" for server "${name}": expected semver such as 1.2.0`);
+  }
+  const traffic = req.traffic === undefined ? undefined : parsePercentage(req.traffic);
+  const server = cloneServer(current ?? emptyServer(name));
+  if (findVersion(server, req.version)) {
+    throw new AppError('conflict', `server "${name}" already has version "${req.version}"`);
+  }
+  const oldBlue = blueOf(server);
+  const asBlue = oldBlue === undefined || req.blue === true;
+  // The new record enters at 0% green so the traffic math sees it; its final values are set before settling,
+  // so only the other versions' moves become changes (the new one is reported once, as registered).
+  const record = { ...req.transport, version: req.version, status: 'green', trafficPercentage: 0, deploymentTimestamp: now } as VersionRecord;
+  server.versions.push(record);
+  let plan: Plan;
+  if (asBlue) {
+    plan = swapBluePlan(server, req.version);
+  } else {
+    plan = planOf(server);
+    const pcts = setShare(name, server.versions, req.version, traffic ?? 0);
+    server.versions.forEach((v, i) => plan.set(v.version, { status: v.status, pct: pcts[i]! }));
+  }
+  const mine = plan.get(req.version)!;
+  record.status = mine.status;
+  record.trafficPercentage = mine.pct;
+  server.mcpVersionHistory.versions.push(req.version);
+  server.history.push({ kind: 'registered', timestamp: now, version: req.version, status: mine.status, trafficPercentage: mine.pct });
+  const messages: string[] = [];
+  if (oldBlue === undefined) {
+    messages.push(`${name}@${req.version} is the first version of "${name}": it becomes blue at 100%`);
+    if (traffic !== undefined && traffic !== 100) messages.push(`--traffic ${traffic} does not apply: a server's first version carries all traffic`);
+  } else if (asBlue) {
+    server.mcpVersionHistory.rollbackStack.push(oldBlue.version);
+    messages.push(`${name}@${req.version} is now blue at 100%; ${oldBlue.version} is inactive and kept as the rollback target`);
+  } else {
+    messages.push(`deployed ${name}@${req.version} as green at ${mine.pct}%`);
+  }
+  const result = settle(server, plan, now, undefined);
+  const registered: Change = {
+    type: 'server:registered',
+    server: name,
+    version: req.version,
+    status: mine.status,
+    trafficPercentage: mine.pct,
+    transport: req.transport,
+  };
+  return { server: result.server, changes: [registered, ...result.changes], messages };
+}
+
+/** A plan where `version` is blue at 100%, the old blue inactive, greens green at 0%. */
+function swapBluePlan(server: ServerState, version: string): Plan {
+  const plan: Plan = new Map();
+  for (const v of server.versions) {
+    if (v.version === version) plan.set(v.version, { status: 'blue', pct: 100 });
+    else if (v.status === 'blue') plan.set(v.version, { status: 'inactive', pct: 0 });
+    else plan.set(v.version, { status: v.status, pct: 0 });
+  }
+  return plan;
+}
+
+/**
+ * Promotes `version` (green or inactive) to blue at 100%. The previous blue goes inactive onto the rollback
+ * stack; other greens drop to 0% and stay green. Promoting the blue is a no-op that says so.
+ */
+export function promote(current: ServerState, version: string, now: number, reason?: string): OpResult {
+  const target = requireVersion(current, version);
+  const blue = requireBlue(current, `promote "${version}"`);
+  if (target.status === 'blue') {
+    return { server: current, changes: [], messages: [`${current.name}@${version} is already blue: nothing to do`] };
+  }
+  const server = cloneServer(current);
+  server.mcpVersionHistory.rollbackStack.push(blue.version);
+  const result = settle(server, swapBluePlan(server, version), now, reason);
+  result.messages.push(`promoted ${current.name}@${version} to blue at 100%; ${blue.version} is inactive (rollback target)`);
+  return result;
+}
+
+/**
+ * Rolls `version` back. A green goes inactive at 0% and the blue returns to 100% (other greens to 0%).
+ * The blue itself is replaced by the most recent previous blue still present (error if none). Records
+ * `lastRollback` and a rollback history entry with the reason.
+ */
+export function rollback(current: ServerState, version: string, now: number, reason = 'manual rollback'): OpResult {
+  const target = requireVersion(current, version);
+  const blue = requireBlue(current, `roll back "${version}"`);
+  if (target.status === 'inactive') {
+    throw new AppError('conflict', `version "${version}" of server "${current.name}" is inactive: nothing to roll back`);
+  }
+  const server = cloneServer(current);
+  let to: string;
+  const plan: Plan = new Map();
+  if (target.status === 'green') {
+    to = blue.version;
+    for (const v of server.versions) plan.set(v.version, { status: v.status, pct: v.status === 'blue' ? 100 : 0 });
+    plan.set(version, { status: 'inactive', pct: 0 });
+  } else {
+    const stack = server.mcpVersionHistory.rollbackStack;
+    let previous: string | undefined;
+    while (stack.length > 0 && previous === undefined) {
+      const candidate = stack.pop()!;
+      if (candidate !== version && findVersion(server, candidate)) previous = candidate;
+    }
+    if (previous === undefined) {
+      throw new AppError('conflict', `cannot roll back blue version "${version}" of server "${current.name}": no previous blue version to return to`);
+    }
+    to = previous;
+    for (const v of server.versions) plan.set(v.version, { status: v.status, pct: 0 });
+    plan.set(version, { status: 'inactive', pct: 0 });
+    plan.set(previous, { status: 'blue', pct: 100 });
+  }
+  const record = { fromVersion: version, toVersion: to, timestamp: now, reason };
+  server.mcpVersionHistory.lastRollback = record;
+  server.history.push({ kind: 'rollback', timestamp: now, version, fromVersion: version, toVersion: to, reason });
+  const result = settle(server, plan, now, reason);
+  result.changes.unshift({ type: 'server:rollback', server: server.name, ...record });
+  result.messages.push(`rolled back ${server.name}@${version}: ${to} is blue at 100% (reason: ${reason})`);
+  return result;
+}
+
+/** Sets `version` to exactly `percentage`% (see `setShare` for how the rest is shared). */
+export function setTraffic(current: ServerState, version: string, percentage: number, now: number, reason?: string): OpResult {
+  requireVersion(current, version);
+  const pcts = setShare(current.name, current.versions, version, percentage);
+  const plan = planOf(current);
+  current.versions.forEach((v, i) => plan.set(v.version, { status: v.status, pct: pcts[i]! }));
+  const result = settle(cloneServer(current), plan, now, reason);
+  const line = result.server.versions
+    .filter((v) => v.status !== 'inactive')
+    .map((v) => `${v.version} ${v.trafficPercentage}%`)
+    .join(', ');
+  result.messages.push(result.changes.length === 0 ? `traffic unchanged: ${line}` : `traffic of "${current.name}": ${line}`);
+  return result;
+}
+
+/**
+ * Removes a version record. Refused for the blue; a green's share returns to the others as if set to 0%.
+ * History entries about the version stay.
+ */
+export function removeVersion(current: ServerState, version: string, now: number): OpResult {
+  const target = requireVersion(current, version);
+  if (target.status === 'blue') {
+    throw new AppError('conflict', `cannot remove blue version "${version}" of server "${current.name}": promote or roll back to another version first`);
+  }
+  let result: OpResult = { server: cloneServer(current), changes: [], messages: [] };
+  if (target.trafficPercentage > 0) result = setTraffic(current, version, 0, now, `version ${version} removed`);
+  const server = result.server;
+  server.versions = server.versions.filter((v) => v.version !== version);
+  server.mcpVersionHistory.rollbackStack = server.mcpVersionHistory.rollbackStack.filter((v) => v !== version);
+  server.history.push({ kind: 'removed', timestamp: now, version });
+  assertInvariants(server);
+  return {
+    server,
+    changes: [...result.changes, { type: 'server:version-removed', server: server.name, version }],
+    messages: [`removed ${server.name}@${version}; its history is kept`],
+  };
+}
+
+/** Records a health observation; a change only when the health really differs. */
+export function setHealth(current: ServerState, version: string, health: Health, now: number, reason?: string): OpResult {
+  const old = requireVersion(current, version).health ?? 'unknown';
+  if (old === health) return { server: current, changes: [], messages: [] };
+  const server = cloneServer(current);
+  findVersion(server, version)!.health = health;
+  const why = reason === undefined ? {} : { reason };
+  server.history.push({ kind: 'health', timestamp: now, version, from: old, to: health, ...why });
+  return {
+    server,
+    changes: [{ type: 'server:health-changed', server: server.name, version, oldHealth: old, newHealth: health, ...why }],
+    messages: [`${server.name}@${version} is ${health}`],
+  };
+}

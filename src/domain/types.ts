@@ -1,0 +1,89 @@
+/**
+ * The registry's data model: servers, their versions and the history of changes.
+ * Pure data; no I/O. Field names follow the design (`version`, `status`, `trafficPercentage`,
+ * `deploymentTimestamp`) because users script against them.
+ */
+
+export type Status = 'blue' | 'green' | 'inactive';
+export const STATUSES: readonly Status[] = ['blue', 'green', 'inactive'];
+
+export type TransportType = 'stdio' | 'http' | 'sse';
+export const TRANSPORT_TYPES: readonly TransportType[] = ['stdio', 'http', 'sse'];
+
+export type Scope = 'project' | 'global' | 'mcprc';
+export const SCOPES: readonly Scope[] = ['project', 'global', 'mcprc'];
+
+export type Health = 'unknown' | 'healthy' | 'unhealthy';
+
+/** How to reach one version: a process to spawn (stdio) or a URL (http = Streamable HTTP, sse = legacy HTTP+SSE). */
+export type Transport =
+  | { type: 'stdio'; command: string; args: string[]; env: Record<string, string>; cwd?: string }
+  | { type: 'http' | 'sse'; url: string; headers: Record<string, string> };
+
+/** One deployed version of a server, as stored. */
+export type VersionRecord = Transport & {
+  version: string;
+  status: Status;
+  /** Integer 0-100. */
+  trafficPercentage: number;
+  /** Epoch milliseconds. */
+  deploymentTimestamp: number;
+  health?: Health;
+};
+
+export interface RollbackRecord {
+  fromVersion: string;
+  toVersion: string;
+  /** Epoch milliseconds. */
+  timestamp: number;
+  reason: string;
+}
+
+/** One entry of a server's ordered history. `version` names the version the entry is about. */
+export type HistoryEntry =
+  | { kind: 'registered'; timestamp: number; version: string; status: Status; trafficPercentage: number; reason?: string }
+  | { kind: 'status'; timestamp: number; version: string; from: Status; to: Status; reason?: string }
+  | { kind: 'traffic'; timestamp: number; version: string; from: number; to: number; reason?: string }
+  | { kind: 'rollback'; timestamp: number; version: string; fromVersion: string; toVersion: string; reason: string }
+  | { kind: 'removed'; timestamp: number; version: string; reason?: string }
+  | { kind: 'health'; timestamp: number; version: string; from: Health; to: Health; reason?: string };
+
+/** The design's per-server summary record. */
+export interface VersionHistoryRecord {
+  /** Every version ever deployed, in deployment order (removed ones included). */
+  versions: string[];
+  currentBlue: string | null;
+  lastRollback: RollbackRecord | null;
+  /** Previous blues, most recent last: where rolling back the blue returns to. */
+  rollbackStack: string[];
+}
+
+/** Everything the registry knows about one server. */
+export interface ServerState {
+  name: string;
+  /** Current versions in deployment order. */
+  versions: VersionRecord[];
+  mcpVersionHistory: VersionHistoryRecord;
+  history: HistoryEntry[];
+}
+
+export function emptyServer(name: string): ServerState {
+  return {
+    name,
+    versions: [],
+    mcpVersionHistory: { versions: [], currentBlue: null, lastRollback: null, rollbackStack: [] },
+    history: [],
+  };
+}
+
+export function findVersion(server: ServerState, version: string): VersionRecord | undefined {
+  return server.versions.find((v) => v.version === version);
+}
+
+export function blueOf(server: ServerState): VersionRecord | undefined {
+  return server.versions.find((v) => v.status === 'blue');
+}
+
+export function cloneServer(server: ServerState): ServerState {
+  return structuredClone(server);
+}

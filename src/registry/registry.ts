@@ -1,0 +1,123 @@
+/**
+ * The registry service: every command's logic, over a Store and an injected clock. The CLI (and later an
+ * admin API) only parses input and renders results. Emits one typed event per real change, after the change
+ * is stored.
+ */
+import { EventEmitter } from 'node:events';
+import { toLogRecord } from '../domain/deployment-log.js';
+import * as ops from '../domain/registry-ops.js';
+import type { Change, DeployRequest, OpResult } from '../domain/registry-ops.js';
+import type { Health, HistoryEntry, Scope, ServerState } from '../domain/types.js';
+import { findVersion } from '../domain/types.js';
+import { AppError } from '../errors.js';
+import type { Store, StoredServer } from '../state/store.js';
+
+type EventOf<K extends Change['type']> = Extract<Change, { type: K }>;
+export type RegistryEvents = { [K in Change['type']]: [EventOf<K>] };
+
+export interface ChangeResult {
+  server: ServerState;
+  scope: Scope;
+  location: string;
+  changes: Change[];
+  messages: string[];
+}
+
+export class Registry extends EventEmitter<RegistryEvents> {
+  /**
+   * @param store where state lives
+   * @param now the clock, epoch ms (injected so tests and the rollout controller control time)
+   */
+  constructor(
+    readonly store: Store,
+    private readonly now: () => number = Date.now,
+  ) {
+    super();
+  }
+
+  /** All servers, sorted by name. */
+  list(): Promise<StoredServer[]> {
+    return this.store.list();
+  }
+
+  /** One server; throws AppError `not-found` naming the known servers. */
+  async get(name: string): Promise<StoredServer> {
+    const all = await this.store.list();
+    const found = all.find((s) => s.server.name === name);
+    if (!found) throw unknownServer(name, all);
+    return found;
+  }
+
+  /** Deploys a version (see `ops.deploy`); a new server is written to `scope` (default project). */
+  deploy(name: string, req: DeployRequest, scope?: Scope): Promise<ChangeResult> {
+    return this.apply(name, scope, (cur, now) => ops.deploy(cur, name, req, now), true);
+  }
+
+  promote(name: string, version: string, reason?: string): Promise<ChangeResult> {
+    return this.apply(name, undefined, (cur, now) => ops.promote(cur!, version, now, reason));
+  }
+
+  rollback(name: string, version: string, reason?: string): Promise<ChangeResult> {
+    return this.apply(name, undefined, (cur, now) => ops.rollback(cur!, version, now, reason));
+  }
+
+  setTraffic(name: string, version: string, percentage: number, reason?: string): Promise<ChangeResult> {
+    return this.apply(name, undefined, (cur, now) => ops.setTraffic(cur!, version, percentage, now, reason));
+  }
+
+  removeVersion(name: string, version: string): Promise<ChangeResult> {
+    return this.apply(name, undefined, (cur, now) => ops.removeVersion(cur!, version, now));
+  }
+
+  setHealth(name: string, version: string, health: Health, reason?: string): Promise<ChangeResult> {
+    return this.apply(name, undefined, (cur, now) => ops.setHealth(cur!, version, health, now, reason));
+  }
+
+  /**
+   * The history entries about `version` of `name` (all entries when `version` is omitted), oldest first.
+   * A removed version's history stays readable. Throws `not-found` when the version never existed.
+   */
+  async history(name: string, version?: string): Promise<{ stored: StoredServer; entries: HistoryEntry[] }> {
+    const stored = await this.get(name);
+    const { server } = stored;
+    if (version === undefined) return { stored, entries: server.history };
+    const entries = server.history.filter(
+      (e) => e.version === version || (e.kind === 'rollback' && (e.fromVersion === version || e.toVersion === version)),
+    );
+    if (entries.length === 0 && !findVersion(server, version) && !server.mcpVersionHistory.versions.includes(version)) {
+      throw new AppError('not-found', `server "${name}" has no version "${version}"`);
+    }
+    return { stored, entries };
+  }
+
+  private async apply(
+    name: string,
+    scope: Scope | undefined,
+    op: (current: ServerState | undefined, now: number) => OpResult,
+    mayCreate = false,
+  ): Promise<ChangeResult> {
+    const now = this.now();
+    const missing = new AppError('not-found', `unknown server "${name}"`);
+    let outcome;
+    try {
+      outcome = await this.store.update(name, scope, (current) => {
+        if (!current && !mayCreate) throw missing;
+        const result = op(current, now);
+        return { server: result.server, log: result.changes.map((c) => toLogRecord(c, now)), value: result };
+      });
+    } catch (e) {
+      // Only on this error path is it worth reading the registry again, to name the servers that do exist.
+      if (e === missing) throw unknownServer(name, await this.store.list());
+      throw e;
+    }
+    const { value, scope: where, location } = outcome;
+    for (const change of value.changes) this.emit(change.type, change as never);
+    return { server: value.server, scope: where, location, changes: value.changes, messages: value.messages };
+  }
+}
+
+function unknownServer(name: string, all: readonly { server: { name: string } }[]): AppError {
+  const known = all.map((s) => s.server.name);
+  const hint = known.length === 0 ? 'no servers are registered yet' : `registered: ${known.join(', ')}`;
+  return new AppError('not-found', `unknown server "${name}" (${hint})`);
+}

@@ -1,0 +1,45 @@
+/**
+ * The registry's storage contract. The file store implements it today; a shared database store later.
+ * One contract test suite (test/state/store-contract.ts) runs against every implementation.
+ */
+import type { LogRecord } from '../domain/deployment-log.js';
+import type { Scope, ServerState } from '../domain/types.js';
+
+export interface StoredServer {
+  scope: Scope;
+  /** Where it lives, for messages (a file path, or a database URL later). */
+  location: string;
+  server: ServerState;
+}
+
+export interface UpdateOutcome<T> {
+  /** The new state; `undefined` deletes the server. Ignored when `log` is empty (nothing changed). */
+  server: ServerState | undefined;
+  /** One record per real change; an empty list means nothing is written. */
+  log: LogRecord[];
+  value: T;
+}
+
+export interface Store {
+  /**
+   * Every server across all scopes, sorted by name. Throws AppError `corrupt` naming the file and the
+   * problems when a state file cannot be read, `conflict` when one name lives in two scopes.
+   */
+  list(): Promise<StoredServer[]>;
+  /** One server, or undefined. Same errors as `list`. */
+  get(name: string): Promise<StoredServer | undefined>;
+  /**
+   * Read-modify-write of one server, serialised against every other writer of its scope (other processes
+   * included). The server is written where it already lives; a new one goes to `scope` (default project).
+   * `fn` sees the current state read under the lock and may throw to abort: then nothing is written.
+   * Each server keeps only its newest history entries (the scope's configured limit).
+   * Throws AppError `conflict` when `scope` names another scope than the one the server lives in.
+   */
+  update<T>(name: string, scope: Scope | undefined, fn: (current: ServerState | undefined) => UpdateOutcome<T>): Promise<UpdateResult<T>>;
+}
+
+export interface UpdateResult<T> {
+  value: T;
+  scope: Scope;
+  location: string;
+}
