@@ -4,7 +4,8 @@
  * deadline, then fail with an error that names the lock and its holder.
  */
 import { hostname } from 'node:os';
-import { open, readFile, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError } from '../errors.js';
 
@@ -16,6 +17,7 @@ export interface LockOptions {
 /** Runs `fn` while holding the lock for `file`; the lock is released however `fn` ends. */
 export async function withFileLock<T>(file: string, fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
   const lockPath = `${file}.lock`;
+  await mkdir(dirname(file), { recursive: true });
   await acquire(lockPath, opts.timeoutMs ?? 15_000);
   try {
     return await fn();

@@ -1,0 +1,4 @@
+#!/usr/bin/env node
+import { main } from '../process-io.js';
+
+main(['remove-version']);

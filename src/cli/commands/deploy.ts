@@ -1,0 +1,86 @@
+import type { Transport } from '../../domain/types.js';
+import { SCOPES, TRANSPORT_TYPES, type Scope, type TransportType } from '../../domain/types.js';
+import { parsePercentage } from '../../domain/traffic-split.js';
+import { AppError } from '../../errors.js';
+import { isHttpUrl } from '../../state/registry-document.js';
+import { parseKeyValues, type ParsedArgs } from '../args.js';
+import type { Command } from '../command.js';
+import { printChange } from './change-output.js';
+
+export const deployCommand: Command = {
+  name: 'deploy',
+  summary: 'register a new version: green at --traffic (default 0), or blue at once with --blue',
+  usage:
+    '<name> <version> --type <stdio|http|sse> [--command <c>] [--args <a...>] [--env <K=V...>] [--cwd <dir>] ' +
+    '[--url <u>] [--header <K=V...>] [--traffic <0-100>] [--blue] [--scope <project|global|mcprc>] [--json] [-- <args...>]',
+  help: [
+    'Examples:',
+    '  mcp-deploy weather 1.0.0 --type stdio --command node --args server.js',
+    '  mcp-deploy weather 1.1.0 --type stdio --command node --args server.js --env API_KEY=secret --traffic 10',
+    '  mcp-deploy weather 2.0.0 --type http --url http://127.0.0.1:8080/mcp --blue',
+    'Arguments that start with --: put them after a bare -- (mcp-deploy w 1.0.0 --type stdio --command node --args server.js -- --port 3),',
+    'or one at a time as --args=--port.',
+  ].join('\n'),
+  spec: {
+    positionals: ['name', 'version'],
+    options: {
+      type: 'string', command: 'string', args: 'list', env: 'list', cwd: 'string', url: 'string', header: 'list',
+      traffic: 'string', blue: 'boolean', scope: 'string', json: 'boolean',
+    },
+  },
+  async run(args, ctx) {
+    const name = args.positionals.name!;
+    const version = args.positionals.version!;
+    const transport = transportFrom(args, name, version);
+    const scope = parseScope(args.strings.scope);
+    if (args.flags.blue && args.strings.traffic !== undefined) {
+      throw new AppError('usage', 'deploy: --blue puts the version at 100%; do not combine it with --traffic');
+    }
+    const req = {
+      version,
+      transport,
+      ...(args.strings.traffic === undefined ? {} : { traffic: parsePercentage(args.strings.traffic) }),
+      ...(args.flags.blue ? { blue: true } : {}),
+    };
+    const result = await ctx.registry().deploy(name, req, scope);
+    printChange(ctx, result, args.flags.json === true, version);
+  },
+};
+
+/** Reads the transport options; every mistake is a usage error that names the option. */
+function transportFrom(args: ParsedArgs, name: string, version: string): Transport {
+  const type = args.strings.type;
+  if (type === undefined) throw new AppError('usage', `deploy ${name}@${version}: --type is required (stdio, http or sse)`);
+  if (!TRANSPORT_TYPES.includes(type as TransportType)) {
+    throw new AppError('usage', `deploy ${name}@${version}: unknown --type "${type}" (expected stdio, http or sse)`);
+  }
+  const stdioOnly = ['command', 'cwd'].filter((o) => args.strings[o] !== undefined).concat(['args', 'env'].filter((o) => args.lists[o] !== undefined));
+  const httpOnly = ['url'].filter((o) => args.strings[o] !== undefined).concat(args.lists.header !== undefined ? ['header'] : []);
+  if (type === 'stdio') {
+    if (httpOnly.length > 0) throw new AppError('usage', `deploy ${name}@${version}: --${httpOnly[0]} applies to http and sse versions, not stdio`);
+    const command = args.strings.command;
+    if (!command) throw new AppError('usage', `deploy ${name}@${version}: a stdio version needs --command`);
+    const cwd = args.strings.cwd;
+    return {
+      type: 'stdio',
+      command,
+      args: [...(args.lists.args ?? []), ...args.rest],
+      env: parseKeyValues(args.lists.env, 'env'),
+      ...(cwd === undefined ? {} : { cwd }),
+    };
+  }
+  if (stdioOnly.length > 0 || args.rest.length > 0) {
+    throw new AppError('usage', `deploy ${name}@${version}: --${stdioOnly[0] ?? 'args'} applies to stdio versions, not ${type}`);
+  }
+  const url = args.strings.url;
+  if (!url) throw new AppError('usage', `deploy ${name}@${version}: a ${type} version needs --url`);
+  if (!isHttpUrl(url)) throw new AppError('invalid', `deploy ${name}@${version}: --url "${url}" is not a valid http(s) URL`);
+  return { type: type as 'http' | 'sse', url, headers: parseKeyValues(args.lists.header, 'header') };
+}
+
+/** Checks a --scope value. */
+export function parseScope(value: string | undefined): Scope | undefined {
+  if (value === undefined) return undefined;
+  if (!SCOPES.includes(value as Scope)) throw new AppError('usage', `unknown --scope "${value}" (expected project, global or mcprc)`);
+  return value as Scope;
+}

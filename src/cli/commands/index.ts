@@ -1,0 +1,21 @@
+import type { Command } from '../command.js';
+import { deployCommand } from './deploy.js';
+import { historyCommand } from './history.js';
+import { migrateCommand } from './migrate.js';
+import { promoteCommand } from './promote.js';
+import { removeVersionCommand } from './remove-version.js';
+import { rollbackCommand } from './rollback.js';
+import { statusCommand } from './status.js';
+import { trafficCommand } from './traffic.js';
+
+/** Every subcommand of `mcp-rollout`; each registry command is also its own `mcp-<name>` executable. */
+export const COMMANDS: readonly Command[] = [
+  deployCommand,
+  promoteCommand,
+  rollbackCommand,
+  trafficCommand,
+  statusCommand,
+  historyCommand,
+  migrateCommand,
+  removeVersionCommand,
+];

@@ -1,0 +1,39 @@
+/**
+ * How a server and its versions look, in a table and as JSON. Shared by status and every changing command.
+ */
+import type { StoredServer } from '../state/store.js';
+import { describeTarget, formatTime, paint, paintStatus, table, trafficBar, versionJson, type Style } from './format.js';
+
+/** The lines of one server's table: a heading, one row per version, the last rollback if any. */
+export function renderServer(stored: StoredServer, style: Style): string[] {
+  const { server } = stored;
+  const rows = [
+    ['VERSION', 'STATUS', 'TRAFFIC', '', 'TYPE', 'DEPLOYED', 'TARGET'].map((h) => paint(style, 'dim', h)),
+    ...server.versions.map((v) => [
+      v.version,
+      paintStatus(style, v.status),
+      `${String(v.trafficPercentage).padStart(3)}%`,
+      trafficBar(v.trafficPercentage),
+      v.type,
+      formatTime(v.deploymentTimestamp),
+      describeTarget(v),
+    ]),
+  ];
+  const lines = [`${paint(style, 'bold', server.name)}  ${paint(style, 'dim', `(${stored.scope}: ${stored.location})`)}`];
+  lines.push(...table(rows).map((l) => `  ${l}`));
+  const lr = server.mcpVersionHistory.lastRollback;
+  if (lr) lines.push(`  last rollback: ${lr.fromVersion} -> ${lr.toVersion} at ${formatTime(lr.timestamp)} (${lr.reason})`);
+  return lines;
+}
+
+/** A server as JSON: the design's field names, secrets masked unless `reveal`. */
+export function serverJson(stored: StoredServer, reveal = false): Record<string, unknown> {
+  const { server } = stored;
+  return {
+    name: server.name,
+    scope: stored.scope,
+    location: stored.location,
+    mcpVersionHistory: server.mcpVersionHistory,
+    versions: server.versions.map((v) => versionJson(v, stored.scope, reveal)),
+  };
+}
