@@ -24,7 +24,7 @@ export interface ParsedArgs {
 }
 
 /** Parses `argv` (the words after the command name) by `spec`; throws AppError `usage` on bad input. */
-export function parseArgs(argv: readonly string[], spec: ArgSpec, command: string): ParsedArgs {
+export function parseArgs(argv: readonly string[], spec: ArgSpec): ParsedArgs {
   const out: ParsedArgs = { positionals: {}, flags: {}, strings: {}, lists: {}, rest: [] };
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -43,18 +43,18 @@ export function parseArgs(argv: readonly string[], spec: ArgSpec, command: strin
     const kind = spec.options[name];
     if (!kind) {
       const hint = spec.options.args === 'list' ? ' (words that start with -- go after a bare --, or as --args=--word)' : '';
-      throw new AppError('usage', `${command}: unknown option --${name}${hint}`);
+      throw new AppError('usage', `unknown option --${name}${hint}`);
     }
     if (kind === 'boolean') {
-      if (inline !== undefined) throw new AppError('usage', `${command}: option --${name} takes no value`);
+      if (inline !== undefined) throw new AppError('usage', `option --${name} takes no value`);
       out.flags[name] = true;
     } else if (kind === 'string') {
       const value = inline ?? argv[i + 1];
       if (value === undefined || (inline === undefined && value.startsWith('--'))) {
-        throw new AppError('usage', `${command}: option --${name} needs a value`);
+        throw new AppError('usage', `option --${name} needs a value`);
       }
       if (inline === undefined) i++;
-      if (out.strings[name] !== undefined) throw new AppError('usage', `${command}: option --${name} given twice`);
+      if (out.strings[name] !== undefined) throw new AppError('usage', `option --${name} given twice`);
       out.strings[name] = value;
     } else {
       const list = (out.lists[name] ??= []);
@@ -65,7 +65,7 @@ export function parseArgs(argv: readonly string[], spec: ArgSpec, command: strin
       const start = list.length;
       while (i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) list.push(argv[++i]!);
       if (list.length === start && !(argv[i + 1] === '--')) {
-        throw new AppError('usage', `${command}: option --${name} needs at least one value`);
+        throw new AppError('usage', `option --${name} needs at least one value`);
       }
     }
   }
@@ -73,7 +73,7 @@ export function parseArgs(argv: readonly string[], spec: ArgSpec, command: strin
   if (positional.length < required || positional.length > spec.positionals.length) {
     const names = spec.positionals.map((p) => (p.endsWith('?') ? `[${p.slice(0, -1)}]` : `<${p}>`)).join(' ');
     const got = positional.length === 0 ? 'none' : positional.map((p) => JSON.stringify(p)).join(' ');
-    throw new AppError('usage', `${command}: expected ${names}, got ${got}`);
+    throw new AppError('usage', `expected ${names}, got ${got}`);
   }
   spec.positionals.forEach((p, i) => {
     out.positionals[p.replace(/\?$/, '')] = positional[i];

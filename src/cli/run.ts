@@ -40,13 +40,13 @@ export async function runCli(argv: readonly string[], io: CliIo, commands: reado
   };
   const json = rest.includes('--json');
   try {
-    const args = parseArgs(rest, command.spec, command.name);
+    const args = parseArgs(rest, command.spec);
     return (await command.run(args, ctx)) ?? 0;
   } catch (e) {
     if (!(e instanceof AppError)) throw e;
     if (json) ctx.printJson({ ok: false, error: { code: e.code, message: e.message, details: e.details } });
-    io.stderr(`mcp-${command.name}: ${e.render()}\n`);
-    if (e.code === 'usage') io.stderr(`usage: mcp-${command.name} ${command.usage}\n`);
+    const hint = e.code === 'usage' ? ` (see mcp-${command.name} --help)` : '';
+    io.stderr(`mcp-${command.name}: ${e.render()}${hint}\n`);
     return EXIT[e.code];
   }
 }

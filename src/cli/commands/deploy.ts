@@ -73,7 +73,7 @@ function transportFrom(args: ParsedArgs, name: string, version: string): Transpo
     throw new AppError('usage', `deploy ${name}@${version}: --${stdioOnly[0] ?? 'args'} applies to stdio versions, not ${type}`);
   }
   const url = args.strings.url;
-  if (!url) throw new AppError('usage', `deploy ${name}@${version}: a ${type} version needs --url`);
+  if (!url) throw new AppError('usage', `deploy ${name}@${version}: an ${type} version needs --url`);
   if (!isHttpUrl(url)) throw new AppError('invalid', `deploy ${name}@${version}: --url "${url}" is not a valid http(s) URL`);
   return { type: type as 'http' | 'sse', url, headers: parseKeyValues(args.lists.header, 'header') };
 }
