@@ -71,11 +71,10 @@ const pct = (r: number): string => `${Math.round(r * 1000) / 10}%`;
 export function analyse(candidate: VersionWindow, stable: VersionWindow | undefined, t: Thresholds = DEFAULT_THRESHOLDS): Analysis {
   const metrics: MetricResult[] = [];
 
-  metrics.push(
+  const crashes: MetricResult =
     candidate.crashes > t.maxCrashes
       ? { metric: 'crashes', verdict: 'fail', value: candidate.crashes, message: `${candidate.crashes} backend crash${candidate.crashes === 1 ? '' : 'es'} > ${t.maxCrashes} allowed` }
-      : { metric: 'crashes', verdict: 'pass', value: candidate.crashes, message: `${candidate.crashes} backend crashes` },
-  );
+      : { metric: 'crashes', verdict: 'pass', value: candidate.crashes, message: `${candidate.crashes} backend crashes` };
 
   if (candidate.requests < t.minRequests) {
     metrics.push({ metric: 'error-rate', verdict: 'inconclusive', message: `only ${candidate.requests} requests, ${t.minRequests} needed to judge the error rate` });
@@ -116,6 +115,7 @@ export function analyse(candidate: VersionWindow, stable: VersionWindow | undefi
     metrics.push({ metric: 'p99-latency', verdict: 'pass', value: p99, message: `p99 latency ${round(p99)} ms` });
   }
 
+  metrics.push(crashes);
   const failed = metrics.filter((m) => m.verdict === 'fail');
   if (failed.length > 0) return { verdict: 'fail', reason: failed.map((m) => m.message).join('; '), metrics };
   const starving = metrics.filter((m) => m.verdict === 'inconclusive');
