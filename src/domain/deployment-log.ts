@@ -37,7 +37,8 @@ export function toLogRecord(change: Change, now: number): LogRecord {
   switch (type) {
     case 'server:registered': {
       const c = change as Extract<Change, { type: 'server:registered' }>;
-      return { time, event: 'mcp_server_registered', server, version: c.version, status: c.status, trafficPercentage: c.trafficPercentage, transport: maskTransport(c.transport) };
+      const why = c.reason === undefined ? {} : { reason: c.reason };
+      return { time, event: 'mcp_server_registered', server, version: c.version, status: c.status, trafficPercentage: c.trafficPercentage, transport: maskTransport(c.transport), ...why };
     }
     case 'server:status-changed':
       return { time, event: 'mcp_server_status_changed', server, ...rest };
@@ -47,6 +48,8 @@ export function toLogRecord(change: Change, now: number): LogRecord {
       return { time, event: 'mcp_server_rollback', server, ...rest };
     case 'server:version-removed':
       return { time, event: 'mcp_server_updated', server, change: 'version-removed', ...rest };
+    case 'server:validated':
+      return { time, event: 'mcp_server_updated', server, change: 'validation', ...rest };
     case 'server:health-changed':
       return { time, event: 'mcp_server_updated', server, change: 'health', ...rest };
   }

@@ -31,7 +31,8 @@ export function checkServer(server: ServerState, path = `servers.${server.name}`
     }
   });
   if (blues.length > 1) errors.push(`${path}: more than one blue version (${blues.join(', ')})`);
-  if (server.versions.length > 0 && blues.length === 0) errors.push(`${path}: has versions but no blue version`);
+  const greens = server.versions.filter((v) => v.status === 'green').map((v) => v.version);
+  if (greens.length > 0 && blues.length === 0) errors.push(`${path}: green version(s) ${greens.join(', ')} but no blue version`);
   if (blues.length === 1 && sum !== 100) errors.push(`${path}: traffic sums to ${sum}%, must be exactly 100%`);
   const current = server.mcpVersionHistory.currentBlue;
   const blue = blues.length === 1 ? blues[0]! : null;

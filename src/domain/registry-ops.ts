@@ -17,16 +17,19 @@ import {
   type ServerState,
   type Status,
   type Transport,
+  type ValidationSummary,
   type VersionRecord,
 } from './types.js';
+import type { Contract } from './contract-diff.js';
 
 /** A change the registry made; the registry turns these into events and deployment-log lines. */
 export type Change =
-  | { type: 'server:registered'; server: string; version: string; status: Status; trafficPercentage: number; transport: Transport }
+  | { type: 'server:registered'; server: string; version: string; status: Status; trafficPercentage: number; transport: Transport; reason?: string }
   | { type: 'server:status-changed'; server: string; version: string; oldStatus: Status; newStatus: Status; reason?: string }
   | { type: 'server:traffic-changed'; server: string; version: string; oldPercentage: number; newPercentage: number; reason?: string }
   | { type: 'server:rollback'; server: string; fromVersion: string; toVersion: string; reason: string; timestamp: number }
   | { type: 'server:version-removed'; server: string; version: string }
+  | { type: 'server:validated'; server: string; version: string; ok: boolean; failures: string[] }
   | { type: 'server:health-changed'; server: string; version: string; oldHealth: Health; newHealth: Health; reason?: string };
 
 export interface OpResult {
@@ -90,6 +93,11 @@ export interface DeployRequest {
   traffic?: number;
   /** Immediate swap: the new version becomes blue at 100%. */
   blue?: boolean;
+  /** The validation outcome and contract to store with the version. */
+  validation?: ValidationSummary;
+  contract?: Contract;
+  /** Validation refused it: it is recorded inactive at 0% with this reason, and gets no traffic. */
+  rejected?: string;
 }
 
 /**
@@ -106,14 +114,31 @@ export function deploy(current: ServerState | undefined, name: string, req: Depl
   }
   const traffic = req.traffic === undefined ? undefined : parsePercentage(req.traffic);
   const server = cloneServer(current ?? emptyServer(name));
-  if (findVersion(server, req.version)) {
-    throw new AppError('conflict', `server "${name}" already has version "${req.version}"`);
+  const messages: string[] = [];
+  const existing = findVersion(server, req.version);
+  if (existing) {
+    // A version that failed validation never carried traffic: deploying it again replaces the record.
+    if (existing.status !== 'inactive' || existing.validation?.ok !== false) {
+      throw new AppError('conflict', `server "${name}" already has version "${req.version}"`);
+    }
+    server.versions = server.versions.filter((v) => v !== existing);
+    messages.push(`replacing ${name}@${req.version}, which failed validation before`);
+  }
+  const extra = { ...(req.validation ? { validation: req.validation } : {}), ...(req.contract ? { contract: req.contract } : {}) };
+  if (req.rejected !== undefined) {
+    const reason = `validation failed: ${req.rejected}`;
+    server.versions.push({ ...req.transport, version: req.version, status: 'inactive', trafficPercentage: 0, deploymentTimestamp: now, ...extra } as VersionRecord);
+    if (!server.mcpVersionHistory.versions.includes(req.version)) server.mcpVersionHistory.versions.push(req.version);
+    server.history.push({ kind: 'registered', timestamp: now, version: req.version, status: 'inactive', trafficPercentage: 0, reason });
+    messages.push(`${name}@${req.version} failed validation: recorded as inactive at 0%, no traffic`);
+    const change: Change = { type: 'server:registered', server: name, version: req.version, status: 'inactive', trafficPercentage: 0, transport: req.transport, reason };
+    return { server, changes: [change], messages };
   }
   const oldBlue = blueOf(server);
   const asBlue = oldBlue === undefined || req.blue === true;
   // The new record enters at 0% green so the traffic math sees it; its final values are set before settling,
   // so only the other versions' moves become changes (the new one is reported once, as registered).
-  const record = { ...req.transport, version: req.version, status: 'green', trafficPercentage: 0, deploymentTimestamp: now } as VersionRecord;
+  const record = { ...req.transport, version: req.version, status: 'green', trafficPercentage: 0, deploymentTimestamp: now, ...extra } as VersionRecord;
   server.versions.push(record);
   let plan: Plan;
   if (asBlue) {
@@ -126,9 +151,8 @@ export function deploy(current: ServerState | undefined, name: string, req: Depl
   const mine = plan.get(req.version)!;
   record.status = mine.status;
   record.trafficPercentage = mine.pct;
-  server.mcpVersionHistory.versions.push(req.version);
+  if (!server.mcpVersionHistory.versions.includes(req.version)) server.mcpVersionHistory.versions.push(req.version);
   server.history.push({ kind: 'registered', timestamp: now, version: req.version, status: mine.status, trafficPercentage: mine.pct });
-  const messages: string[] = [];
   if (oldBlue === undefined) {
     messages.push(`${name}@${req.version} is the first version of "${name}": it becomes blue at 100%`);
     if (traffic !== undefined && traffic !== 100) messages.push(`--traffic ${traffic} does not apply: a server's first version carries all traffic`);
@@ -270,5 +294,20 @@ export function setHealth(current: ServerState, version: string, health: Health,
     server,
     changes: [{ type: 'server:health-changed', server: server.name, version, oldHealth: old, newHealth: health, ...why }],
     messages: [`${server.name}@${version} is ${health}`],
+  };
+}
+
+/** Stores a validation outcome (and the contract seen) with a version, and records it in the history. */
+export function recordValidation(current: ServerState, version: string, summary: ValidationSummary, contract: Contract | undefined, now: number): OpResult {
+  requireVersion(current, version);
+  const server = cloneServer(current);
+  const v = findVersion(server, version)!;
+  v.validation = summary;
+  if (contract) v.contract = contract;
+  server.history.push({ kind: 'validated', timestamp: now, version, ok: summary.ok, ...(summary.ok ? {} : { reason: summary.failures.join('; ') }) });
+  return {
+    server,
+    changes: [{ type: 'server:validated', server: server.name, version, ok: summary.ok, failures: summary.failures }],
+    messages: [`${server.name}@${version} ${summary.ok ? 'passed' : 'failed'} validation`],
   };
 }

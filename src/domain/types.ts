@@ -4,6 +4,8 @@
  * `deploymentTimestamp`) because users script against them.
  */
 
+import type { Contract } from './contract-diff.js';
+
 export type Status = 'blue' | 'green' | 'inactive';
 export const STATUSES: readonly Status[] = ['blue', 'green', 'inactive'];
 
@@ -20,6 +22,17 @@ export type Transport =
   | { type: 'stdio'; command: string; args: string[]; env: Record<string, string>; cwd?: string }
   | { type: 'http' | 'sse'; url: string; headers: Record<string, string> };
 
+/** The outcome of the last validation of a version (see checks/validate). */
+export interface ValidationSummary {
+  /** Epoch ms. */
+  at: number;
+  ok: boolean;
+  /** One line per failing check: "latency: average 85 ms ...". */
+  failures: string[];
+  /** The contract diff against the blue at the time, one line per change. */
+  diff?: { against: string; breaking: string[]; additive: string[] };
+}
+
 /** One deployed version of a server, as stored. */
 export type VersionRecord = Transport & {
   version: string;
@@ -29,6 +42,9 @@ export type VersionRecord = Transport & {
   /** Epoch milliseconds. */
   deploymentTimestamp: number;
   health?: Health;
+  validation?: ValidationSummary;
+  /** The tools, prompts and resources it offered when last validated. */
+  contract?: Contract;
 };
 
 export interface RollbackRecord {
@@ -46,7 +62,8 @@ export type HistoryEntry =
   | { kind: 'traffic'; timestamp: number; version: string; from: number; to: number; reason?: string }
   | { kind: 'rollback'; timestamp: number; version: string; fromVersion: string; toVersion: string; reason: string }
   | { kind: 'removed'; timestamp: number; version: string; reason?: string }
-  | { kind: 'health'; timestamp: number; version: string; from: Health; to: Health; reason?: string };
+  | { kind: 'health'; timestamp: number; version: string; from: Health; to: Health; reason?: string }
+  | { kind: 'validated'; timestamp: number; version: string; ok: boolean; reason?: string };
 
 /** The design's per-server summary record. */
 export interface VersionHistoryRecord {

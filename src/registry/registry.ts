@@ -7,7 +7,8 @@ import { EventEmitter } from 'node:events';
 import { toLogRecord } from '../domain/deployment-log.js';
 import * as ops from '../domain/registry-ops.js';
 import type { Change, DeployRequest, OpResult } from '../domain/registry-ops.js';
-import type { Health, HistoryEntry, Scope, ServerState } from '../domain/types.js';
+import type { Contract } from '../domain/contract-diff.js';
+import type { Health, HistoryEntry, Scope, ServerState, ValidationSummary } from '../domain/types.js';
 import { findVersion } from '../domain/types.js';
 import { AppError } from '../errors.js';
 import type { Store, StoredServer } from '../state/store.js';
@@ -30,7 +31,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
    */
   constructor(
     readonly store: Store,
-    private readonly now: () => number = Date.now,
+    readonly now: () => number = Date.now,
   ) {
     super();
   }
@@ -71,6 +72,11 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   setHealth(name: string, version: string, health: Health, reason?: string): Promise<ChangeResult> {
     return this.apply(name, undefined, (cur, now) => ops.setHealth(cur!, version, health, now, reason));
+  }
+
+  /** Stores a validation outcome and the contract seen with a version. */
+  recordValidation(name: string, version: string, summary: ValidationSummary, contract?: Contract): Promise<ChangeResult> {
+    return this.apply(name, undefined, (cur, now) => ops.recordValidation(cur!, version, summary, contract, now));
   }
 
   /**

@@ -15,7 +15,7 @@ import {
   type RegistryDocument,
 } from './registry-document.js';
 import { scopeLocations, type PathEnv, type ScopeLocation } from './scope-paths.js';
-import type { Store, StoredServer, UpdateOutcome, UpdateResult } from './store.js';
+import { scopeConflict, type Store, type StoredServer, type UpdateOutcome, type UpdateResult } from './store.js';
 
 interface LoadedScope {
   doc: RegistryDocument;
@@ -77,10 +77,7 @@ export class JsonFileStore implements Store {
   ): Promise<UpdateResult<T>> {
     const existing = await this.get(name);
     if (existing && scope !== undefined && existing.scope !== scope) {
-      throw new AppError(
-        'conflict',
-        `server "${name}" lives in the ${existing.scope} scope (${existing.location}); it cannot be written to the ${scope} scope`,
-      );
+      throw scopeConflict(name, existing, scope);
     }
     const loc = this.location(existing?.scope ?? scope ?? 'project');
     const value = await withFileLock(

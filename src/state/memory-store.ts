@@ -4,7 +4,7 @@
  */
 import { cloneServer, SCOPES, type Scope, type ServerState } from '../domain/types.js';
 import { AppError } from '../errors.js';
-import type { Store, StoredServer, UpdateOutcome, UpdateResult } from './store.js';
+import { scopeConflict, type Store, type StoredServer, type UpdateOutcome, type UpdateResult } from './store.js';
 import type { LogRecord } from '../domain/deployment-log.js';
 
 export class MemoryStore implements Store {
@@ -36,7 +36,7 @@ export class MemoryStore implements Store {
     const run = this.queue.then(async () => {
       const existing = await this.get(name);
       if (existing && scope !== undefined && existing.scope !== scope) {
-        throw new AppError('conflict', `server "${name}" lives in the ${existing.scope} scope; it cannot be written to the ${scope} scope`);
+        throw scopeConflict(name, existing, scope);
       }
       const target = existing?.scope ?? scope ?? 'project';
       const servers = this.scopes.get(target)!;

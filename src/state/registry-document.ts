@@ -129,6 +129,10 @@ function parseVersion(r: unknown, at: string, errors: string[]): VersionRecord |
   if (r.health !== undefined && !['unknown', 'healthy', 'unhealthy'].includes(r.health as string)) {
     errors.push(`${at}.health: must be unknown, healthy or unhealthy`);
   }
+  if (r.validation !== undefined && (!isObj(r.validation) || typeof r.validation.ok !== 'boolean' || !isEpoch(r.validation.at))) {
+    errors.push(`${at}.validation: must be {at, ok, failures}`);
+  }
+  if (r.contract !== undefined && (!isObj(r.contract) || !Array.isArray(r.contract.tools))) errors.push(`${at}.contract: must be {tools, prompts, resources, resourceTemplates}`);
   switch (r.type) {
     case 'stdio':
       if (typeof r.command !== 'string' || r.command === '') errors.push(`${at}.command: must be a non-empty string`);
@@ -149,7 +153,7 @@ function parseVersion(r: unknown, at: string, errors: string[]): VersionRecord |
   return r as unknown as VersionRecord;
 }
 
-const HISTORY_KINDS = ['registered', 'status', 'traffic', 'rollback', 'removed', 'health'];
+const HISTORY_KINDS = ['registered', 'status', 'traffic', 'rollback', 'removed', 'health', 'validated'];
 function checkHistoryEntry(e: unknown, at: string, errors: string[]): void {
   if (!isObj(e) || !HISTORY_KINDS.includes(e.kind as string) || !isEpoch(e.timestamp) || typeof e.version !== 'string') {
     errors.push(`${at}: must be a history entry with kind (${HISTORY_KINDS.join(', ')}), timestamp and version`);

@@ -3,6 +3,7 @@
  * One contract test suite (test/state/store-contract.ts) runs against every implementation.
  */
 import type { LogRecord } from '../domain/deployment-log.js';
+import { AppError } from '../errors.js';
 import type { Scope, ServerState } from '../domain/types.js';
 
 export interface StoredServer {
@@ -42,4 +43,9 @@ export interface UpdateResult<T> {
   value: T;
   scope: Scope;
   location: string;
+}
+
+/** The error for writing a server to another scope than the one it lives in (the same for every store). */
+export function scopeConflict(name: string, existing: StoredServer, scope: Scope): AppError {
+  return new AppError('conflict', `server "${name}" lives in the ${existing.scope} scope (${existing.location}); it cannot be written to the ${scope} scope`);
 }

@@ -49,10 +49,10 @@ describe('bad input', () => {
   before(async () => {
     p = await tempProject();
     const ok = async (...args: string[]) => assert.equal((await runCli('rollout', args, { cwd: p.dir, env: p.env })).code, 0, args.join(' '));
-    await ok('deploy', 'weather', '0.9.0', '--type', 'stdio', '--command', 'node');
-    await ok('deploy', 'weather', '1.0.0', '--type', 'stdio', '--command', 'node', '--blue');
-    await ok('deploy', 'weather', '1.1.0', '--type', 'stdio', '--command', 'node', '--traffic', '20');
-    await ok('deploy', 'solo', '1.0.0', '--type', 'stdio', '--command', 'node');
+    await ok('deploy', 'weather', '0.9.0', '--skip-validation', '--type', 'stdio', '--command', 'node');
+    await ok('deploy', 'weather', '1.0.0', '--skip-validation', '--type', 'stdio', '--command', 'node', '--blue');
+    await ok('deploy', 'weather', '1.1.0', '--skip-validation', '--type', 'stdio', '--command', 'node', '--traffic', '20');
+    await ok('deploy', 'solo', '1.0.0', '--skip-validation', '--type', 'stdio', '--command', 'node');
     registry = await readFile(p.registryFile, 'utf8');
     log = await readFile(p.logFile, 'utf8');
   });

@@ -24,10 +24,10 @@ describe('concurrent CLI processes', () => {
   };
 
   it('48 processes at once: 24 new servers and 24 versions of one server all land', async () => {
-    assert.equal((await run('deploy', 'shared', '1.0.0', '--type', 'stdio', '--command', 'node')).code, 0);
+    assert.equal((await run('deploy', 'shared', '1.0.0', '--skip-validation', '--type', 'stdio', '--command', 'node')).code, 0);
     const jobs = [
-      ...Array.from({ length: 24 }, (_, i) => run('deploy', `s${i}`, '1.0.0', '--type', 'stdio', '--command', 'node')),
-      ...Array.from({ length: 24 }, (_, i) => run('deploy', 'shared', `2.0.${i}`, '--type', 'stdio', '--command', 'node', '--traffic', '2')),
+      ...Array.from({ length: 24 }, (_, i) => run('deploy', `s${i}`, '1.0.0', '--skip-validation', '--type', 'stdio', '--command', 'node')),
+      ...Array.from({ length: 24 }, (_, i) => run('deploy', 'shared', `2.0.${i}`, '--skip-validation', '--type', 'stdio', '--command', 'node', '--traffic', '2')),
     ];
     const results = await Promise.all(jobs);
     results.forEach((r) => assert.equal(r.code, 0, r.stderr));

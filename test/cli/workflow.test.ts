@@ -28,9 +28,9 @@ describe('CLI scenarios from the design', () => {
   };
 
   it('basic workflow: deploy, 0 -> 20 -> 50 -> 100, promote', async () => {
-    const first = await cli('deploy', 'weather', '1.0.0', '--type', 'stdio', '--command', 'node', '--args', 'server.js');
+    const first = await cli('deploy', 'weather', '1.0.0', '--skip-validation', '--type', 'stdio', '--command', 'node', '--args', 'server.js');
     assert.match(first.stdout, /first version .* blue at 100%/);
-    await cli('deploy', 'weather', '2.0.0', '--type', 'stdio', '--command', 'node', '--args', 'server-v2.js');
+    await cli('deploy', 'weather', '2.0.0', '--skip-validation', '--type', 'stdio', '--command', 'node', '--args', 'server-v2.js');
     assert.deepEqual(await split('weather'), { '1.0.0': 'blue 100', '2.0.0': 'green 0' });
     await cli('traffic', 'weather', '2.0.0', '20');
     assert.deepEqual(await split('weather'), { '1.0.0': 'blue 80', '2.0.0': 'green 20' });
@@ -62,8 +62,8 @@ describe('CLI scenarios from the design', () => {
   });
 
   it('immediate --blue swap: the new version takes 100% at once, the old one is the rollback target', async () => {
-    await cli('deploy', 'weather', '1.0.0', '--type', 'stdio', '--command', 'node', '--args', 'server.js');
-    const swap = await cli('deploy', 'weather', '2.0.0', '--type', 'http', '--url', 'http://127.0.0.1:8080/mcp', '--blue');
+    await cli('deploy', 'weather', '1.0.0', '--skip-validation', '--type', 'stdio', '--command', 'node', '--args', 'server.js');
+    const swap = await cli('deploy', 'weather', '2.0.0', '--skip-validation', '--type', 'http', '--url', 'http://127.0.0.1:8080/mcp', '--blue');
     assert.match(swap.stdout, /2\.0\.0 is now blue at 100%; 1\.0\.0 is inactive/);
     assert.deepEqual(await split('weather'), { '1.0.0': 'inactive 0', '2.0.0': 'blue 100' });
     const back = await cli('rollback', 'weather', '2.0.0', '--reason', 'handshake fails');
@@ -72,8 +72,8 @@ describe('CLI scenarios from the design', () => {
   });
 
   it('rollback with a reason: recorded in lastRollback, history and the deployment log', async () => {
-    await cli('deploy', 'weather', '1.0.0', '--type', 'stdio', '--command', 'node', '--args', 'server.js');
-    await cli('deploy', 'weather', '1.1.0', '--type', 'stdio', '--command', 'node', '--args', 'server.js', '--traffic', '30');
+    await cli('deploy', 'weather', '1.0.0', '--skip-validation', '--type', 'stdio', '--command', 'node', '--args', 'server.js');
+    await cli('deploy', 'weather', '1.1.0', '--skip-validation', '--type', 'stdio', '--command', 'node', '--args', 'server.js', '--traffic', '30');
     assert.deepEqual(await split('weather'), { '1.0.0': 'blue 70', '1.1.0': 'green 30' });
     await cli('rollback', 'weather', '1.1.0', '--reason', 'error rate 31% > 10% over 212 requests');
     assert.deepEqual(await split('weather'), { '1.0.0': 'blue 100', '1.1.0': 'inactive 0' });
@@ -90,9 +90,9 @@ describe('CLI scenarios from the design', () => {
   });
 
   it('three versions: blue 90, A 10, set B to 10 -> 81, 9, 10; removing B gives its share back', async () => {
-    await cli('deploy', 'w', '1.0.0', '--type', 'stdio', '--command', 'node');
-    await cli('deploy', 'w', '1.1.0', '--type', 'stdio', '--command', 'node', '--traffic', '10');
-    await cli('deploy', 'w', '1.2.0', '--type', 'stdio', '--command', 'node');
+    await cli('deploy', 'w', '1.0.0', '--skip-validation', '--type', 'stdio', '--command', 'node');
+    await cli('deploy', 'w', '1.1.0', '--skip-validation', '--type', 'stdio', '--command', 'node', '--traffic', '10');
+    await cli('deploy', 'w', '1.2.0', '--skip-validation', '--type', 'stdio', '--command', 'node');
     await cli('traffic', 'w', '1.2.0', '10');
     assert.deepEqual(await split('w'), { '1.0.0': 'blue 81', '1.1.0': 'green 9', '1.2.0': 'green 10' });
     await cli('remove-version', 'w', '1.2.0');
@@ -102,7 +102,7 @@ describe('CLI scenarios from the design', () => {
   });
 
   it('arguments that start with -- pass after a bare --, env values are masked in human output', async () => {
-    await cli('deploy', 'w', '1.0.0', '--type', 'stdio', '--command', 'node', '--args', 'server.js', '--env', 'API_KEY=s3cret', 'MODE=x', '--', '--port', '3');
+    await cli('deploy', 'w', '1.0.0', '--skip-validation', '--type', 'stdio', '--command', 'node', '--args', 'server.js', '--env', 'API_KEY=s3cret', 'MODE=x', '--', '--port', '3');
     const s = (await cli('status', 'w', '--json', '--show-secrets')).json<{ servers: { versions: { args: string[]; env: Record<string, string> }[] }[] }>();
     assert.deepEqual(s.servers[0]!.versions[0]!.args, ['server.js', '--port', '3']);
     assert.deepEqual(s.servers[0]!.versions[0]!.env, { API_KEY: 's3cret', MODE: 'x' });
@@ -110,16 +110,16 @@ describe('CLI scenarios from the design', () => {
     assert.match(human.stdout, /API_KEY=\*\*\*/);
     assert.doesNotMatch(human.stdout, /s3cret/);
     assert.doesNotMatch((await cli('status', '--json')).stdout, /s3cret/);
-    await cli('deploy', 'w', '1.1.0', '--type', 'stdio', '--command', 'node', '--args=--inspect', '--args', 'x.js');
+    await cli('deploy', 'w', '1.1.0', '--skip-validation', '--type', 'stdio', '--command', 'node', '--args=--inspect', '--args', 'x.js');
     const v = (await cli('status', 'w', '--json')).json<{ servers: { versions: { args: string[] }[] }[] }>();
     assert.deepEqual(v.servers[0]!.versions[1]!.args, ['--inspect', 'x.js']);
   });
 
   it('every command is also a subcommand of mcp-rollout', async () => {
-    await cli('rollout', 'deploy', 'w', '1.0.0', '--type', 'sse', '--url', 'http://127.0.0.1:3001/sse');
+    await cli('rollout', 'deploy', 'w', '1.0.0', '--skip-validation', '--type', 'sse', '--url', 'http://127.0.0.1:3001/sse');
     const s = (await cli('rollout', 'status', '--json')).json<StatusJson>();
     assert.equal(s.servers[0]!.versions[0]!.status, 'blue');
     const help = await cli('rollout', '--help');
-    for (const c of ['deploy', 'promote', 'rollback', 'traffic', 'status', 'history', 'migrate', 'remove-version']) assert.match(help.stdout, new RegExp(`\\b${c}\\b`));
+    for (const c of ['deploy', 'promote', 'rollback', 'traffic', 'status', 'history', 'migrate', 'remove-version', 'validate']) assert.match(help.stdout, new RegExp(`\\b${c}\\b`));
   });
 });

@@ -5,6 +5,8 @@ import { AppError } from '../../errors.js';
 import { isHttpUrl } from '../../state/registry-document.js';
 import { parseKeyValues, type ParsedArgs } from '../args.js';
 import type { Command } from '../command.js';
+import { gatedDeploy } from '../../pipeline/gated-deploy.js';
+import { renderReport, validationOptions, VALIDATION_OPTIONS, VALIDATION_USAGE } from '../validation-options.js';
 import { printChange } from './change-output.js';
 
 export const deployCommand: Command = {
@@ -12,8 +14,11 @@ export const deployCommand: Command = {
   summary: 'register a new version: green at --traffic (default 0), or blue at once with --blue',
   usage:
     '<name> <version> --type <stdio|http|sse> [--command <c>] [--args <a...>] [--env <K=V...>] [--cwd <dir>] ' +
-    '[--url <u>] [--header <K=V...>] [--traffic <0-100>] [--blue] [--scope <project|global|mcprc>] [--json] [-- <args...>]',
+    '[--url <u>] [--header <K=V...>] [--traffic <0-100>] [--blue] [--scope <project|global|mcprc>] [--skip-validation] ' +
+    `${VALIDATION_USAGE} [--json] [-- <args...>]`,
   help: [
+    'Before it gets any traffic the version is validated (see mcp-rollout validate --help); a version that fails',
+    'is recorded inactive at 0% with the reason, and the command exits 1. --skip-validation trusts it as it is.',
     'Examples:',
     '  mcp-deploy weather 1.0.0 --type stdio --command node --args server.js',
     '  mcp-deploy weather 1.1.0 --type stdio --command node --args server.js --env API_KEY=secret --traffic 10',
@@ -25,7 +30,7 @@ export const deployCommand: Command = {
     positionals: ['name', 'version'],
     options: {
       type: 'string', command: 'string', args: 'list', env: 'list', cwd: 'string', url: 'string', header: 'list',
-      traffic: 'string', blue: 'boolean', scope: 'string', json: 'boolean',
+      traffic: 'string', blue: 'boolean', scope: 'string', json: 'boolean', 'skip-validation': 'boolean', ...VALIDATION_OPTIONS,
     },
   },
   async run(args, ctx) {
@@ -42,8 +47,15 @@ export const deployCommand: Command = {
       ...(args.strings.traffic === undefined ? {} : { traffic: parsePercentage(args.strings.traffic) }),
       ...(args.flags.blue ? { blue: true } : {}),
     };
-    const result = await ctx.registry().deploy(name, req, scope);
-    printChange(ctx, result, args.flags.json === true, version);
+    const gate = { skip: args.flags['skip-validation'] === true, validation: await validationOptions(args, ctx.io.cwd) };
+    const { change, report, rejected } = await gatedDeploy(ctx.registry(), name, req, scope, gate);
+    if (args.flags.json) {
+      printChange(ctx, change, true, version, { ok: !rejected, ...(report ? { validation: { ok: report.ok, checks: report.checks } } : {}) });
+    } else {
+      if (report) ctx.print(`validating ${name}@${version}`, ...renderReport(report, ctx.style), '');
+      printChange(ctx, change, false, version);
+    }
+    return rejected ? 1 : 0;
   },
 };
 

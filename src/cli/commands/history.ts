@@ -29,7 +29,7 @@ function describe(e: HistoryEntry): string {
   const why = e.reason === undefined || e.kind === 'rollback' ? '' : ` (${e.reason})`;
   switch (e.kind) {
     case 'registered':
-      return `deployed as ${e.status} at ${e.trafficPercentage}%`;
+      return `deployed as ${e.status} at ${e.trafficPercentage}%${why}`;
     case 'status':
       return `${e.from} -> ${e.to}${why}`;
     case 'traffic':
@@ -40,5 +40,7 @@ function describe(e: HistoryEntry): string {
       return `version removed${why}`;
     case 'health':
       return `health ${e.from} -> ${e.to}${why}`;
+    case 'validated':
+      return e.ok ? 'validation passed' : `validation failed${why}`;
   }
 }

@@ -7,6 +7,7 @@ import { removeVersionCommand } from './remove-version.js';
 import { rollbackCommand } from './rollback.js';
 import { statusCommand } from './status.js';
 import { trafficCommand } from './traffic.js';
+import { validateCommand } from './validate.js';
 
 /** Every subcommand of `mcp-rollout`; each registry command is also its own `mcp-<name>` executable. */
 export const COMMANDS: readonly Command[] = [
@@ -18,4 +19,5 @@ export const COMMANDS: readonly Command[] = [
   historyCommand,
   migrateCommand,
   removeVersionCommand,
+  validateCommand,
 ];

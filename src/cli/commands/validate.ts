@@ -1,0 +1,32 @@
+import { validateAgainstBlue } from '../../pipeline/gated-deploy.js';
+import { findVersion } from '../../domain/types.js';
+import { AppError } from '../../errors.js';
+import type { Command } from '../command.js';
+import { renderReport, validationOptions, VALIDATION_OPTIONS, VALIDATION_USAGE } from '../validation-options.js';
+
+export const validateCommand: Command = {
+  name: 'validate',
+  summary: 'start a registered version and check it: handshake, discovery, tool calls, errors, latency, contract, shutdown',
+  usage: `<name> <version> ${VALIDATION_USAGE} [--json]`,
+  help: [
+    'Exit 0 when every check passes, 1 otherwise. The outcome and the contract seen are stored with the version.',
+    'A smoke file lists tool calls and what their results must show:',
+    '  {"calls": [{"tool": "echo", "arguments": {"message": "hi"}, "expect": {"isError": false, "text": "hi"}}]}',
+    'Example:',
+    '  mcp-rollout validate weather 1.1.0 --smoke smoke.json',
+  ].join('\n'),
+  spec: { positionals: ['name', 'version'], options: { ...VALIDATION_OPTIONS, json: 'boolean' } },
+  async run(args, ctx) {
+    const { name, version } = args.positionals as { name: string; version: string };
+    const options = await validationOptions(args, ctx.io.cwd);
+    const registry = ctx.registry();
+    const { server } = await registry.get(name);
+    const record = findVersion(server, version);
+    if (!record) throw new AppError('not-found', `server "${name}" has no version "${version}"`);
+    const { report, summary } = await validateAgainstBlue(server, version, record, options);
+    await registry.recordValidation(name, version, summary, report.contract);
+    if (args.flags.json) ctx.printJson({ ok: report.ok, server: name, version, checks: report.checks, diff: report.diff ?? null });
+    else ctx.print(`validating ${name}@${version}`, ...renderReport(report, ctx.style), report.ok ? 'all checks passed' : `${summary.failures.length} check(s) failed`);
+    return report.ok ? 0 : 1;
+  },
+};
