@@ -12,6 +12,8 @@ export interface CliIo {
   isTTY: boolean;
   env: NodeJS.ProcessEnv;
   cwd: string;
+  /** Aborted when the user interrupts (Ctrl-C): long-running commands stop cleanly. */
+  signal?: AbortSignal;
 }
 
 export interface CommandContext {

@@ -5,7 +5,14 @@ import type { CliIo } from './command.js';
 import { runCli } from './run.js';
 
 export function processIo(): CliIo {
+  const interrupt = new AbortController();
+  // The first Ctrl-C asks long-running commands to stop cleanly; a second one ends the process.
+  process.once('SIGINT', () => {
+    interrupt.abort();
+    process.once('SIGINT', () => process.exit(130));
+  });
   return {
+    signal: interrupt.signal,
     stdout: (t) => void process.stdout.write(t),
     stderr: (t) => void process.stderr.write(t),
     isTTY: process.stdout.isTTY === true,

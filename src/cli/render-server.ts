@@ -1,6 +1,7 @@
 /**
  * How a server and its versions look, in a table and as JSON. Shared by status and every changing command.
  */
+import type { ServerState } from '../domain/types.js';
 import type { StoredServer } from '../state/store.js';
 import { describeTarget, formatTime, paint, paintStatus, table, trafficBar, versionJson, type Style } from './format.js';
 
@@ -23,6 +24,23 @@ export function renderServer(stored: StoredServer, style: Style): string[] {
   lines.push(...table(rows).map((l) => `  ${l}`));
   const lr = server.mcpVersionHistory.lastRollback;
   if (lr) lines.push(`  last rollback: ${lr.fromVersion} -> ${lr.toVersion} at ${formatTime(lr.timestamp)} (${lr.reason})`);
+  return [...lines, ...renderRollout(server, style)];
+}
+
+/** The rollout section: phase, step, desired share, last analysis, pending command. */
+export function renderRollout(server: ServerState, style: Style): string[] {
+  const r = server.rollout;
+  if (!r) return [];
+  const { spec, status } = r;
+  const phaseColour = status.phase === 'Healthy' ? 'green' : status.phase === 'Degraded' ? 'red' : status.phase === 'Paused' ? 'yellow' : 'blue';
+  const lines = [`  rollout: ${spec.strategy} of ${spec.version}  ${paint(style, phaseColour, status.phase)}  ${status.message}`];
+  const step = spec.steps[status.stepIndex];
+  const candidate = server.versions.find((v) => v.version === spec.version);
+  if (step?.kind === 'weight' && status.finishedAt === undefined) {
+    lines.push(`    desired ${step.percent}% of new sessions to ${spec.version}; registry now ${candidate?.trafficPercentage ?? 0}%`);
+  }
+  if (status.lastAnalysis) lines.push(`    last analysis ${formatTime(status.lastAnalysis.at)}: ${status.lastAnalysis.verdict}: ${status.lastAnalysis.reason}`);
+  if (r.command) lines.push(`    pending request: ${r.command.type}`);
   return lines;
 }
 
@@ -35,5 +53,6 @@ export function serverJson(stored: StoredServer, reveal = false): Record<string,
     location: stored.location,
     mcpVersionHistory: server.mcpVersionHistory,
     versions: server.versions.map((v) => versionJson(v, stored.scope, reveal)),
+    rollout: server.rollout ?? null,
   };
 }

@@ -48,6 +48,8 @@ export function toLogRecord(change: Change, now: number): LogRecord {
       return { time, event: 'mcp_server_rollback', server, ...rest };
     case 'server:version-removed':
       return { time, event: 'mcp_server_updated', server, change: 'version-removed', ...rest };
+    case 'server:rollout':
+      return { time, event: 'mcp_server_updated', server, change: 'rollout', ...rest };
     case 'server:validated':
       return { time, event: 'mcp_server_updated', server, change: 'validation', ...rest };
     case 'server:health-changed':

@@ -17,10 +17,12 @@ import {
   type ServerState,
   type Status,
   type Transport,
+  type RolloutRecord,
   type ValidationSummary,
   type VersionRecord,
 } from './types.js';
 import type { Contract } from './contract-diff.js';
+import type { Command as RolloutCommand, RolloutEvent } from './rollout-controller.js';
 
 /** A change the registry made; the registry turns these into events and deployment-log lines. */
 export type Change =
@@ -29,6 +31,7 @@ export type Change =
   | { type: 'server:traffic-changed'; server: string; version: string; oldPercentage: number; newPercentage: number; reason?: string }
   | { type: 'server:rollback'; server: string; fromVersion: string; toVersion: string; reason: string; timestamp: number }
   | { type: 'server:version-removed'; server: string; version: string }
+  | { type: 'server:rollout'; server: string; version: string; phase: string; message: string }
   | { type: 'server:validated'; server: string; version: string; ok: boolean; failures: string[] }
   | { type: 'server:health-changed'; server: string; version: string; oldHealth: Health; newHealth: Health; reason?: string };
 
@@ -309,5 +312,49 @@ export function recordValidation(current: ServerState, version: string, summary:
     server,
     changes: [{ type: 'server:validated', server: server.name, version, ok: summary.ok, failures: summary.failures }],
     messages: [`${server.name}@${version} ${summary.ok ? 'passed' : 'failed'} validation`],
+  };
+}
+
+/**
+ * Stores a rollout's new status and events, merged inside the write: events are appended (the newest 200
+ * kept) and a command that arrived meanwhile survives unless it is the one just `consumed`.
+ * A change is reported only when the phase, step or message moved or the command changed, so saving an
+ * unchanged status writes nothing.
+ */
+export function saveRollout(current: ServerState, next: Omit<RolloutRecord, 'events' | 'command'>, newEvents: RolloutEvent[], consumed?: RolloutCommand): OpResult {
+  const server = cloneServer(current);
+  const before = current.rollout;
+  const pending = before?.command;
+  const keep = pending !== undefined && JSON.stringify(pending) !== JSON.stringify(consumed) ? pending : undefined;
+  const sameRollout = before !== undefined && before.spec.version === next.spec.version && before.status.startedAt === next.status.startedAt;
+  server.rollout = {
+    ...next,
+    events: [...(sameRollout ? before.events : []), ...newEvents].slice(-200),
+    ...(keep === undefined ? {} : { command: keep }),
+  };
+  const moved =
+    !sameRollout ||
+    before.status.phase !== next.status.phase ||
+    before.status.stepIndex !== next.status.stepIndex ||
+    before.status.message !== next.status.message ||
+    JSON.stringify(before.command) !== JSON.stringify(server.rollout.command);
+  const changes: Change[] = moved
+    ? [{ type: 'server:rollout', server: server.name, version: next.spec.version, phase: next.status.phase, message: next.status.message }]
+    : [];
+  return { server, changes, messages: [] };
+}
+
+/** Hands a command to the server's rollout in progress; throws `conflict` when there is none. */
+export function commandRollout(current: ServerState, command: RolloutCommand): OpResult {
+  const r = current.rollout;
+  if (!r || r.status.phase === 'Healthy' || r.status.phase === 'Degraded') {
+    throw new AppError('conflict', `server "${current.name}" has no rollout in progress${r ? ` (the last one ended ${r.status.phase}: ${r.status.message})` : ''}`);
+  }
+  const server = cloneServer(current);
+  server.rollout = { ...r, command };
+  return {
+    server,
+    changes: [{ type: 'server:rollout', server: server.name, version: r.spec.version, phase: r.status.phase, message: `${command.type} requested` }],
+    messages: [`${command.type} requested for the rollout of ${server.name}@${r.spec.version}; the runner acts on it within a second`],
   };
 }

@@ -5,6 +5,7 @@
  */
 
 import type { Contract } from './contract-diff.js';
+import type { Command as RolloutCommand, RolloutEvent, RolloutSpec, RolloutStatus } from './rollout-controller.js';
 
 export type Status = 'blue' | 'green' | 'inactive';
 export const STATUSES: readonly Status[] = ['blue', 'green', 'inactive'];
@@ -75,9 +76,22 @@ export interface VersionHistoryRecord {
   rollbackStack: string[];
 }
 
+/** A rollout in progress or the last one finished: the controller's spec, status and event log. */
+export interface RolloutRecord {
+  spec: RolloutSpec;
+  status: RolloutStatus;
+  /** The newest events, oldest first. */
+  events: RolloutEvent[];
+  /** A person's request waiting for the runner (promote, abort, resume). */
+  command?: RolloutCommand;
+  /** The process driving it, so a second driver is refused while the first is alive. */
+  driver?: { pid: number; host: string };
+}
+
 /** Everything the registry knows about one server. */
 export interface ServerState {
   name: string;
+  rollout?: RolloutRecord;
   /** Current versions in deployment order. */
   versions: VersionRecord[];
   mcpVersionHistory: VersionHistoryRecord;

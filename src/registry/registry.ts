@@ -8,7 +8,8 @@ import { toLogRecord } from '../domain/deployment-log.js';
 import * as ops from '../domain/registry-ops.js';
 import type { Change, DeployRequest, OpResult } from '../domain/registry-ops.js';
 import type { Contract } from '../domain/contract-diff.js';
-import type { Health, HistoryEntry, Scope, ServerState, ValidationSummary } from '../domain/types.js';
+import type { Command as RolloutCommand, RolloutEvent } from '../domain/rollout-controller.js';
+import type { Health, HistoryEntry, RolloutRecord, Scope, ServerState, ValidationSummary } from '../domain/types.js';
 import { findVersion } from '../domain/types.js';
 import { AppError } from '../errors.js';
 import type { Store, StoredServer } from '../state/store.js';
@@ -77,6 +78,16 @@ export class Registry extends EventEmitter<RegistryEvents> {
   /** Stores a validation outcome and the contract seen with a version. */
   recordValidation(name: string, version: string, summary: ValidationSummary, contract?: Contract): Promise<ChangeResult> {
     return this.apply(name, undefined, (cur, now) => ops.recordValidation(cur!, version, summary, contract, now));
+  }
+
+  /** Saves a rollout's status and new events (see `ops.saveRollout`). */
+  saveRollout(name: string, next: Omit<RolloutRecord, 'events' | 'command'>, events: RolloutEvent[], consumed?: RolloutCommand): Promise<ChangeResult> {
+    return this.apply(name, undefined, (cur) => ops.saveRollout(cur!, next, events, consumed));
+  }
+
+  /** Hands a person's command (promote, abort, resume) to the rollout in progress of `name`. */
+  commandRollout(name: string, command: RolloutCommand): Promise<ChangeResult> {
+    return this.apply(name, undefined, (cur) => ops.commandRollout(cur!, command));
   }
 
   /**

@@ -8,6 +8,7 @@ import {
   STATUSES,
   TRANSPORT_TYPES,
   type HistoryEntry,
+  type RolloutRecord,
   type ServerState,
   type VersionRecord,
 } from '../domain/types.js';
@@ -104,9 +105,14 @@ function parseServer(name: string, v: unknown, at: string, errors: string[]): Se
   const history = v.history ?? [];
   if (!Array.isArray(history)) errors.push(`${at}.history: must be an array`);
   else history.forEach((e, i) => checkHistoryEntry(e, `${at}.history[${i}]`, errors));
+  const rollout = v.rollout;
+  if (rollout !== undefined && (!isObj(rollout) || !isObj(rollout.spec) || !isObj(rollout.status) || !Array.isArray(rollout.events))) {
+    errors.push(`${at}.rollout: must be {spec, status, events}`);
+  }
   if (errors.length > before || !isObj(h)) return undefined;
   return {
     name,
+    ...(rollout === undefined ? {} : { rollout: rollout as unknown as RolloutRecord }),
     versions: versions as VersionRecord[],
     mcpVersionHistory: {
       versions: h.versions as string[],
@@ -174,7 +180,7 @@ export function isHttpUrl(s: string): boolean {
 export function serializeDocument(doc: RegistryDocument): Record<string, unknown> {
   const servers: Record<string, unknown> = {};
   for (const [name, s] of Object.entries(doc.servers)) {
-    servers[name] = { versions: s.versions, mcpVersionHistory: s.mcpVersionHistory, history: s.history };
+    servers[name] = { versions: s.versions, mcpVersionHistory: s.mcpVersionHistory, history: s.history, ...(s.rollout ? { rollout: s.rollout } : {}) };
   }
   return { schemaVersion: SCHEMA_VERSION, historyLimit: doc.historyLimit, servers };
 }

@@ -24,7 +24,7 @@ const CASES: [string, string[], RegExp, number][] = [
   ['missing --type', ['deploy', 'weather', '2.0.0', '--command', 'x'], /--type is required/, 2],
   ['duplicate version', ['deploy', 'weather', '1.1.0', '--type', 'stdio', '--command', 'node'], /server "weather" already has version "1\.1\.0"/, 1],
   ['missing argument', ['traffic', 'weather', '1.1.0'], /expected <name> <version> <percentage>/, 2],
-  ['too many arguments', ['promote', 'weather', '1.1.0', 'extra'], /expected <name> <version>/, 2],
+  ['too many arguments', ['promote', 'weather', '1.1.0', 'extra'], /expected <name> \[version\], got "weather" "1.1.0" "extra"/, 2],
   ['unknown option', ['status', '--colour'], /unknown option --colour/, 2],
   ['--args word that looks like an option', ['deploy', 'weather', '2.0.0', '--type', 'stdio', '--command', 'node', '--args', 'server.js', '--port', '3'], /unknown option --port \(words that start with -- go after a bare --/, 2],
   ['blue below 100 with no green', ['traffic', 'solo', '1.0.0', '50'], /no green version can take the other 50%/, 1],

@@ -7,6 +7,10 @@ import { parseKeyValues, type ParsedArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { gatedDeploy } from '../../pipeline/gated-deploy.js';
 import { renderReport, validationOptions, VALIDATION_OPTIONS, VALIDATION_USAGE } from '../validation-options.js';
+import type { RolloutEvent } from '../../domain/rollout-controller.js';
+import { beginRollout } from '../../pipeline/rollout-runner.js';
+import { ROLLOUT_OPTIONS, ROLLOUT_USAGE, rolloutSpecFrom } from '../rollout-options.js';
+import { rolloutExit, runnerDeps } from '../runner-deps.js';
 import { printChange } from './change-output.js';
 
 export const deployCommand: Command = {
@@ -15,10 +19,14 @@ export const deployCommand: Command = {
   usage:
     '<name> <version> --type <stdio|http|sse> [--command <c>] [--args <a...>] [--env <K=V...>] [--cwd <dir>] ' +
     '[--url <u>] [--header <K=V...>] [--traffic <0-100>] [--blue] [--scope <project|global|mcprc>] [--skip-validation] ' +
-    `${VALIDATION_USAGE} [--json] [-- <args...>]`,
+    `${VALIDATION_USAGE} ${ROLLOUT_USAGE} [--json] [-- <args...>]`,
   help: [
     'Before it gets any traffic the version is validated (see mcp-rollout validate --help); a version that fails',
     'is recorded inactive at 0% with the reason, and the command exits 1. --skip-validation trusts it as it is.',
+    'With --strategy the version then rolls out in the foreground: canary steps (each observed for --interval',
+    'and analysed; a step may be "pause"), or a blue/green switch baked for --bake, then promoted; a failed',
+    'analysis or health probe rolls it back. Exit 0 when promoted, 1 when rolled back. Ctrl-C stops driving;',
+    '"mcp-rollout resume <name> --wait" picks it up again.',
     'Examples:',
     '  mcp-deploy weather 1.0.0 --type stdio --command node --args server.js',
     '  mcp-deploy weather 1.1.0 --type stdio --command node --args server.js --env API_KEY=secret --traffic 10',
@@ -30,7 +38,7 @@ export const deployCommand: Command = {
     positionals: ['name', 'version'],
     options: {
       type: 'string', command: 'string', args: 'list', env: 'list', cwd: 'string', url: 'string', header: 'list',
-      traffic: 'string', blue: 'boolean', scope: 'string', json: 'boolean', 'skip-validation': 'boolean', ...VALIDATION_OPTIONS,
+      traffic: 'string', blue: 'boolean', scope: 'string', json: 'boolean', 'skip-validation': 'boolean', ...VALIDATION_OPTIONS, ...ROLLOUT_OPTIONS,
     },
   },
   async run(args, ctx) {
@@ -47,15 +55,28 @@ export const deployCommand: Command = {
       ...(args.strings.traffic === undefined ? {} : { traffic: parsePercentage(args.strings.traffic) }),
       ...(args.flags.blue ? { blue: true } : {}),
     };
+    const rollout = rolloutSpecFrom(args, name, version);
     const gate = { skip: args.flags['skip-validation'] === true, validation: await validationOptions(args, ctx.io.cwd) };
     const { change, report, rejected } = await gatedDeploy(ctx.registry(), name, req, scope, gate);
-    if (args.flags.json) {
-      printChange(ctx, change, true, version, { ok: !rejected, ...(report ? { validation: { ok: report.ok, checks: report.checks } } : {}) });
-    } else {
+    const json = args.flags.json === true;
+    const validation = report ? { validation: { ok: report.ok, checks: report.checks } } : {};
+    if (!json) {
       if (report) ctx.print(`validating ${name}@${version}`, ...renderReport(report, ctx.style), '');
       printChange(ctx, change, false, version);
     }
-    return rejected ? 1 : 0;
+    if (rejected || !rollout) {
+      if (json) printChange(ctx, change, true, version, { ok: !rejected, ...validation });
+      return rejected ? 1 : 0;
+    }
+    if (!json) ctx.print('', `${rollout.strategy} rollout of ${name}@${version}:`);
+    const events: RolloutEvent[] = [];
+    const status = await beginRollout({ ...runnerDeps(ctx), ...(json ? { onEvent: (e: RolloutEvent) => void events.push(e) } : {}) }, rollout);
+    if (json) {
+      const now = await ctx.registry().get(name);
+      printChange(ctx, { ...change, server: now.server }, true, version, { ok: status.phase === 'Healthy', ...validation, rollout: { status, events } });
+    }
+    else ctx.print(`${status.phase}: ${status.message}`);
+    return rolloutExit(status.phase);
   },
 };
 

@@ -1,9 +1,11 @@
 import type { Command } from '../command.js';
+import { abortCommand } from './abort.js';
 import { deployCommand } from './deploy.js';
 import { historyCommand } from './history.js';
 import { migrateCommand } from './migrate.js';
 import { promoteCommand } from './promote.js';
 import { removeVersionCommand } from './remove-version.js';
+import { resumeCommand } from './resume.js';
 import { rollbackCommand } from './rollback.js';
 import { statusCommand } from './status.js';
 import { trafficCommand } from './traffic.js';
@@ -20,4 +22,6 @@ export const COMMANDS: readonly Command[] = [
   migrateCommand,
   removeVersionCommand,
   validateCommand,
+  abortCommand,
+  resumeCommand,
 ];

@@ -1,0 +1,77 @@
+/**
+ * The rollout options of `deploy` (--strategy and friends), and how rollout events are shown.
+ */
+import { DEFAULT_THRESHOLDS } from '../domain/analysis.js';
+import { parseSteps, type RolloutEvent, type RolloutSpec } from '../domain/rollout-controller.js';
+import { AppError } from '../errors.js';
+import type { OptionKind, ParsedArgs } from './args.js';
+import { formatTime } from './format.js';
+
+export const ROLLOUT_OPTIONS: Record<string, OptionKind> = {
+  strategy: 'string',
+  steps: 'string',
+  interval: 'string',
+  bake: 'string',
+  'failure-limit': 'string',
+  'max-error-rate': 'string',
+  'min-requests': 'string',
+};
+
+export const ROLLOUT_USAGE = '[--strategy canary --steps 10,25,50,100 --interval 30s | --strategy bluegreen --bake 60s] [--failure-limit 1] [--max-error-rate 10] [--min-requests 20]';
+
+/** `30s`, `2m`, `500ms`, `1h`; a bare number is seconds. Returns ms; throws a usage error naming the option. */
+export function parseDuration(text: string, option: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) throw new AppError('usage', `--${option} "${text}" is not a duration such as 30s, 2m or 500ms`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  return Math.round(Number(m[1]) * unit);
+}
+
+function count(args: ParsedArgs, option: string, fallback: number, min: number, max: number): number {
+  const v = args.strings[option];
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < min || n > max) throw new AppError('usage', `--${option} must be an integer from ${min} to ${max}, got "${v}"`);
+  return n;
+}
+
+/** The rollout asked for, or undefined when --strategy is absent. Combinations that make no sense are usage errors. */
+export function rolloutSpecFrom(args: ParsedArgs, server: string, version: string): RolloutSpec | undefined {
+  const strategy = args.strings.strategy;
+  const given = Object.keys(ROLLOUT_OPTIONS).filter((o) => o !== 'strategy' && args.strings[o] !== undefined);
+  if (strategy === undefined) {
+    if (given.length > 0) throw new AppError('usage', `--${given[0]} needs --strategy canary or --strategy bluegreen`);
+    return undefined;
+  }
+  if (strategy !== 'canary' && strategy !== 'bluegreen') throw new AppError('usage', `unknown --strategy "${strategy}" (expected canary or bluegreen)`);
+  if (args.flags.blue || args.strings.traffic !== undefined) throw new AppError('usage', `--strategy ${strategy} sets the traffic itself; do not combine it with --blue or --traffic`);
+  if (strategy === 'canary' && args.strings.bake !== undefined) throw new AppError('usage', '--bake is for --strategy bluegreen; canary steps use --interval');
+  if (strategy === 'bluegreen' && (args.strings.steps !== undefined || args.strings.interval !== undefined)) {
+    throw new AppError('usage', '--steps and --interval are for --strategy canary; blue/green uses --bake');
+  }
+  let steps;
+  try {
+    steps = strategy === 'canary' ? parseSteps(args.strings.steps ?? '10,25,50,100') : [{ kind: 'weight' as const, percent: 100 }];
+  } catch (e) {
+    throw new AppError('usage', `--steps: ${(e as Error).message}`);
+  }
+  const intervalMs = strategy === 'canary' ? parseDuration(args.strings.interval ?? '30s', 'interval') : parseDuration(args.strings.bake ?? '60s', 'bake');
+  return {
+    server,
+    version,
+    strategy,
+    steps,
+    intervalMs,
+    failureLimit: count(args, 'failure-limit', 1, 1, 100),
+    thresholds: {
+      ...DEFAULT_THRESHOLDS,
+      maxErrorRate: count(args, 'max-error-rate', DEFAULT_THRESHOLDS.maxErrorRate * 100, 0, 100) / 100,
+      minRequests: count(args, 'min-requests', DEFAULT_THRESHOLDS.minRequests, 1, 1_000_000),
+    },
+  };
+}
+
+/** One line per event: `2026-11-24 00:40:01Z  weight-set  step 1/4: 10% to 2.0.0, observing`. */
+export function renderEvent(e: RolloutEvent): string {
+  return `${formatTime(e.at)}  ${e.type.padEnd(11)} ${e.message}`;
+}
