@@ -7,7 +7,7 @@
 import { hostname } from 'node:os';
 import type { VersionWindow } from '../domain/analysis.js';
 import { start, tick, type Action, type RolloutEvent, type RolloutSpec, type RolloutStatus } from '../domain/rollout-controller.js';
-import { blueOf, findVersion, type VersionRecord } from '../domain/types.js';
+import { blueOf, findVersion, type ServerState, type VersionRecord } from '../domain/types.js';
 import { AppError } from '../errors.js';
 import type { Registry } from '../registry/registry.js';
 
@@ -38,12 +38,17 @@ export interface RunnerDeps {
   signal?: AbortSignal;
 }
 
+/** Throws `conflict` when `server` has a rollout that a live process is still driving. */
+export function assertNoRolloutInProgress(server: ServerState): void {
+  const r = server.rollout;
+  if (r && !isTerminal(r.status) && driverAlive(r.driver)) {
+    throw new AppError('conflict', `server "${server.name}" already has a rollout in progress (${r.spec.version}: ${r.status.message}); abort it or let it finish`);
+  }
+}
+
 /** Starts a rollout of `spec` and drives it to its end (or until `signal`). Returns the last status. */
 export async function beginRollout(deps: RunnerDeps, spec: RolloutSpec): Promise<RolloutStatus> {
-  const { server } = await deps.registry.get(spec.server);
-  if (server.rollout && !isTerminal(server.rollout.status) && driverAlive(server.rollout.driver)) {
-    throw new AppError('conflict', `server "${spec.server}" already has a rollout in progress (${server.rollout.spec.version}: ${server.rollout.status.message})`);
-  }
+  assertNoRolloutInProgress((await deps.registry.get(spec.server)).server);
   const t = start(spec, deps.registry.now());
   await apply(deps, spec, t.actions, t.events);
   await deps.registry.saveRollout(spec.server, { spec, status: t.status, driver: me() }, t.events);

@@ -8,7 +8,7 @@ import type { Command } from '../command.js';
 import { gatedDeploy } from '../../pipeline/gated-deploy.js';
 import { renderReport, validationOptions, VALIDATION_OPTIONS, VALIDATION_USAGE } from '../validation-options.js';
 import type { RolloutEvent } from '../../domain/rollout-controller.js';
-import { beginRollout } from '../../pipeline/rollout-runner.js';
+import { assertNoRolloutInProgress, beginRollout } from '../../pipeline/rollout-runner.js';
 import { ROLLOUT_OPTIONS, ROLLOUT_USAGE, rolloutSpecFrom } from '../rollout-options.js';
 import { rolloutExit, runnerDeps } from '../runner-deps.js';
 import { printChange } from './change-output.js';
@@ -56,6 +56,10 @@ export const deployCommand: Command = {
       ...(args.flags.blue ? { blue: true } : {}),
     };
     const rollout = rolloutSpecFrom(args, name, version);
+    if (rollout) {
+      const current = (await ctx.registry().list()).find((s) => s.server.name === name);
+      if (current) assertNoRolloutInProgress(current.server); // before the candidate is started or registered
+    }
     const gate = { skip: args.flags['skip-validation'] === true, validation: await validationOptions(args, ctx.io.cwd) };
     const { change, report, rejected } = await gatedDeploy(ctx.registry(), name, req, scope, gate);
     const json = args.flags.json === true;
