@@ -6,11 +6,12 @@ import { runCli } from './run.js';
 
 export function processIo(): CliIo {
   const interrupt = new AbortController();
-  // The first Ctrl-C asks long-running commands to stop cleanly; a second one ends the process.
+  // The first Ctrl-C (or SIGTERM) asks long-running commands to stop cleanly; a second Ctrl-C ends the process.
   process.once('SIGINT', () => {
     interrupt.abort();
     process.once('SIGINT', () => process.exit(130));
   });
+  process.once('SIGTERM', () => interrupt.abort());
   return {
     signal: interrupt.signal,
     stdout: (t) => void process.stdout.write(t),

@@ -6,6 +6,7 @@ import { migrateCommand } from './migrate.js';
 import { promoteCommand } from './promote.js';
 import { removeVersionCommand } from './remove-version.js';
 import { resumeCommand } from './resume.js';
+import { serveCommand } from './serve.js';
 import { rollbackCommand } from './rollback.js';
 import { statusCommand } from './status.js';
 import { trafficCommand } from './traffic.js';
@@ -24,4 +25,5 @@ export const COMMANDS: readonly Command[] = [
   validateCommand,
   abortCommand,
   resumeCommand,
+  serveCommand,
 ];

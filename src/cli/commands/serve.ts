@@ -1,0 +1,67 @@
+import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../http/http-router.js';
+import { AppError } from '../../errors.js';
+import { LiveView } from '../../registry/live-view.js';
+import type { Command } from '../command.js';
+import { parseDuration } from '../rollout-options.js';
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'run the HTTP router: /mcp/<name> for every server, sessions split by weight and pinned',
+  usage: '[--host 127.0.0.1] [--port 7300] [--token <t>] [--allow-origin <o...>] [--allow-host <h...>] [--max-body <bytes>] [--max-sessions <n>] [--idle-timeout 30m]',
+  help: [
+    'Clients connect to http://HOST:PORT/mcp/<name> (Streamable HTTP). /healthz, /readyz and /metrics (Prometheus) too.',
+    'Traffic changes made with the CLI reach the running router within a second. SIGTERM or Ctrl-C: stop accepting,',
+    'let in-flight requests finish (up to 10 s), end every backend session, exit 0.',
+    'The bearer token may also come from MCP_ROLLOUT_TOKEN. Binding beyond loopback needs --host and, for the names',
+    'clients use, --allow-host.',
+    'Example:',
+    '  mcp-rollout serve --port 7300',
+  ].join('\n'),
+  spec: {
+    positionals: [],
+    options: {
+      host: 'string', port: 'string', token: 'string', 'allow-origin': 'list', 'allow-host': 'list',
+      'max-body': 'string', 'max-sessions': 'string', 'idle-timeout': 'string',
+    },
+  },
+  async run(args, ctx) {
+    const int = (o: string, fallback: number, min: number, max: number): number => {
+      const v = args.strings[o];
+      if (v === undefined) return fallback;
+      if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new AppError('usage', `--${o} must be an integer from ${min} to ${max}, got "${v}"`);
+      return Number(v);
+    };
+    const token = args.strings.token ?? ctx.io.env.MCP_ROLLOUT_TOKEN;
+    const options = {
+      ...DEFAULT_ROUTER_OPTIONS,
+      host: args.strings.host ?? DEFAULT_ROUTER_OPTIONS.host,
+      port: int('port', DEFAULT_ROUTER_OPTIONS.port, 0, 65535),
+      hosts: (args.lists['allow-host'] ?? []).map((h) => h.toLowerCase()),
+      origins: args.lists['allow-origin'] ?? [],
+      maxBodyBytes: int('max-body', DEFAULT_ROUTER_OPTIONS.maxBodyBytes, 1024, 1 << 30),
+      maxSessionsPerServer: int('max-sessions', DEFAULT_ROUTER_OPTIONS.maxSessionsPerServer, 1, 1_000_000),
+      idleTimeoutMs: args.strings['idle-timeout'] === undefined ? DEFAULT_ROUTER_OPTIONS.idleTimeoutMs : parseDuration(args.strings['idle-timeout'], 'idle-timeout'),
+      ...(token ? { token } : {}),
+    };
+    const view = new LiveView(ctx.registry().store);
+    await view.start();
+    const router = new HttpRouter(view, options);
+    let port: number;
+    try {
+      port = await router.listen();
+    } catch (e) {
+      view.stop();
+      throw new AppError('io', `cannot listen on ${options.host}:${options.port}: ${(e as Error).message}`);
+    }
+    const names = view.names();
+    ctx.print(`mcp-rollout router listening on http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}/mcp/<name> (${names.length === 0 ? 'no servers yet' : names.join(', ')})`);
+    await new Promise<void>((resolve) => {
+      if (ctx.io.signal?.aborted) resolve();
+      ctx.io.signal?.addEventListener('abort', () => resolve(), { once: true });
+    });
+    ctx.print('stopping: finishing in-flight requests, ending backend sessions');
+    await router.close();
+    view.stop();
+    ctx.print('stopped');
+  },
+};

@@ -1,0 +1,375 @@
+/**
+ * The long-running HTTP router: `/mcp/<name>` for every registered server, splitting client sessions between
+ * versions by the registry's weights, pinning each session to its version, forwarding the MCP protocol.
+ * - Legacy era (initialize): the version is chosen when the session starts; the router issues its own sealed
+ *   `Mcp-Session-Id` bound to the version and the backend's session; later POST, GET and DELETE reach it.
+ * - Modern era (2026-07-28, no session): each request is routed, but one client stays on one version (a
+ *   stickiness key) and an `input_required` retry returns to the version that asked.
+ * - Live changes: new sessions follow the current weights; existing ones stay (drain); after a rollback a
+ *   session pinned to the rolled-back version gets 404 and re-initialises onto a good version.
+ * This slice forwards to Streamable HTTP backends (`http` versions).
+ */
+import { createHash } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { chooseByWeight, hashDraw } from '../domain/weighted-choice.js';
+import type { ServerState, VersionRecord } from '../domain/types.js';
+import type { LiveView } from '../registry/live-view.js';
+import { checkRequest, type GuardOptions } from './guard.js';
+import { SessionSealer } from './session-token.js';
+import { endBackendSession, forward } from './upstream-http.js';
+import { VersionMetrics } from './version-metrics.js';
+
+export interface HttpRouterOptions extends GuardOptions {
+  host: string;
+  port: number;
+  /** Largest request body accepted, bytes (default 4 MiB). */
+  maxBodyBytes: number;
+  /** Open sessions allowed per server (default 1000). */
+  maxSessionsPerServer: number;
+  /** A session unused this long is closed, with its backend session (default 30 min). */
+  idleTimeoutMs: number;
+}
+
+export const DEFAULT_ROUTER_OPTIONS: HttpRouterOptions = {
+  host: '127.0.0.1',
+  port: 7300,
+  hosts: [],
+  origins: [],
+  maxBodyBytes: 4 * 1024 * 1024,
+  maxSessionsPerServer: 1000,
+  idleTimeoutMs: 30 * 60_000,
+};
+
+interface Session {
+  token: string;
+  server: string;
+  version: string;
+  /** Where the backend is. */
+  record: { url: string; headers: Record<string, string> };
+  backendSession?: string;
+  startedAt: number;
+  lastUsed: number;
+}
+
+type JsonRpc = { jsonrpc?: string; id?: string | number | null; method?: string; params?: Record<string, unknown>; result?: Record<string, unknown>; error?: unknown };
+
+const MODERN = '2026-07-28';
+
+export class HttpRouter {
+  readonly metrics = new VersionMetrics();
+  private readonly sealer = new SessionSealer();
+  private readonly sessions = new Map<string, Session>();
+  private readonly sticky = new Map<string, string>(); // server + client key -> version
+  private readonly requestStates = new Map<string, string>(); // server + requestState hash -> version
+  private rolledBackAt = new Map<string, number>(); // server + version -> time of its last rollback
+  private readonly http: http.Server;
+  private inflight = 0;
+  private sweeper: NodeJS.Timeout | undefined;
+  private snapshotter: NodeJS.Timeout | undefined;
+  private closing = false;
+
+  constructor(
+    private readonly view: LiveView,
+    private readonly opts: HttpRouterOptions = DEFAULT_ROUTER_OPTIONS,
+    private readonly now: () => number = Date.now,
+    /** Draws in [0, 1) for choosing a new session's version (seedable in tests). */
+    private readonly draw: () => number = Math.random,
+  ) {
+    this.http = http.createServer((req, res) => void this.handle(req, res));
+    this.http.keepAliveTimeout = 30_000;
+    view.on('change', () => this.onRegistryChange());
+    this.onRegistryChange();
+  }
+
+  /** Starts listening; resolves with the bound port. */
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(this.opts.port, this.opts.host, () => resolve());
+    });
+    this.sweeper = setInterval(() => this.sweepIdle(), Math.min(30_000, this.opts.idleTimeoutMs));
+    this.sweeper.unref();
+    this.snapshotter = setInterval(() => this.metrics.snapshot(this.now()), 1000);
+    this.snapshotter.unref();
+    return (this.http.address() as AddressInfo).port;
+  }
+
+  /** Open sessions per server and version (for status and tests). */
+  sessionCounts(): Record<string, Record<string, number>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const s of this.sessions.values()) (out[s.server] ??= {})[s.version] = (out[s.server]?.[s.version] ?? 0) + 1;
+    return out;
+  }
+
+  /**
+   * Graceful stop: no new connections, in-flight requests get up to `deadlineMs` to finish, then every
+   * backend session is ended and every connection closed.
+   */
+  async close(deadlineMs = 10_000): Promise<void> {
+    this.closing = true;
+    clearInterval(this.sweeper);
+    clearInterval(this.snapshotter);
+    const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    this.http.closeIdleConnections();
+    const until = Date.now() + deadlineMs;
+    while (this.inflight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    await Promise.all([...this.sessions.values()].map((s) => this.endSession(s)));
+    this.http.closeAllConnections();
+    await closed;
+  }
+
+  private onRegistryChange(): void {
+    const at = new Map<string, number>();
+    for (const name of this.view.names()) {
+      for (const e of this.view.get(name)!.history) if (e.kind === 'rollback') at.set(`${name}\u0000${e.fromVersion}`, e.timestamp);
+    }
+    this.rolledBackAt = at;
+  }
+
+  /** Why a session may no longer be served (its version was rolled back or removed), or undefined. */
+  private ended(s: Session): string | undefined {
+    const server = this.view.get(s.server);
+    const v = server?.versions.find((x) => x.version === s.version);
+    if (!v) return `version ${s.version} of "${s.server}" was removed`;
+    const rb = this.rolledBackAt.get(`${s.server}\u0000${s.version}`);
+    if (rb !== undefined && rb >= s.startedAt) return `version ${s.version} of "${s.server}" was rolled back`;
+    return undefined;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Long-lived GET streams are not "in flight": shutdown does not wait for them.
+    if (req.method !== 'GET') {
+      this.inflight++;
+      res.on('close', () => this.inflight--);
+    }
+    try {
+      const refusal = checkRequest(req.headers, this.opts);
+      if (refusal) return plain(res, refusal.status, refusal.message, refusal.headers);
+      const path = (req.url ?? '/').split('?')[0]!;
+      if (path === '/healthz') return plain(res, 200, 'ok');
+      if (path === '/readyz') return this.view.lastError ? plain(res, 503, `registry unreadable: ${this.view.lastError}`) : plain(res, this.closing ? 503 : 200, this.closing ? 'shutting down' : 'ready');
+      if (path === '/metrics') return plain(res, 200, this.metrics.prometheus(), { 'content-type': 'text/plain; version=0.0.4' });
+      const m = /^\/mcp\/([^/]+)$/.exec(path);
+      if (!m) return plain(res, 404, `no route for ${path}: use /mcp/<server>`);
+      const name = decodeURIComponent(m[1]!);
+      const server = this.view.get(name);
+      if (!server) return rpcError(res, 404, -32001, `unknown server "${name}"`, null);
+      if (this.closing) return rpcError(res, 503, -32000, 'the router is shutting down', null);
+      await this.route(req, res, server);
+    } catch (e) {
+      if (!res.headersSent) rpcError(res, 500, -32603, `router error: ${(e as Error).message}`, null);
+      else res.destroy();
+    }
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse, server: ServerState): Promise<void> {
+    const sid = header(req, 'mcp-session-id');
+    if (req.method === 'GET' || req.method === 'DELETE') {
+      if (sid === undefined) return rpcError(res, req.method === 'GET' ? 405 : 400, -32000, `${req.method} needs an Mcp-Session-Id (no legacy session, no stream)`, null, { allow: 'POST' });
+      return this.inSession(req, res, server, sid, undefined, []);
+    }
+    if (req.method !== 'POST') return plain(res, 405, 'use POST, GET or DELETE', { allow: 'GET, POST, DELETE' });
+    const body = await readBody(req, this.opts.maxBodyBytes);
+    if (body === undefined) return rpcError(res, 413, -32600, `request body larger than ${this.opts.maxBodyBytes} bytes`, null);
+    let parsed: JsonRpc | JsonRpc[];
+    try {
+      parsed = JSON.parse(body.toString('utf8')) as JsonRpc | JsonRpc[];
+    } catch (e) {
+      return rpcError(res, 400, -32700, `parse error: ${(e as Error).message}`, null);
+    }
+    const messages = Array.isArray(parsed) ? parsed : [parsed];
+    if (sid !== undefined) return this.inSession(req, res, server, sid, body, messages);
+    if (messages.some((x) => x.method === 'initialize')) return this.startSession(req, res, server, body, messages);
+    if (isModern(req, messages)) return this.modern(req, res, server, body, messages);
+    return rpcError(res, 400, -32000, 'Bad Request: no Mcp-Session-Id; start with initialize', messages[0]?.id ?? null);
+  }
+
+  private async startSession(req: IncomingMessage, res: ServerResponse, server: ServerState, body: Buffer, messages: JsonRpc[]): Promise<void> {
+    const open = [...this.sessions.values()].filter((s) => s.server === server.name).length;
+    if (open >= this.opts.maxSessionsPerServer) {
+      return rpcError(res, 503, -32000, `server "${server.name}" has ${open} open sessions, the most allowed`, messages[0]?.id ?? null);
+    }
+    const record = chooseByWeight(server.versions, this.draw());
+    if (!record) return rpcError(res, 503, -32603, `no version of server "${server.name}" carries traffic`, messages[0]?.id ?? null);
+    if (record.type !== 'http') return this.unsupported(res, server, record, messages);
+    const started = this.now();
+    const session: Session = { token: '', server: server.name, version: record.version, record, startedAt: started, lastUsed: started };
+    await this.exchange(req, res, session, body, messages, (r): Record<string, string> => {
+      if (r.status >= 300) return {};
+      if (r.backendSession !== undefined) session.backendSession = r.backendSession;
+      session.token = this.sealer.seal({ server: server.name, version: record.version, ...(r.backendSession === undefined ? {} : { backendSession: r.backendSession }) });
+      this.sessions.set(session.token, session);
+      this.metrics.sessionStarted(server.name, record.version);
+      return { 'mcp-session-id': session.token };
+    });
+  }
+
+  private async inSession(req: IncomingMessage, res: ServerResponse, server: ServerState, sid: string, body: Buffer | undefined, messages: JsonRpc[]): Promise<void> {
+    const session = this.sessions.get(sid);
+    const id = messages.find((x) => x.id !== undefined)?.id ?? null;
+    if (!session || session.server !== server.name) return rpcError(res, 404, -32001, 'Session not found: initialize a new session', id);
+    const why = this.ended(session);
+    if (why !== undefined) {
+      await this.endSession(session);
+      return rpcError(res, 404, -32001, `Session not found: ${why}; initialize a new session`, id);
+    }
+    session.lastUsed = this.now();
+    if (req.method === 'DELETE') {
+      this.dropSession(session);
+      return this.exchange(req, res, session, undefined, [], () => ({}));
+    }
+    return this.exchange(req, res, session, body, messages, () => ({}));
+  }
+
+  private async modern(req: IncomingMessage, res: ServerResponse, server: ServerState, body: Buffer, messages: JsonRpc[]): Promise<void> {
+    const msg = messages[0]!;
+    const live = (v: string | undefined) => (v === undefined ? undefined : server.versions.find((x) => x.version === v && x.status !== 'inactive'));
+    const state = typeof msg.params?.requestState === 'string' ? `${server.name}\u0000${digest(msg.params.requestState)}` : undefined;
+    const key = `${server.name}\u0000${stickinessKey(req, msg)}`;
+    let record = live(state === undefined ? undefined : this.requestStates.get(state)) ?? live(this.sticky.get(key)) ?? chooseByWeight(server.versions, hashDraw(key));
+    if (!record) return rpcError(res, 503, -32603, `no version of server "${server.name}" carries traffic`, msg.id ?? null);
+    if (record.type !== 'http') return this.unsupported(res, server, record, messages);
+    remember(this.sticky, key, record.version);
+    const session: Session = { token: '', server: server.name, version: record.version, record, startedAt: 0, lastUsed: 0 };
+    const version = record.version;
+    await this.exchange(req, res, session, body, messages, () => ({}), (m) => {
+      const rs = (m as JsonRpc).result;
+      if (rs?.resultType === 'input_required' && typeof rs.requestState === 'string') remember(this.requestStates, `${server.name}\u0000${digest(rs.requestState)}`, version);
+    });
+  }
+
+  /** Forwards one request of a session (or a modern request) and counts what comes back. */
+  private async exchange(
+    req: IncomingMessage,
+    res: ServerResponse,
+    s: Session,
+    body: Buffer | undefined,
+    messages: JsonRpc[],
+    withHeaders: Parameters<typeof forward>[2],
+    onResult?: (m: unknown) => void,
+  ): Promise<void> {
+    const t0 = performance.now();
+    const pending = new Map<string, string>(); // JSON-RPC id -> method, for the requests in this POST
+    for (const m of messages) if (m.method !== undefined && m.id !== undefined && m.id !== null) pending.set(JSON.stringify(m.id), m.method);
+    const onMessage = (raw: unknown): void => {
+      const m = raw as JsonRpc;
+      if (m.id === undefined || m.id === null || m.method !== undefined) return;
+      const key = JSON.stringify(m.id);
+      const method = pending.get(key);
+      if (method === undefined) return;
+      pending.delete(key);
+      this.metrics.request(s.server, s.version, method, performance.now() - t0, { error: m.error !== undefined, toolError: method === 'tools/call' && m.result?.isError === true });
+      onResult?.(m);
+    };
+    try {
+      await forward(
+        {
+          url: s.record.url,
+          method: req.method as 'POST' | 'GET' | 'DELETE',
+          clientHeaders: req.headers,
+          headers: s.record.headers,
+          ...(s.backendSession === undefined ? {} : { backendSession: s.backendSession }),
+          ...(body === undefined ? {} : { body }),
+          forwardAuthorization: this.opts.token === undefined,
+        },
+        res,
+        withHeaders,
+        onMessage,
+      );
+    } catch (e) {
+      for (const method of pending.values()) this.metrics.request(s.server, s.version, method, performance.now() - t0, { transportFailure: true });
+      const ids = [...pending.keys()].map((k) => JSON.parse(k) as string | number);
+      pending.clear();
+      if (res.headersSent) return void res.destroy();
+      const message = `server "${s.server}" version ${s.version} is unreachable at ${s.record.url}: ${(e as Error).message}`;
+      if (ids.length === 0) return rpcError(res, 502, -32603, message, null);
+      const errors = ids.map((id) => ({ jsonrpc: '2.0', id, error: { code: -32603, message } }));
+      return json(res, 200, Array.isArray(messages) && messages.length > 1 ? errors : errors[0]);
+    }
+    // Requests whose answer never came (the stream ended first) count as failures.
+    for (const method of pending.values()) this.metrics.request(s.server, s.version, method, performance.now() - t0, { transportFailure: true });
+  }
+
+  private unsupported(res: ServerResponse, server: ServerState, record: VersionRecord, messages: JsonRpc[]): void {
+    return rpcError(res, 502, -32603, `server "${server.name}" version ${record.version} is a ${record.type} version; the HTTP router forwards to http versions so far (use "mcp-rollout proxy" for stdio)`, messages[0]?.id ?? null);
+  }
+
+  private dropSession(s: Session): void {
+    if (this.sessions.delete(s.token)) this.metrics.sessionEnded(s.server, s.version);
+  }
+
+  private async endSession(s: Session): Promise<void> {
+    this.dropSession(s);
+    if (s.backendSession !== undefined) await endBackendSession(s.record.url, s.record.headers, s.backendSession).catch(() => undefined);
+  }
+
+  private sweepIdle(): void {
+    const cutoff = this.now() - this.opts.idleTimeoutMs;
+    for (const s of this.sessions.values()) if (s.lastUsed < cutoff || this.ended(s) !== undefined) void this.endSession(s);
+  }
+}
+
+/** A request of the stateless revision: the version header, or the modern `_meta` in its params. */
+function isModern(req: IncomingMessage, messages: JsonRpc[]): boolean {
+  if (header(req, 'mcp-protocol-version') === MODERN) return true;
+  const meta = messages[0]?.params?._meta as Record<string, unknown> | undefined;
+  return typeof meta?.['io.modelcontextprotocol/protocolVersion'] === 'string';
+}
+
+/** Who the client is, for stickiness: a routing header, the client identity in `_meta`, a hash of its credentials. */
+export function stickinessKey(req: IncomingMessage, msg: JsonRpc): string {
+  const explicit = header(req, 'mcp-rollout-client');
+  if (explicit) return `h:${explicit}`;
+  const info = (msg.params?._meta as Record<string, unknown> | undefined)?.['io.modelcontextprotocol/clientInfo'] as { name?: unknown; version?: unknown } | undefined;
+  if (info && typeof info.name === 'string') return `m:${info.name}@${String(info.version ?? '')}`;
+  const auth = header(req, 'authorization');
+  if (auth) return `a:${digest(auth)}`;
+  return `r:${req.socket.remoteAddress ?? ''}`;
+}
+
+function remember(map: Map<string, string>, key: string, value: string): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > 10_000) map.delete(map.keys().next().value!);
+}
+
+const digest = (s: string): string => createHash('sha256').update(s).digest('base64url');
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        resolve(undefined);
+        req.resume();
+        return;
+      }
+      parts.push(c);
+    });
+    req.on('end', () => resolve(size > limit ? undefined : Buffer.concat(parts)));
+    req.on('error', reject);
+  });
+}
+
+function plain(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers });
+  res.end(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+function json(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers });
+  res.end(text);
+}
+
+function rpcError(res: ServerResponse, status: number, code: number, message: string, id: JsonRpc['id'] | null, headers: Record<string, string> = {}): void {
+  json(res, status, { jsonrpc: '2.0', id: id ?? null, error: { code, message } }, headers);
+}

@@ -1,0 +1,151 @@
+/**
+ * One HTTP exchange with a Streamable HTTP backend: the request goes out with the client's MCP headers, the
+ * response streams back to the client as it arrives, and every JSON-RPC message in it (a JSON body, or the
+ * `data:` lines of an SSE stream) is shown to `onMessage` on the way, without holding the stream back.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+
+const agents = { 'http:': new http.Agent({ keepAlive: true, maxSockets: 256 }), 'https:': new https.Agent({ keepAlive: true, maxSockets: 256 }) };
+
+/** Client headers worth passing to a backend (the rest are hop-by-hop or the router's own). */
+const FORWARD = ['accept', 'content-type', 'mcp-protocol-version', 'last-event-id', 'mcp-method', 'mcp-name', 'user-agent'];
+/** Backend response headers worth passing back. */
+const BACK = ['content-type', 'cache-control', 'mcp-protocol-version', 'x-accel-buffering', 'www-authenticate', 'retry-after'];
+
+export interface ForwardRequest {
+  url: string;
+  method: 'POST' | 'GET' | 'DELETE';
+  clientHeaders: IncomingHttpHeaders;
+  /** The version's configured headers (credentials for the backend). */
+  headers: Record<string, string>;
+  backendSession?: string;
+  body?: Buffer;
+  /** Passed through when the router itself does not use bearer tokens. */
+  forwardAuthorization: boolean;
+}
+
+export interface ForwardResult {
+  status: number;
+  /** The backend's `Mcp-Session-Id`, if it sent one. */
+  backendSession?: string;
+}
+
+/**
+ * Sends `req` to the backend and streams its answer into `res`. `withHeaders` may add or change response
+ * headers (the router's own session id) before they are written. Resolves when the response has ended;
+ * rejects when the backend cannot be reached or fails before its headers (nothing written to `res` then).
+ */
+export function forward(
+  req: ForwardRequest,
+  res: ServerResponse,
+  withHeaders: (r: ForwardResult) => Record<string, string>,
+  onMessage: (m: unknown) => void,
+): Promise<ForwardResult> {
+  const url = new URL(req.url);
+  const headers: Record<string, string> = { ...req.headers };
+  for (const h of FORWARD) {
+    const v = req.clientHeaders[h];
+    if (typeof v === 'string') headers[h] = v;
+  }
+  for (const [k, v] of Object.entries(req.clientHeaders)) if (k.startsWith('mcp-param-') && typeof v === 'string') headers[k] = v;
+  if (req.forwardAuthorization && typeof req.clientHeaders.authorization === 'string') headers.authorization = req.clientHeaders.authorization;
+  if (req.backendSession !== undefined) headers['mcp-session-id'] = req.backendSession;
+  if (req.body) headers['content-length'] = String(req.body.length);
+  const lib = url.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const out = lib.request(url, { method: req.method, headers, agent: agents[url.protocol as 'http:' | 'https:'] }, (up) => {
+      const sid = up.headers['mcp-session-id'];
+      const result: ForwardResult = { status: up.statusCode ?? 502, ...(typeof sid === 'string' ? { backendSession: sid } : {}) };
+      const back: Record<string, string> = {};
+      for (const h of BACK) {
+        const v = up.headers[h];
+        if (typeof v === 'string') back[h] = v;
+      }
+      if (typeof up.headers['content-length'] === 'string') back['content-length'] = up.headers['content-length'];
+      res.writeHead(result.status, { ...back, ...withHeaders(result) });
+      res.flushHeaders();
+      const inspect = messageInspector(back['content-type'] ?? '', onMessage);
+      up.on('data', (chunk: Buffer) => {
+        inspect.push(chunk);
+        res.write(chunk);
+      });
+      up.on('end', () => {
+        inspect.end();
+        res.end();
+        resolve(result);
+      });
+      up.on('error', (e) => {
+        res.destroy(e);
+        reject(e);
+      });
+      // A client that goes away ends the backend stream too (for a stream, that is the cancellation).
+      res.on('close', () => {
+        if (!up.complete) up.destroy();
+      });
+    });
+    out.on('error', reject);
+    out.end(req.body);
+  });
+}
+
+/** Sees each JSON-RPC message in a JSON body or an SSE stream; never throws on bad data. */
+function messageInspector(contentType: string, onMessage: (m: unknown) => void): { push(b: Buffer): void; end(): void } {
+  const emit = (text: string): void => {
+    try {
+      const m: unknown = JSON.parse(text);
+      for (const x of Array.isArray(m) ? m : [m]) onMessage(x);
+    } catch {
+      // not JSON: nothing to count
+    }
+  };
+  if (contentType.includes('text/event-stream')) {
+    let pending = '';
+    let data: string[] = [];
+    return {
+      push(b) {
+        pending += b.toString('utf8');
+        let nl;
+        while ((nl = pending.indexOf('\n')) !== -1) {
+          const line = pending.slice(0, nl).replace(/\r$/, '');
+          pending = pending.slice(nl + 1);
+          if (line === '') {
+            if (data.length > 0) emit(data.join('\n'));
+            data = [];
+          } else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+        }
+      },
+      end() {
+        if (data.length > 0) emit(data.join('\n'));
+      },
+    };
+  }
+  if (!contentType.includes('json')) return { push() {}, end() {} };
+  const parts: Buffer[] = [];
+  let size = 0;
+  return {
+    push(b) {
+      size += b.length;
+      if (size <= 4 * 1024 * 1024) parts.push(b); // inspect what is reasonable; forward everything
+    },
+    end() {
+      if (size <= 4 * 1024 * 1024) emit(Buffer.concat(parts).toString('utf8'));
+    },
+  };
+}
+
+/** Ends a backend session with DELETE (best effort: a backend that is gone has nothing left to end). */
+export function endBackendSession(url: string, headers: Record<string, string>, session: string): Promise<void> {
+  const u = new URL(url);
+  const lib = u.protocol === 'https:' ? https : http;
+  return new Promise((resolve) => {
+    const r = lib.request(u, { method: 'DELETE', headers: { ...headers, 'mcp-session-id': session }, agent: agents[u.protocol as 'http:' | 'https:'], timeout: 5000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve());
+    });
+    r.on('error', () => resolve());
+    r.on('timeout', () => r.destroy());
+    r.end();
+  });
+}

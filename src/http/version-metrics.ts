@@ -1,0 +1,136 @@
+/**
+ * Per-version counters and a latency histogram, kept in memory by a router; Prometheus text exposition; and
+ * windows (what a version did between two times) for rollout analysis, from once-a-second snapshots.
+ */
+import type { VersionWindow } from '../domain/analysis.js';
+
+/** Upper bounds of the latency buckets, in ms (the last bucket is +Inf). */
+export const LATENCY_BUCKETS_MS = [0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+
+interface Counters {
+  sessionsStarted: number;
+  requests: number;
+  errors: number;
+  toolCalls: number;
+  toolErrors: number;
+  transportFailures: number;
+  crashes: number;
+  /** One count per bucket plus +Inf. */
+  latency: number[];
+  latencySumMs: number;
+}
+
+const zero = (): Counters => ({ sessionsStarted: 0, requests: 0, errors: 0, toolCalls: 0, toolErrors: 0, transportFailures: 0, crashes: 0, latency: LATENCY_BUCKETS_MS.map(() => 0).concat(0), latencySumMs: 0 });
+
+export class VersionMetrics {
+  private readonly series = new Map<string, { server: string; version: string; c: Counters; byMethod: Map<string, number>; active: number }>();
+  private snapshots: { at: number; data: Map<string, Counters> }[] = [];
+
+  private entry(server: string, version: string) {
+    const key = `${server}\u0000${version}`;
+    let e = this.series.get(key);
+    if (!e) {
+      e = { server, version, c: zero(), byMethod: new Map(), active: 0 };
+      this.series.set(key, e);
+    }
+    return e;
+  }
+
+  sessionStarted(server: string, version: string): void {
+    const e = this.entry(server, version);
+    e.c.sessionsStarted++;
+    e.active++;
+  }
+
+  sessionEnded(server: string, version: string): void {
+    this.entry(server, version).active--;
+  }
+
+  /** One answered (or failed) request of `method`, `ms` long. */
+  request(server: string, version: string, method: string, ms: number, outcome: { error?: boolean; toolError?: boolean; transportFailure?: boolean }): void {
+    const e = this.entry(server, version);
+    e.c.requests++;
+    e.byMethod.set(method, (e.byMethod.get(method) ?? 0) + 1);
+    if (method === 'tools/call') e.c.toolCalls++;
+    if (outcome.error || outcome.transportFailure) e.c.errors++;
+    if (outcome.transportFailure) e.c.transportFailures++;
+    if (outcome.toolError) e.c.toolErrors++;
+    let i = LATENCY_BUCKETS_MS.findIndex((b) => ms <= b);
+    if (i === -1) i = LATENCY_BUCKETS_MS.length;
+    e.c.latency[i]!++;
+    e.c.latencySumMs += ms;
+  }
+
+  crashed(server: string, version: string): void {
+    this.entry(server, version).c.crashes++;
+  }
+
+  /** Records the cumulative counters at `now` (call about once a second); keeps `keepMs` of them. */
+  snapshot(now: number, keepMs = 3_600_000): void {
+    this.snapshots.push({ at: now, data: new Map([...this.series].map(([k, e]) => [k, structuredClone(e.c)])) });
+    const cut = this.snapshots.findIndex((s) => s.at >= now - keepMs);
+    if (cut > 0) this.snapshots = this.snapshots.slice(cut);
+  }
+
+  /** What `version` did between `since` and now (the latest counters), from the snapshot at or before `since`. */
+  window(server: string, version: string, since: number): VersionWindow {
+    const key = `${server}\u0000${version}`;
+    const now = this.series.get(key)?.c ?? zero();
+    // Before the first snapshot (or for a series born later) the base is zero.
+    const base = [...this.snapshots].reverse().find((s) => s.at <= since)?.data.get(key) ?? zero();
+    const d = (f: keyof Omit<Counters, 'latency'>): number => now[f] - base[f];
+    const hist = now.latency.map((n, i) => n - (base.latency[i] ?? 0));
+    const p99 = percentile(hist, 0.99);
+    return { requests: d('requests'), errors: d('errors'), toolCalls: d('toolCalls'), toolErrors: d('toolErrors'), crashes: d('crashes'), ...(p99 === undefined ? {} : { p99Ms: p99 }) };
+  }
+
+  /** Prometheus text exposition of every series. */
+  prometheus(extra: string[] = []): string {
+    const lines: string[] = [];
+    const head = (name: string, type: string, help: string) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    const lbl = (s: string, v: string, more = '') => `{server="${esc(s)}",version="${esc(v)}"${more}}`;
+    const all = [...this.series.values()];
+    head('mcp_rollout_sessions_active', 'gauge', 'Client sessions open now.');
+    for (const e of all) lines.push(`mcp_rollout_sessions_active${lbl(e.server, e.version)} ${e.active}`);
+    head('mcp_rollout_sessions_total', 'counter', 'Client sessions started.');
+    for (const e of all) lines.push(`mcp_rollout_sessions_total${lbl(e.server, e.version)} ${e.c.sessionsStarted}`);
+    head('mcp_rollout_requests_total', 'counter', 'Requests forwarded, by method.');
+    for (const e of all) for (const [m, n] of e.byMethod) lines.push(`mcp_rollout_requests_total${lbl(e.server, e.version, `,method="${esc(m)}"`)} ${n}`);
+    head('mcp_rollout_errors_total', 'counter', 'JSON-RPC error responses and transport failures.');
+    for (const e of all) lines.push(`mcp_rollout_errors_total${lbl(e.server, e.version)} ${e.c.errors}`);
+    head('mcp_rollout_transport_failures_total', 'counter', 'Backend unreachable or failed mid-request.');
+    for (const e of all) lines.push(`mcp_rollout_transport_failures_total${lbl(e.server, e.version)} ${e.c.transportFailures}`);
+    head('mcp_rollout_tool_errors_total', 'counter', 'tools/call results with isError: true.');
+    for (const e of all) lines.push(`mcp_rollout_tool_errors_total${lbl(e.server, e.version)} ${e.c.toolErrors}`);
+    head('mcp_rollout_backend_crashes_total', 'counter', 'Backend processes that exited unasked.');
+    for (const e of all) lines.push(`mcp_rollout_backend_crashes_total${lbl(e.server, e.version)} ${e.c.crashes}`);
+    head('mcp_rollout_request_duration_seconds', 'histogram', 'Time from request to response.');
+    for (const e of all) {
+      let cum = 0;
+      LATENCY_BUCKETS_MS.forEach((b, i) => {
+        cum += e.c.latency[i]!;
+        lines.push(`mcp_rollout_request_duration_seconds_bucket${lbl(e.server, e.version, `,le="${b / 1000}"`)} ${cum}`);
+      });
+      cum += e.c.latency[LATENCY_BUCKETS_MS.length]!;
+      lines.push(`mcp_rollout_request_duration_seconds_bucket${lbl(e.server, e.version, ',le="+Inf"')} ${cum}`);
+      lines.push(`mcp_rollout_request_duration_seconds_sum${lbl(e.server, e.version)} ${e.c.latencySumMs / 1000}`);
+      lines.push(`mcp_rollout_request_duration_seconds_count${lbl(e.server, e.version)} ${cum}`);
+    }
+    return [...lines, ...extra].join('\n') + '\n';
+  }
+}
+
+/** The bucket upper bound (ms) at quantile `q` of a histogram; undefined when empty. */
+export function percentile(hist: number[], q: number): number | undefined {
+  const total = hist.reduce((a, b) => a + b, 0);
+  if (total === 0) return undefined;
+  const rank = Math.ceil(q * total);
+  let cum = 0;
+  for (let i = 0; i < hist.length; i++) {
+    cum += hist[i]!;
+    if (cum >= rank) return LATENCY_BUCKETS_MS[i] ?? LATENCY_BUCKETS_MS.at(-1)! * 2;
+  }
+  return undefined;
+}
+
+const esc = (s: string): string => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
