@@ -1,37 +1,142 @@
 /**
- * The demo (`npm run demo`): a registry in a throwaway project, driven through the real commands, showing
- * the design's workflow with exact numbers. It leaves nothing behind.
+ * The demo (`npm run demo`): an example MCP server in three versions behind the real HTTP router, with a
+ * small synthetic client load. v1 becomes blue; v2 (adds a tool) is rolled out as a canary and promoted;
+ * v3 (fails a third of its calls) is rolled out as a canary and rolled back automatically, with its reason.
+ * Every step is a real command; the timeline and the final status are printed. Nothing is left behind.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { processIo } from '../src/cli/process-io.js';
 import { runCli } from '../src/cli/run.js';
 
-const server = fileURLToPath(new URL('../../examples/weather-server.mjs', import.meta.url));
-const weather = (variant: string): string[] => ['--type', 'stdio', '--command', process.execPath, '--args', server, variant];
-const dir = await mkdtemp(join(tmpdir(), 'mcp-rollout-demo-'));
-const io = { ...processIo(), cwd: dir, env: { ...process.env, XDG_CONFIG_HOME: join(dir, 'xdg') } };
-const step = async (title: string, ...argv: string[]): Promise<void> => {
-  process.stdout.write(`\n# ${title}\n$ mcp-${argv.join(' ')}\n`);
-  const code = await runCli(argv, io);
-  if (code !== 0 && !title.includes('refused') && !title.includes('stops')) throw new Error(`demo step failed: mcp-${argv.join(' ')}`);
-};
+const SERVER = fileURLToPath(new URL('../../examples/weather-server.mjs', import.meta.url));
+const CLI = fileURLToPath(new URL('../src/cli/bin/mcp-rollout.js', import.meta.url));
+const t0 = Date.now();
+const say = (text: string): void => void process.stdout.write(`${text}\n`);
+const children: ChildProcess[] = [];
 
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** Starts a process and resolves once a line of its output matches `ready`. */
+function start(args: string[], cwd: string, env: NodeJS.ProcessEnv, ready: RegExp): Promise<ChildProcess> {
+  const child = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const look = (d: Buffer): void => {
+      out += d.toString();
+      if (ready.test(out)) resolve(child);
+    };
+    child.stdout!.on('data', look);
+    child.stderr!.on('data', look);
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${out}`)));
+  });
+}
+
+/** Client sessions in a loop against the router: a handshake, five tool calls, a clean end. */
+function load(url: string, workers: number): { stop(): Promise<void>; stats: Record<string, number> } {
+  const stats: Record<string, number> = { sessions: 0, calls: 0, 'tool errors': 0, 'sessions ended by a rollback': 0 };
+  let running = true;
+  const worker = async (): Promise<void> => {
+    while (running) {
+      const transport = new StreamableHTTPClientTransport(new URL(url));
+      const client = new Client({ name: 'demo-load', version: '1.0.0' });
+      try {
+        await client.connect(transport);
+        stats.sessions!++;
+        for (let i = 0; i < 5 && running; i++) {
+          try {
+            await client.callTool(i % 2 === 0 ? { name: 'current', arguments: {} } : { name: 'forecast', arguments: { city: 'Lisbon' } });
+            stats.calls!++;
+          } catch (e) {
+            if (/404|Session not found/.test(String(e))) {
+              stats['sessions ended by a rollback']!++;
+              break;
+            }
+            stats['tool errors']!++;
+          }
+          await sleep(10);
+        }
+        await transport.terminateSession().catch(() => undefined);
+      } catch {
+        // the router refused or a backend went away: start a new session
+      } finally {
+        await client.close().catch(() => undefined);
+      }
+    }
+  };
+  const all = Array.from({ length: workers }, () => worker());
+  return {
+    stats,
+    stop: async () => {
+      running = false;
+      await Promise.all(all);
+    },
+  };
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'mcp-rollout-demo-'));
+const env = { ...process.env, XDG_CONFIG_HOME: join(dir, 'xdg'), NO_COLOR: '1' };
+const io = { ...processIo(), cwd: dir, env };
+const step = async (title: string, ...argv: string[]): Promise<number> => {
+  say(`\n# ${title}  (+${((Date.now() - t0) / 1000).toFixed(1)} s)\n$ mcp-rollout ${argv.join(' ').replaceAll(dir, '.')}`);
+  return runCli(argv, io);
+};
+let traffic: ReturnType<typeof load> | undefined;
 try {
-  process.stdout.write(`mcp-rollout demo in ${dir}\n`);
-  await step('the first version of a server is validated, then becomes blue at 100%', 'deploy', 'weather', '1.0.0', ...weather('v1'));
-  await step('a new version is validated and diffed against the blue, then arrives as green at 0%', 'deploy', 'weather', '2.0.0', ...weather('v2'), '--env', 'API_KEY=not-shown');
-  await step('the gate stops a version that breaks the contract: it gets no traffic', 'deploy', 'weather', '3.0.0', ...weather('breaking'), '--traffic', '10');
-  await step('canary: 20% of new sessions', 'traffic', 'weather', '2.0.0', '20');
-  await step('half and half', 'traffic', 'weather', '2.0.0', '50');
-  await step('a third version takes 10%; the others keep their proportions', 'deploy', 'weather', '2.1.0', ...weather('v3'), '--traffic', '10');
-  await step('2.1.0 misbehaves: roll it back, with the reason', 'rollback', 'weather', '2.1.0', '--reason', 'error rate 31% > 10% over 212 requests');
-  await step('2.0.0 is good: promote it', 'promote', 'weather', '2.0.0');
-  await step('bad input is refused and changes nothing', 'traffic', 'weather', '2.0.0', '120');
-  await step("2.0.0's history", 'history', 'weather', '2.0.0');
+  say(`mcp-rollout demo in ${dir}`);
+  const ports = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const [p1, p2, p3, routerPort] = ports as [number, number, number, number];
+  await Promise.all(
+    [['v1', p1], ['v2', p2], ['v3', p3]].map(([variant, port]) => start([SERVER, String(variant), '--http', String(port)], dir, env, /listening/)),
+  );
+  const url = (port: number): string[] => ['--type', 'http', '--url', `http://127.0.0.1:${port}/mcp`];
+
+  if ((await step('v1: validated, then blue at 100% (the first version of "weather")', 'deploy', 'weather', '1.0.0', ...url(p1))) !== 0) throw new Error('v1 failed');
+  say(`\n# the router, and 6 clients opening sessions through it  (+${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  await start([CLI, 'serve', '--port', String(routerPort)], dir, env, /listening/);
+  say(`$ mcp-rollout serve --port ${routerPort}`);
+  traffic = load(`http://127.0.0.1:${routerPort}/mcp/weather`, 6);
+
+  // The clients keep both cores busy, so validation allows 50 ms average latency instead of the default 10.
+  const canary = ['--strategy', 'canary', '--steps', '25,50,100', '--interval', '4s', '--max-avg-latency', '50'];
+  const v2 = await step('v2 (adds the tool "alerts"): validated, diffed, then a canary', 'deploy', 'weather', '2.0.0', ...url(p2), ...canary);
+  const v3 = await step('v3 (fails a third of its calls): validated, then a canary', 'deploy', 'weather', '2.1.0', ...url(p3), ...canary);
+  await traffic.stop();
+  const stats = traffic.stats;
+  traffic = undefined;
+
+  await step("v3's history: the automatic rollback and its reason", 'history', 'weather', '2.1.0');
   await step('final status', 'status');
+  say(`\n# client load: ${Object.entries(stats).map(([k, v]) => `${v} ${k}`).join(', ')}`);
+  say(`# outcome: v2 rollout exit ${v2} (${v2 === 0 ? 'promoted' : 'NOT promoted'}), v3 rollout exit ${v3} (${v3 === 1 ? 'rolled back' : 'NOT rolled back'}); ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  if (v2 !== 0 || v3 !== 1) process.exitCode = 1;
 } finally {
+  await traffic?.stop();
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.exitCode !== null || c.signalCode !== null) return resolve();
+          c.once('exit', () => resolve());
+          c.kill('SIGTERM');
+        }),
+    ),
+  );
   await rm(dir, { recursive: true, force: true });
 }

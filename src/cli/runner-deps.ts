@@ -4,7 +4,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { probeVersion } from '../pipeline/health-probe.js';
-import { NO_TELEMETRY, type RunnerDeps } from '../pipeline/rollout-runner.js';
+import type { RunnerDeps } from '../pipeline/rollout-runner.js';
+import { routersTelemetry } from '../http/router-directory.js';
+import { projectStateDir } from '../state/scope-paths.js';
 import type { CommandContext } from './command.js';
 import { renderEvent } from './rollout-options.js';
 
@@ -12,9 +14,8 @@ export function runnerDeps(ctx: CommandContext): RunnerDeps {
   const signal = ctx.io.signal;
   return {
     registry: ctx.registry(),
-    // Routers do not report per-version telemetry to the registry yet: analysis sees empty windows and
-    // pauses the rollout (it never rolls back for lack of data); probes still catch a dead candidate.
-    telemetry: NO_TELEMETRY,
+    // Every router announced in the project's state directory (mcp-rollout serve) reports its telemetry.
+    telemetry: routersTelemetry(projectStateDir({ cwd: ctx.io.cwd, env: ctx.io.env }), ctx.io.env.MCP_ROLLOUT_TOKEN),
     probe: (record) => probeVersion(record),
     sleep: (ms) => sleep(ms, undefined, signal ? { signal } : {}).catch(() => undefined),
     onEvent: (e) => ctx.print(renderEvent(e)),

@@ -150,6 +150,7 @@ export class HttpRouter {
       if (path === '/healthz') return plain(res, 200, 'ok');
       if (path === '/readyz') return this.view.lastError ? plain(res, 503, `registry unreadable: ${this.view.lastError}`) : plain(res, this.closing ? 503 : 200, this.closing ? 'shutting down' : 'ready');
       if (path === '/metrics') return plain(res, 200, this.metrics.prometheus(), { 'content-type': 'text/plain; version=0.0.4' });
+      if (path === '/telemetry/window') return this.telemetryWindow(req, res);
       const m = /^\/mcp\/([^/]+)$/.exec(path);
       if (!m) return plain(res, 404, `no route for ${path}: use /mcp/<server>`);
       const name = decodeURIComponent(m[1]!);
@@ -161,6 +162,16 @@ export class HttpRouter {
       if (!res.headersSent) rpcError(res, 500, -32603, `router error: ${(e as Error).message}`, null);
       else res.destroy();
     }
+  }
+
+  /** What one version did since a time: `/telemetry/window?server=&version=&since=<epoch ms>` (for rollout runners). */
+  private telemetryWindow(req: IncomingMessage, res: ServerResponse): void {
+    const q = new URL(req.url ?? '/', 'http://x').searchParams;
+    const server = q.get('server');
+    const version = q.get('version');
+    const since = Number(q.get('since'));
+    if (!server || !version || !Number.isFinite(since)) return plain(res, 400, 'need server, version and since (epoch ms)');
+    json(res, 200, this.metrics.window(server, version, since));
   }
 
   private async route(req: IncomingMessage, res: ServerResponse, server: ServerState): Promise<void> {

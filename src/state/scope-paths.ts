@@ -57,10 +57,15 @@ export function configHome(env: NodeJS.ProcessEnv): string {
   return env.XDG_CONFIG_HOME || join(env.HOME || homedir(), '.config');
 }
 
+/** The project's state directory (`<root>/.mcp-rollout`): registry, logs, and running routers' entries. */
+export function projectStateDir(p: PathEnv): string {
+  return join(projectRoot(p), '.mcp-rollout');
+}
+
 /** The locations of all three scopes, in the order reads consult them. */
 export function scopeLocations(p: PathEnv): ScopeLocation[] {
   const root = projectRoot(p);
-  const projectDir = join(root, '.mcp-rollout');
+  const projectDir = projectStateDir(p);
   const globalDir = join(configHome(p.env), 'mcp-rollout');
   const mcprcDir = p.env.MCP_ROLLOUT_PROJECT_DIR ? root : (findUp(p.cwd, (d) => existsSync(join(d, '.mcprc'))) ?? root);
   return [

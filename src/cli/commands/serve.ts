@@ -1,6 +1,8 @@
 import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../http/http-router.js';
 import { AppError } from '../../errors.js';
+import { announceRouter } from '../../http/router-directory.js';
 import { LiveView } from '../../registry/live-view.js';
+import { projectStateDir } from '../../state/scope-paths.js';
 import type { Command } from '../command.js';
 import { parseDuration } from '../rollout-options.js';
 
@@ -53,13 +55,16 @@ export const serveCommand: Command = {
       view.stop();
       throw new AppError('io', `cannot listen on ${options.host}:${options.port}: ${(e as Error).message}`);
     }
+    const shown = options.host.includes(':') ? `[${options.host}]` : options.host;
+    const withdraw = await announceRouter(projectStateDir({ cwd: ctx.io.cwd, env: ctx.io.env }), `http://${shown}:${port}`);
     const names = view.names();
-    ctx.print(`mcp-rollout router listening on http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}/mcp/<name> (${names.length === 0 ? 'no servers yet' : names.join(', ')})`);
+    ctx.print(`mcp-rollout router listening on http://${shown}:${port}/mcp/<name> (${names.length === 0 ? 'no servers yet' : names.join(', ')})`);
     await new Promise<void>((resolve) => {
       if (ctx.io.signal?.aborted) resolve();
       ctx.io.signal?.addEventListener('abort', () => resolve(), { once: true });
     });
     ctx.print('stopping: finishing in-flight requests, ending backend sessions');
+    await withdraw();
     await router.close();
     view.stop();
     ctx.print('stopped');
