@@ -70,7 +70,7 @@ function load(url: string, workers: number): { stop(): Promise<void>; stats: Rec
             }
             stats['tool errors']!++;
           }
-          await sleep(10);
+          await sleep(20);
         }
         await transport.terminateSession().catch(() => undefined);
       } catch {
@@ -105,16 +105,16 @@ try {
   await Promise.all(
     [['v1', p1], ['v2', p2], ['v3', p3]].map(([variant, port]) => start([SERVER, String(variant), '--http', String(port)], dir, env, /listening/)),
   );
-  const url = (port: number): string[] => ['--type', 'http', '--url', `http://127.0.0.1:${port}/mcp`];
+  // Fresh Node processes on a busy 2-core machine: validation allows 50 ms average latency, not the default 10.
+  const url = (port: number): string[] => ['--type', 'http', '--url', `http://127.0.0.1:${port}/mcp`, '--max-avg-latency', '50'];
 
   if ((await step('v1: validated, then blue at 100% (the first version of "weather")', 'deploy', 'weather', '1.0.0', ...url(p1))) !== 0) throw new Error('v1 failed');
-  say(`\n# the router, and 6 clients opening sessions through it  (+${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  say(`\n# the router, and 4 clients opening sessions through it  (+${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   await start([CLI, 'serve', '--port', String(routerPort)], dir, env, /listening/);
   say(`$ mcp-rollout serve --port ${routerPort}`);
-  traffic = load(`http://127.0.0.1:${routerPort}/mcp/weather`, 6);
+  traffic = load(`http://127.0.0.1:${routerPort}/mcp/weather`, 4);
 
-  // The clients keep both cores busy, so validation allows 50 ms average latency instead of the default 10.
-  const canary = ['--strategy', 'canary', '--steps', '25,50,100', '--interval', '4s', '--max-avg-latency', '50'];
+  const canary = ['--strategy', 'canary', '--steps', '25,50,100', '--interval', '4s'];
   const v2 = await step('v2 (adds the tool "alerts"): validated, diffed, then a canary', 'deploy', 'weather', '2.0.0', ...url(p2), ...canary);
   const v3 = await step('v3 (fails a third of its calls): validated, then a canary', 'deploy', 'weather', '2.1.0', ...url(p3), ...canary);
   await traffic.stop();

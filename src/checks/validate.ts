@@ -96,8 +96,8 @@ export async function validateTransport(t: Transport, opts: ValidationOptions = 
   if (conn.client.getServerCapabilities()?.tools) {
     for (let i = 0; i < LATENCY_SAMPLES; i++) await timed(() => conn.client.listTools({}, { timeout: opts.requestTimeoutMs })).catch(() => undefined);
   }
-  // The first request of a fresh process pays for warming up; it is left out when there are others.
-  const sample = latencies.length > 1 ? latencies.slice(1) : latencies;
+  // Discovery ran first and warmed the server up, so every timed request counts.
+  const sample = latencies;
   if (sample.length > 0) {
     const avg = sample.reduce((a, b) => a + b, 0) / sample.length;
     const max = Math.max(...sample);

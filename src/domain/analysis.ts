@@ -29,6 +29,8 @@ export interface Thresholds {
   maxP99Ms?: number;
   /** The candidate's p99 may be at most this multiple of the stable version's. Default 3. */
   maxP99Ratio: number;
+  /** ...and a relative p99 failure also needs at least this many ms more than the stable version's. Default 100. */
+  minP99IncreaseMs: number;
   /** Crashes tolerated in a window. Default 0. */
   maxCrashes: number;
   /** Requests needed before rates and latency are judged. Default 20. */
@@ -42,6 +44,7 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   maxErrorRateIncrease: 0.05,
   maxToolErrorRate: 0.25,
   maxP99Ratio: 3,
+  minP99IncreaseMs: 100,
   maxCrashes: 0,
   minRequests: 20,
   minToolCalls: 10,
@@ -108,8 +111,8 @@ export function analyse(candidate: VersionWindow, stable: VersionWindow | undefi
     metrics.push({ metric: 'p99-latency', verdict: 'skipped', message: 'not enough latency samples' });
   } else if (t.maxP99Ms !== undefined && p99 > t.maxP99Ms) {
     metrics.push({ metric: 'p99-latency', verdict: 'fail', value: p99, message: `p99 latency ${round(p99)} ms > ${t.maxP99Ms} ms` });
-  } else if (stable?.p99Ms !== undefined && stable.requests >= t.minRequests && p99 > stable.p99Ms * t.maxP99Ratio && p99 - stable.p99Ms > 1) {
-    // The 1 ms floor keeps sub-millisecond noise from failing a healthy canary.
+  } else if (stable?.p99Ms !== undefined && stable.requests >= t.minRequests && p99 > stable.p99Ms * t.maxP99Ratio && p99 - stable.p99Ms >= t.minP99IncreaseMs) {
+    // The absolute floor keeps noise (a fresh process warming up, a busy machine) from failing a healthy canary.
     metrics.push({ metric: 'p99-latency', verdict: 'fail', value: p99, message: `p99 latency ${round(p99)} ms > ${t.maxP99Ratio}x stable ${round(stable.p99Ms)} ms` });
   } else {
     metrics.push({ metric: 'p99-latency', verdict: 'pass', value: p99, message: `p99 latency ${round(p99)} ms` });
