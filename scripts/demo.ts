@@ -9,12 +9,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { processIo } from '../src/cli/process-io.js';
 import { runCli } from '../src/cli/run.js';
+import { startLoad, type RunningLoad } from '../src/load/client-load.js';
 
 const SERVER = fileURLToPath(new URL('../../examples/weather-server.mjs', import.meta.url));
 const CLI = fileURLToPath(new URL('../src/cli/bin/mcp-rollout.js', import.meta.url));
@@ -48,48 +46,6 @@ function start(args: string[], cwd: string, env: NodeJS.ProcessEnv, ready: RegEx
   });
 }
 
-/** Client sessions in a loop against the router: a handshake, five tool calls, a clean end. */
-function load(url: string, workers: number): { stop(): Promise<void>; stats: Record<string, number> } {
-  const stats: Record<string, number> = { sessions: 0, calls: 0, 'tool errors': 0, 'sessions ended by a rollback': 0 };
-  let running = true;
-  const worker = async (): Promise<void> => {
-    while (running) {
-      const transport = new StreamableHTTPClientTransport(new URL(url));
-      const client = new Client({ name: 'demo-load', version: '1.0.0' });
-      try {
-        await client.connect(transport);
-        stats.sessions!++;
-        for (let i = 0; i < 5 && running; i++) {
-          try {
-            await client.callTool(i % 2 === 0 ? { name: 'current', arguments: {} } : { name: 'forecast', arguments: { city: 'Lisbon' } });
-            stats.calls!++;
-          } catch (e) {
-            if (/404|Session not found/.test(String(e))) {
-              stats['sessions ended by a rollback']!++;
-              break;
-            }
-            stats['tool errors']!++;
-          }
-          await sleep(20);
-        }
-        await transport.terminateSession().catch(() => undefined);
-      } catch {
-        // the router refused or a backend went away: start a new session
-      } finally {
-        await client.close().catch(() => undefined);
-      }
-    }
-  };
-  const all = Array.from({ length: workers }, () => worker());
-  return {
-    stats,
-    stop: async () => {
-      running = false;
-      await Promise.all(all);
-    },
-  };
-}
-
 const dir = await mkdtemp(join(tmpdir(), 'mcp-rollout-demo-'));
 const env = { ...process.env, XDG_CONFIG_HOME: join(dir, 'xdg'), NO_COLOR: '1' };
 const io = { ...processIo(), cwd: dir, env };
@@ -97,7 +53,7 @@ const step = async (title: string, ...argv: string[]): Promise<number> => {
   say(`\n# ${title}  (+${((Date.now() - t0) / 1000).toFixed(1)} s)\n$ mcp-rollout ${argv.join(' ').replaceAll(dir, '.')}`);
   return runCli(argv, io);
 };
-let traffic: ReturnType<typeof load> | undefined;
+let traffic: RunningLoad | undefined;
 try {
   say(`mcp-rollout demo in ${dir}`);
   const ports = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
@@ -112,18 +68,24 @@ try {
   say(`\n# the router, and 4 clients opening sessions through it  (+${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   await start([CLI, 'serve', '--port', String(routerPort)], dir, env, /listening/);
   say(`$ mcp-rollout serve --port ${routerPort}`);
-  traffic = load(`http://127.0.0.1:${routerPort}/mcp/weather`, 4);
+  traffic = startLoad({
+    url: `http://127.0.0.1:${routerPort}/mcp/weather`,
+    workers: 4,
+    callsPerSession: 5,
+    calls: [{ name: 'current', arguments: {} }, { name: 'forecast', arguments: { city: 'Lisbon' } }],
+    pauseMs: 20,
+  });
 
   const canary = ['--strategy', 'canary', '--steps', '25,50,100', '--interval', '4s'];
   const v2 = await step('v2 (adds the tool "alerts"): validated, diffed, then a canary', 'deploy', 'weather', '2.0.0', ...url(p2), ...canary);
   const v3 = await step('v3 (fails a third of its calls): validated, then a canary', 'deploy', 'weather', '2.1.0', ...url(p3), ...canary);
-  await traffic.stop();
-  const stats = traffic.stats;
+  const stats = await traffic.stop();
   traffic = undefined;
 
   await step("v3's history: the automatic rollback and its reason", 'history', 'weather', '2.1.0');
   await step('final status', 'status');
-  say(`\n# client load: ${Object.entries(stats).map(([k, v]) => `${v} ${k}`).join(', ')}`);
+  const own = stats.failures.filter((f) => f.includes('weather backend timed out')).length;
+  say(`\n# client load: ${stats.sessions} sessions, ${stats.calls} tool calls answered; failed: ${own} by v3's own errors, ${stats.failures.length - own} otherwise; ${stats.sessionsEnded} sessions ended by the rollback (and restarted)`);
   say(`# outcome: v2 rollout exit ${v2} (${v2 === 0 ? 'promoted' : 'NOT promoted'}), v3 rollout exit ${v3} (${v3 === 1 ? 'rolled back' : 'NOT rolled back'}); ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   if (v2 !== 0 || v3 !== 1) process.exitCode = 1;
 } finally {
