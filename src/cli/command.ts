@@ -1,6 +1,7 @@
 /**
  * What every command module provides, and what it is given.
  */
+import type { Readable, Writable } from 'node:stream';
 import type { Registry } from '../registry/registry.js';
 import type { ArgSpec, ParsedArgs } from './args.js';
 import type { Style } from './format.js';
@@ -14,6 +15,8 @@ export interface CliIo {
   cwd: string;
   /** Aborted when the user interrupts (Ctrl-C): long-running commands stop cleanly. */
   signal?: AbortSignal;
+  /** The raw standard streams, for commands that speak a protocol on them (the stdio proxy). */
+  streams?: { stdin: Readable; stdout: Writable };
 }
 
 export interface CommandContext {

@@ -14,6 +14,7 @@ export function processIo(): CliIo {
   process.once('SIGTERM', () => interrupt.abort());
   return {
     signal: interrupt.signal,
+    streams: { stdin: process.stdin, stdout: process.stdout },
     stdout: (t) => void process.stdout.write(t),
     stderr: (t) => void process.stderr.write(t),
     isTTY: process.stdout.isTTY === true,

@@ -6,16 +6,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { probeVersion } from '../pipeline/health-probe.js';
 import type { RunnerDeps } from '../pipeline/rollout-runner.js';
 import { routersTelemetry } from '../http/router-directory.js';
+import { combinedTelemetry, fileTelemetry } from '../telemetry/telemetry-files.js';
 import { projectStateDir } from '../state/scope-paths.js';
 import type { CommandContext } from './command.js';
 import { renderEvent } from './rollout-options.js';
 
 export function runnerDeps(ctx: CommandContext): RunnerDeps {
   const signal = ctx.io.signal;
+  const stateDir = projectStateDir({ cwd: ctx.io.cwd, env: ctx.io.env });
   return {
     registry: ctx.registry(),
-    // Every router announced in the project's state directory (mcp-rollout serve) reports its telemetry.
-    telemetry: routersTelemetry(projectStateDir({ cwd: ctx.io.cwd, env: ctx.io.env }), ctx.io.env.MCP_ROLLOUT_TOKEN),
+    // Every router announced in the project's state directory (mcp-rollout serve), and every stdio proxy.
+    telemetry: combinedTelemetry([routersTelemetry(stateDir, ctx.io.env.MCP_ROLLOUT_TOKEN), fileTelemetry(stateDir)]),
     probe: (record) => probeVersion(record),
     sleep: (ms) => sleep(ms, undefined, signal ? { signal } : {}).catch(() => undefined),
     onEvent: (e) => ctx.print(renderEvent(e)),

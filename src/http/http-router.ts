@@ -18,7 +18,7 @@ import type { LiveView } from '../registry/live-view.js';
 import { checkRequest, type GuardOptions } from './guard.js';
 import { SessionSealer } from './session-token.js';
 import { endBackendSession, forward } from './upstream-http.js';
-import { VersionMetrics } from './version-metrics.js';
+import { VersionMetrics } from '../telemetry/version-metrics.js';
 
 export interface HttpRouterOptions extends GuardOptions {
   host: string;

@@ -7,6 +7,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { VersionWindow } from '../domain/analysis.js';
 import type { TelemetrySource } from '../pipeline/rollout-runner.js';
+import { sumWindows } from '../telemetry/telemetry-files.js';
 
 export interface RouterEntry {
   pid: number;
@@ -55,10 +56,7 @@ function alive(pid: number): boolean {
   }
 }
 
-/**
- * Telemetry summed over every router announced under `stateDir` (each asked over HTTP). The p99 of the
- * sum is the largest router's p99: conservative, never better than the worst router saw.
- */
+/** Telemetry summed over every router announced under `stateDir` (each asked over HTTP). */
 export function routersTelemetry(stateDir: string, token?: string): TelemetrySource {
   return {
     async window(server, version, since) {
@@ -74,17 +72,7 @@ export function routersTelemetry(stateDir: string, token?: string): TelemetrySou
           }
         }),
       );
-      const sum: VersionWindow = { requests: 0, errors: 0, toolCalls: 0, toolErrors: 0, crashes: 0 };
-      for (const w of windows) {
-        if (!w) continue;
-        sum.requests += w.requests;
-        sum.errors += w.errors;
-        sum.toolCalls += w.toolCalls;
-        sum.toolErrors += w.toolErrors;
-        sum.crashes += w.crashes;
-        if (w.p99Ms !== undefined) sum.p99Ms = Math.max(sum.p99Ms ?? 0, w.p99Ms);
-      }
-      return sum;
+      return sumWindows(windows);
     },
   };
 }

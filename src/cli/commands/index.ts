@@ -4,6 +4,7 @@ import { deployCommand } from './deploy.js';
 import { historyCommand } from './history.js';
 import { migrateCommand } from './migrate.js';
 import { promoteCommand } from './promote.js';
+import { proxyCommand } from './proxy.js';
 import { removeVersionCommand } from './remove-version.js';
 import { resumeCommand } from './resume.js';
 import { serveCommand } from './serve.js';
@@ -26,4 +27,5 @@ export const COMMANDS: readonly Command[] = [
   abortCommand,
   resumeCommand,
   serveCommand,
+  proxyCommand,
 ];

@@ -7,7 +7,8 @@ import type { VersionWindow } from '../domain/analysis.js';
 /** Upper bounds of the latency buckets, in ms (the last bucket is +Inf). */
 export const LATENCY_BUCKETS_MS = [0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
 
-interface Counters {
+/** Cumulative figures of one version, as kept in memory and written to telemetry files. */
+export interface Counters {
   sessionsStarted: number;
   requests: number;
   errors: number;
@@ -20,7 +21,7 @@ interface Counters {
   latencySumMs: number;
 }
 
-const zero = (): Counters => ({ sessionsStarted: 0, requests: 0, errors: 0, toolCalls: 0, toolErrors: 0, transportFailures: 0, crashes: 0, latency: LATENCY_BUCKETS_MS.map(() => 0).concat(0), latencySumMs: 0 });
+export const zero = (): Counters => ({ sessionsStarted: 0, requests: 0, errors: 0, toolCalls: 0, toolErrors: 0, transportFailures: 0, crashes: 0, latency: LATENCY_BUCKETS_MS.map(() => 0).concat(0), latencySumMs: 0 });
 
 export class VersionMetrics {
   private readonly series = new Map<string, { server: string; version: string; c: Counters; byMethod: Map<string, number>; active: number }>();
@@ -65,6 +66,11 @@ export class VersionMetrics {
     this.entry(server, version).c.crashes++;
   }
 
+  /** Every series' cumulative counters, requests by method and open sessions (for telemetry files and status). */
+  totals(): SeriesTotals[] {
+    return [...this.series.values()].map((e) => ({ server: e.server, version: e.version, active: e.active, byMethod: Object.fromEntries(e.byMethod), counters: structuredClone(e.c) }));
+  }
+
   /** Records the cumulative counters at `now` (call about once a second); keeps `keepMs` of them. */
   snapshot(now: number, keepMs = 3_600_000): void {
     this.snapshots.push({ at: now, data: new Map([...this.series].map(([k, e]) => [k, structuredClone(e.c)])) });
@@ -78,10 +84,7 @@ export class VersionMetrics {
     const now = this.series.get(key)?.c ?? zero();
     // Before the first snapshot (or for a series born later) the base is zero.
     const base = [...this.snapshots].reverse().find((s) => s.at <= since)?.data.get(key) ?? zero();
-    const d = (f: keyof Omit<Counters, 'latency'>): number => now[f] - base[f];
-    const hist = now.latency.map((n, i) => n - (base.latency[i] ?? 0));
-    const p99 = percentile(hist, 0.99);
-    return { requests: d('requests'), errors: d('errors'), toolCalls: d('toolCalls'), toolErrors: d('toolErrors'), crashes: d('crashes'), ...(p99 === undefined ? {} : { p99Ms: p99 }) };
+    return windowBetween(base, now);
   }
 
   /** Prometheus text exposition of every series. */
@@ -118,6 +121,29 @@ export class VersionMetrics {
     }
     return [...lines, ...extra].join('\n') + '\n';
   }
+}
+
+export interface SeriesTotals {
+  server: string;
+  version: string;
+  active: number;
+  byMethod: Record<string, number>;
+  counters: Counters;
+}
+
+/** Adds `b` into `a` (in place) and returns `a`. */
+export function addCounters(a: Counters, b: Counters): Counters {
+  for (const f of ['sessionsStarted', 'requests', 'errors', 'toolCalls', 'toolErrors', 'transportFailures', 'crashes', 'latencySumMs'] as const) a[f] += b[f];
+  b.latency.forEach((n, i) => (a.latency[i] = (a.latency[i] ?? 0) + n));
+  return a;
+}
+
+/** What happened between two cumulative readings (never negative: a reading that went back counts as zero). */
+export function windowBetween(base: Counters, now: Counters): VersionWindow {
+  const d = (f: keyof Omit<Counters, 'latency'>): number => Math.max(0, now[f] - base[f]);
+  const hist = now.latency.map((n, i) => Math.max(0, n - (base.latency[i] ?? 0)));
+  const p99 = percentile(hist, 0.99);
+  return { requests: d('requests'), errors: d('errors'), toolCalls: d('toolCalls'), toolErrors: d('toolErrors'), crashes: d('crashes'), ...(p99 === undefined ? {} : { p99Ms: p99 }) };
 }
 
 /** The bucket upper bound (ms) at quantile `q` of a histogram; undefined when empty. */

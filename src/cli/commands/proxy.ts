@@ -1,0 +1,48 @@
+import { AppError } from '../../errors.js';
+import { LiveView } from '../../registry/live-view.js';
+import { DEFAULT_PROXY_OPTIONS, StdioProxy } from '../../router/stdio-proxy.js';
+import { seededDraws } from '../../domain/weighted-choice.js';
+import { projectStateDir } from '../../state/scope-paths.js';
+import { startTelemetryWriter } from '../../telemetry/telemetry-files.js';
+import { VersionMetrics } from '../../telemetry/version-metrics.js';
+import type { Command } from '../command.js';
+import { parseDuration } from '../rollout-options.js';
+
+export const proxyCommand: Command = {
+  name: 'proxy',
+  summary: 'be the MCP server <name> over stdio for one client, routing its session to a version chosen by weight',
+  usage: '<name> [--request-timeout 5m] [--max-message-bytes <n>] [--seed <n>]',
+  help: [
+    'A client configuration entry runs it in place of the server:',
+    '  {"mcpServers": {"weather": {"command": "mcp-rollout", "args": ["proxy", "weather"]}}}',
+    'The session stays on its version; after a rollback it moves to a good version by itself. Only JSON-RPC goes',
+    'to stdout; notices go to stderr. Telemetry is written to .mcp-rollout/telemetry/ every second.',
+  ].join('\n'),
+  spec: { positionals: ['name'], options: { 'request-timeout': 'string', 'max-message-bytes': 'string', seed: 'string' } },
+  async run(args, ctx) {
+    const name = args.positionals.name!;
+    const streams = ctx.io.streams;
+    if (!streams) throw new AppError('usage', 'proxy needs the process\'s own stdin and stdout');
+    const bytes = args.strings['max-message-bytes'];
+    if (bytes !== undefined && (!/^\d+$/.test(bytes) || Number(bytes) < 1024)) throw new AppError('usage', `--max-message-bytes must be an integer of at least 1024, got "${bytes}"`);
+    const seed = args.strings.seed;
+    if (seed !== undefined && !/^\d+$/.test(seed)) throw new AppError('usage', `--seed must be a non-negative integer, got "${seed}"`);
+    const view = new LiveView(ctx.registry().store);
+    await view.start();
+    const metrics = new VersionMetrics();
+    const stopWriting = startTelemetryWriter(projectStateDir({ cwd: ctx.io.cwd, env: ctx.io.env }), metrics);
+    const proxy = new StdioProxy(name, view, streams.stdin, streams.stdout, metrics, {
+      ...DEFAULT_PROXY_OPTIONS,
+      requestTimeoutMs: args.strings['request-timeout'] === undefined ? DEFAULT_PROXY_OPTIONS.requestTimeoutMs : parseDuration(args.strings['request-timeout'], 'request-timeout'),
+      maxMessageBytes: bytes === undefined ? DEFAULT_PROXY_OPTIONS.maxMessageBytes : Number(bytes),
+      ...(seed === undefined ? {} : { draw: seededDraws(Number(seed)) }),
+      notice: (text) => ctx.io.stderr(`mcp-rollout proxy ${name}: ${text}\n`),
+    });
+    try {
+      await proxy.run();
+    } finally {
+      view.stop();
+      await stopWriting();
+    }
+  },
+};

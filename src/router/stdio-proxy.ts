@@ -1,0 +1,350 @@
+/**
+ * The stdio proxy: to its client it is the MCP server `<name>`; behind it, one version chosen by weight when
+ * the session starts. Every message passes both ways without the proxy knowing its method; ids pass
+ * unchanged. The proxy only steps in where the backend fails its client:
+ * - a message that is not JSON gets -32700; one over the size limit gets -32600;
+ * - a backend that cannot start, dies, or does not answer within the deadline: every affected request gets
+ *   a JSON-RPC error naming the server and the version, at once;
+ * - the pinned version is rolled back or removed (or its process died): the session moves to the version
+ *   now chosen by weight, its `initialize` is replayed, and list_changed tells the client what changed.
+ */
+import type { Readable, Writable } from 'node:stream';
+import { chooseByWeight } from '../domain/weighted-choice.js';
+import type { ServerState, VersionRecord } from '../domain/types.js';
+import { LineSplitter } from '../protocol/line-splitter.js';
+import type { LiveView } from '../registry/live-view.js';
+import type { VersionMetrics } from '../telemetry/version-metrics.js';
+import { HttpUpstream } from '../upstream/http-upstream.js';
+import { StdioUpstream } from '../upstream/stdio-upstream.js';
+import type { Upstream } from '../upstream/upstream.js';
+
+export interface ProxyOptions {
+  /** ms a request may wait for its answer (default 300000). */
+  requestTimeoutMs: number;
+  /** Largest message accepted either way, bytes (default 4 MiB). */
+  maxMessageBytes: number;
+  /** Draws in [0, 1) for the weighted choice (seedable). */
+  draw: () => number;
+  /** Restarts allowed within a minute after crashes, before requests just get errors (default 3). */
+  maxRestartsPerMinute: number;
+  /** Where a backend's stderr goes (default: ours). */
+  stderr?: (chunk: Buffer) => void;
+  /** One line about what the proxy did on its own (a session moved); default: nothing. */
+  notice?: (text: string) => void;
+}
+
+export const DEFAULT_PROXY_OPTIONS: ProxyOptions = {
+  requestTimeoutMs: 300_000,
+  maxMessageBytes: 4 * 1024 * 1024,
+  draw: Math.random,
+  maxRestartsPerMinute: 3,
+};
+
+type Id = string | number;
+type Msg = { jsonrpc?: string; id?: Id | null; method?: string; params?: Record<string, unknown>; result?: Record<string, unknown>; error?: unknown };
+
+interface Pending {
+  id: Id;
+  method: string;
+  started: number;
+  timer: NodeJS.Timeout;
+  backend: Backend;
+}
+
+interface Backend {
+  version: string;
+  upstream?: Upstream;
+  /** Why it could not start (set instead of `upstream`). */
+  failure?: string;
+  startedAt: number;
+}
+
+const REPLAY = 'mcp-rollout:';
+const key = (id: Id): string => (typeof id === 'number' ? `n${id}` : `s${id}`);
+
+export class StdioProxy {
+  private current: Backend | undefined;
+  private readonly pending = new Map<string, Pending>();
+  private initializeParams: Record<string, unknown> | undefined;
+  private initialized = false;
+  private privateSeq = 0;
+  private readonly privateWaiters = new Map<string, (m: Msg) => void>();
+  private restarts: number[] = [];
+  private migrating: Promise<void> | undefined;
+  private ended = false;
+  private done!: () => void;
+  /** Lines from the backend that were not JSON (dropped). */
+  noise = 0;
+
+  constructor(
+    private readonly name: string,
+    private readonly view: LiveView,
+    private readonly input: Readable,
+    private readonly output: Writable,
+    private readonly metrics: VersionMetrics,
+    private readonly opts: ProxyOptions = DEFAULT_PROXY_OPTIONS,
+  ) {}
+
+  /** Serves the client until its input ends; resolves once every backend is gone. */
+  async run(): Promise<void> {
+    const finished = new Promise<void>((resolve) => (this.done = resolve));
+    this.current = await this.startBackend(this.choose());
+    this.view.on('change', () => void this.checkPinned());
+    const lines = new LineSplitter(this.opts.maxMessageBytes, {
+      line: (text) => this.fromClient(text),
+      oversize: (bytes) => this.toClient({ jsonrpc: '2.0', id: null, error: { code: -32600, message: `message of ${bytes} bytes exceeds the limit of ${this.opts.maxMessageBytes}` } }),
+    });
+    this.input.on('data', (c: Buffer) => lines.push(c));
+    this.input.on('end', () => {
+      lines.end();
+      void this.shutdown();
+    });
+    this.input.on('error', () => void this.shutdown());
+    await finished;
+  }
+
+  /** The version a new (or moved) session gets, or undefined when none carries traffic. */
+  private choose(): VersionRecord | undefined {
+    const server = this.view.get(this.name);
+    return server ? chooseByWeight(server.versions, this.opts.draw()) : undefined;
+  }
+
+  private label(version: string): string {
+    return `server "${this.name}" version ${version}`;
+  }
+
+  private async startBackend(record: VersionRecord | undefined): Promise<Backend> {
+    if (!record) {
+      const known = this.view.get(this.name) !== undefined;
+      return { version: '-', startedAt: Date.now(), failure: known ? `no version of server "${this.name}" carries traffic` : `unknown server "${this.name}"` };
+    }
+    const b: Backend = { version: record.version, startedAt: Date.now() };
+    const label = this.label(record.version);
+    const events = {
+      message: (m: unknown, text?: string) => this.fromBackend(b, m, text),
+      close: (reason: string, unexpected: boolean) => {
+        if (unexpected) void this.backendDied(b, reason);
+      },
+      oversize: () => this.noise++,
+    };
+    try {
+      b.upstream =
+        record.type === 'stdio'
+          ? await StdioUpstream.start(label, record, { maxMessageBytes: this.opts.maxMessageBytes, ...(this.opts.stderr ? { stderr: this.opts.stderr } : {}) }, events)
+          : await HttpUpstream.start(label, record.type, record.url, record.headers, events);
+      this.metrics.sessionStarted(this.name, record.version);
+    } catch (e) {
+      b.failure = `${label} could not be started: ${(e as Error).message}`;
+    }
+    return b;
+  }
+
+  private fromClient(text: string): void {
+    let msg: Msg | Msg[];
+    try {
+      msg = JSON.parse(text) as Msg | Msg[];
+    } catch (e) {
+      return this.toClient({ jsonrpc: '2.0', id: null, error: { code: -32700, message: `Parse error: ${(e as Error).message}` } });
+    }
+    if (typeof msg !== 'object' || msg === null) {
+      return this.toClient({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request: expected a JSON-RPC object or batch' } });
+    }
+    if (this.migrating) {
+      // Held back while the session moves, then sent to the new backend in order.
+      const held = msg;
+      void this.migrating.then(() => this.forward(held, text));
+      return;
+    }
+    this.forward(msg, text);
+  }
+
+  private forward(msg: Msg | Msg[], text: string): void {
+    const b = this.current!;
+    for (const m of Array.isArray(msg) ? msg : [msg]) {
+      if (m.method === 'initialize' && m.params) this.initializeParams = m.params;
+      if (m.method === 'notifications/initialized') this.initialized = true;
+      if (m.method !== undefined && m.id !== undefined && m.id !== null) this.track(m.id, m.method, b);
+    }
+    if (!b.upstream?.alive) return this.failPending(b, b.failure ?? `${this.label(b.version)} is not running`);
+    b.upstream.send(msg, text);
+  }
+
+  private track(id: Id, method: string, backend: Backend): void {
+    const k = key(id);
+    const timer = setTimeout(() => {
+      if (this.pending.get(k)?.timer !== timer) return;
+      this.answerWithError(k, `${this.label(backend.version)} did not answer ${method} within ${this.opts.requestTimeoutMs} ms`, { transportFailure: true });
+    }, this.opts.requestTimeoutMs);
+    timer.unref();
+    this.pending.set(k, { id, method, started: performance.now(), timer, backend });
+  }
+
+  private fromBackend(b: Backend, raw: unknown, text?: string): void {
+    if (Array.isArray(raw)) {
+      for (const m of raw) this.account(b, m as Msg);
+      return this.toClientText(text ?? JSON.stringify(raw));
+    }
+    const m = raw as Msg;
+    if (m.id !== undefined && m.id !== null && m.method === undefined && typeof m.id === 'string' && m.id.startsWith(REPLAY)) {
+      this.privateWaiters.get(m.id)?.(m);
+      this.privateWaiters.delete(m.id);
+      return;
+    }
+    if (!this.account(b, m)) return; // a late answer to a request already failed: the client has its error
+    this.toClientText(text ?? JSON.stringify(m));
+  }
+
+  /** Books a backend response against its request; false when nobody waits for it any more. */
+  private account(b: Backend, m: Msg): boolean {
+    if (m.method !== undefined || m.id === undefined || m.id === null) return true; // requests and notifications pass
+    const k = key(m.id);
+    const p = this.pending.get(k);
+    if (!p) return false;
+    clearTimeout(p.timer);
+    this.pending.delete(k);
+    if (p.method === 'initialize' && m.result && typeof m.result.protocolVersion === 'string') b.upstream?.negotiated?.(m.result.protocolVersion);
+    this.metrics.request(this.name, b.version, p.method, performance.now() - p.started, {
+      error: m.error !== undefined,
+      toolError: p.method === 'tools/call' && m.result?.isError === true,
+    });
+    return true;
+  }
+
+  private answerWithError(k: string, message: string, outcome: { transportFailure?: boolean }): void {
+    const p = this.pending.get(k);
+    if (!p) return;
+    clearTimeout(p.timer);
+    this.pending.delete(k);
+    this.metrics.request(this.name, p.backend.version, p.method, performance.now() - p.started, outcome);
+    this.toClient({ jsonrpc: '2.0', id: p.id, error: { code: -32603, message } });
+  }
+
+  /** Every request still waiting on `b` gets an error now. */
+  private failPending(b: Backend, message: string): void {
+    for (const [k, p] of this.pending) if (p.backend === b) this.answerWithError(k, message, { transportFailure: true });
+  }
+
+  private async backendDied(b: Backend, reason: string): Promise<void> {
+    this.metrics.crashed(this.name, b.version);
+    this.metrics.sessionEnded(this.name, b.version);
+    this.failPending(b, reason);
+    if (this.ended || b !== this.current) return;
+    const now = Date.now();
+    this.restarts = this.restarts.filter((t) => now - t < 60_000);
+    if (this.restarts.length >= this.opts.maxRestartsPerMinute) {
+      b.failure = `${reason}; not restarted (${this.restarts.length} restarts in the last minute)`;
+      return;
+    }
+    this.restarts.push(now);
+    b.failure = reason;
+    await this.migrate(`${reason}; moving the session`);
+  }
+
+  /** On every registry change: move the session if its version was rolled back, removed or made inactive. */
+  private async checkPinned(): Promise<void> {
+    const b = this.current;
+    if (!b || this.ended || this.migrating) return;
+    const server = this.view.get(this.name);
+    const v = server?.versions.find((x) => x.version === b.version);
+    if (b.failure === undefined && v && v.status !== 'inactive' && !rolledBackSince(server!, b)) return;
+    if (!b.upstream && !this.choose()) return; // nothing better to move to
+    await this.migrate(`version ${b.version} ${v ? (v.status === 'inactive' ? 'is inactive' : 'was rolled back') : 'was removed'}`);
+  }
+
+  /** Moves the session to the version now chosen by weight, replaying the client's handshake. */
+  private migrate(why: string): Promise<void> {
+    // Set before the first await, so messages arriving meanwhile are held back.
+    this.migrating ??= (async () => {
+      const old = this.current!;
+      const next = await this.startBackend(this.choose());
+      if (next.upstream && this.initializeParams) {
+        const result = await this.privateRequest(next, 'initialize', this.initializeParams);
+        if (result?.result && typeof result.result.protocolVersion === 'string') next.upstream.negotiated?.(result.result.protocolVersion);
+        if (this.initialized) next.upstream.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+        if (old.upstream?.alive && this.initialized) await this.announceListChanges(old, next);
+        else if (this.initialized) this.announceAll(result?.result);
+      }
+      this.current = next;
+      this.opts.notice?.(`${why}: the session now uses ${next.upstream ? `version ${next.version}` : `nothing (${next.failure})`}`);
+      // The old backend finishes what it was asked, then goes.
+      void this.retire(old);
+    })().finally(() => (this.migrating = undefined));
+    return this.migrating;
+  }
+
+  private async retire(b: Backend): Promise<void> {
+    const deadline = Date.now() + this.opts.requestTimeoutMs;
+    while ([...this.pending.values()].some((p) => p.backend === b) && Date.now() < deadline && b.upstream?.alive) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (b.upstream?.alive) {
+      this.metrics.sessionEnded(this.name, b.version);
+      await b.upstream.close();
+    }
+  }
+
+  /** A request of the proxy's own (private id); undefined on no answer within 5 s. */
+  private privateRequest(b: Backend, method: string, params: Record<string, unknown>): Promise<Msg | undefined> {
+    const id = `${REPLAY}${++this.privateSeq}`;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.privateWaiters.delete(id);
+        resolve(undefined);
+      }, 5000);
+      this.privateWaiters.set(id, (m) => {
+        clearTimeout(timer);
+        resolve(m);
+      });
+      b.upstream!.send({ jsonrpc: '2.0', id, method, params });
+    });
+  }
+
+  /** Compares the old and new lists and sends list_changed for each that differs. */
+  private async announceListChanges(old: Backend, next: Backend): Promise<void> {
+    for (const [list, field, notice] of [
+      ['tools/list', 'tools', 'notifications/tools/list_changed'],
+      ['prompts/list', 'prompts', 'notifications/prompts/list_changed'],
+      ['resources/list', 'resources', 'notifications/resources/list_changed'],
+    ] as const) {
+      const [a, b] = await Promise.all([this.privateRequest(old, list, {}), this.privateRequest(next, list, {})]);
+      const before = JSON.stringify(a?.result?.[field] ?? null);
+      const after = JSON.stringify(b?.result?.[field] ?? null);
+      if (before !== after) this.toClient({ jsonrpc: '2.0', method: notice });
+    }
+  }
+
+  /** Without the old backend to compare with, every list the new server offers may have changed. */
+  private announceAll(initResult: Record<string, unknown> | undefined): void {
+    const caps = (initResult?.capabilities ?? {}) as Record<string, unknown>;
+    for (const [cap, notice] of [['tools', 'notifications/tools/list_changed'], ['prompts', 'notifications/prompts/list_changed'], ['resources', 'notifications/resources/list_changed']] as const) {
+      if (caps[cap]) this.toClient({ jsonrpc: '2.0', method: notice });
+    }
+  }
+
+  private toClient(m: unknown): void {
+    this.toClientText(JSON.stringify(m));
+  }
+
+  private toClientText(text: string): void {
+    if (!this.ended) this.output.write(text + '\n');
+  }
+
+  /** The client went away: every backend is ended (process groups included). */
+  private async shutdown(): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    for (const p of this.pending.values()) clearTimeout(p.timer);
+    await this.migrating;
+    const b = this.current;
+    if (b?.upstream?.alive) {
+      this.metrics.sessionEnded(this.name, b.version);
+      await b.upstream.close();
+    }
+    this.done();
+  }
+}
+
+/** True when `b`'s version was rolled back after `b` started (it may be green again by a later deploy). */
+function rolledBackSince(server: ServerState, b: Backend): boolean {
+  return server.history.some((e) => e.kind === 'rollback' && e.fromVersion === b.version && e.timestamp >= b.startedAt);
+}

@@ -1,0 +1,23 @@
+/**
+ * What the proxy needs of a backend, whatever its transport.
+ */
+export interface UpstreamEvents {
+  /** A JSON-RPC message (object or batch array) from the backend; `text` is its original line, when there is one. */
+  message(msg: unknown, text?: string): void;
+  /** The backend is gone: `unexpected` is false only when we closed it. */
+  close(reason: string, unexpected: boolean): void;
+  /** A message over the size limit was dropped. */
+  oversize?(bytes: number): void;
+}
+
+export interface Upstream {
+  /** "server \"x\" version 1.2.0", for messages. */
+  readonly label: string;
+  readonly alive: boolean;
+  /** Sends one message; `text` is its original serialisation, forwarded as is where the transport allows. */
+  send(message: unknown, text?: string): void;
+  /** Ends the backend (a process group, or an HTTP session). */
+  close(): Promise<void>;
+  /** The initialize result passed with this protocol version (HTTP transports must send it from then on). */
+  negotiated?(protocolVersion: string): void;
+}
