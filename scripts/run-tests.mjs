@@ -13,5 +13,5 @@ if (files.length === 0) {
   process.stderr.write(`no *.test.js files under ${root}: build first (npm run build)\n`);
   process.exit(1);
 }
-const run = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
+const run = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=180000', ...files], { stdio: 'inherit' });
 process.exit(run.status ?? 1);
