@@ -1,0 +1,139 @@
+/**
+ * `npm run bench`: what our code costs, measured against the direct path in the same run.
+ * 1. stdio: sequential tools/call echo on server-everything, direct vs. through `mcp-rollout proxy`,
+ *    interleaved in rounds; p50, p99, their ratios and added microseconds; the proxy's resident memory.
+ * 2. HTTP: server-everything over Streamable HTTP, direct vs. through the HTTP router; p50, p99 and requests
+ *    per second at 1 and 32 concurrent sessions.
+ * Prints a table and writes bench-results/bench-<time>.json. A script, never a test: machines are noisy.
+ */
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { spawn } from 'node:child_process';
+import { Registry } from '../src/registry/registry.js';
+import { JsonFileStore } from '../src/state/json-file-store.js';
+import { freePort, startEverything } from '../test/helpers/everything-http.js';
+
+const EVERYTHING = fileURLToPath(new URL('../../node_modules/@modelcontextprotocol/server-everything/dist/index.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../src/cli/bin/mcp-rollout.js', import.meta.url));
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
+const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 100);
+
+const quantile = (xs: number[], q: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+};
+const us = (ms: number): string => `${(ms * 1000).toFixed(0)} us`;
+
+async function echoLoop(client: Client, n: number, into: number[]): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await client.callTool({ name: 'echo', arguments: { message: 'bench' } });
+    into.push(performance.now() - t0);
+  }
+}
+
+async function rss(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+async function stdioBench(dir: string, env: NodeJS.ProcessEnv): Promise<Record<string, number>> {
+  const direct = new Client({ name: 'bench', version: '1' });
+  await direct.connect(new StdioClientTransport({ command: process.execPath, args: [EVERYTHING, 'stdio'], stderr: 'ignore' }));
+  const proxyTransport = new StdioClientTransport({ command: process.execPath, args: [CLI, 'proxy', 'everything'], cwd: dir, env: env as Record<string, string>, stderr: 'ignore' });
+  const proxied = new Client({ name: 'bench', version: '1' });
+  await proxied.connect(proxyTransport);
+  const a: number[] = [];
+  const b: number[] = [];
+  await echoLoop(direct, 200, []); // warm both paths up
+  await echoLoop(proxied, 200, []);
+  for (let r = 0; r < ROUNDS; r++) {
+    await echoLoop(direct, PER_ROUND, a);
+    await echoLoop(proxied, PER_ROUND, b);
+  }
+  const proxyRss = await rss(proxyTransport.pid!);
+  await direct.close();
+  await proxied.close();
+  const r = {
+    directP50: quantile(a, 0.5), directP99: quantile(a, 0.99),
+    proxyP50: quantile(b, 0.5), proxyP99: quantile(b, 0.99),
+  };
+  return { ...r, addedP50Us: (r.proxyP50 - r.directP50) * 1000, p50Ratio: r.proxyP50 / r.directP50, p99Ratio: r.proxyP99 / r.directP99, proxyRssMiB: proxyRss, samples: a.length };
+}
+
+async function httpRun(url: string, sessions: number, perSession: number): Promise<{ p50: number; p99: number; rps: number }> {
+  const clients = await Promise.all(
+    Array.from({ length: sessions }, async () => {
+      const c = new Client({ name: 'bench', version: '1' });
+      await c.connect(new StreamableHTTPClientTransport(new URL(url)));
+      await echoLoop(c, 20, []);
+      return c;
+    }),
+  );
+  const lat: number[] = [];
+  const t0 = performance.now();
+  await Promise.all(clients.map((c) => echoLoop(c, perSession, lat)));
+  const secs = (performance.now() - t0) / 1000;
+  await Promise.all(clients.map((c) => c.close()));
+  return { p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), rps: lat.length / secs };
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'mcp-rollout-bench-'));
+const env = { ...process.env, XDG_CONFIG_HOME: join(dir, 'xdg') };
+const backend = await startEverything();
+try {
+  const registry = new Registry(JsonFileStore.forEnvironment({ cwd: dir, env }));
+  await registry.deploy('everything', { version: '1.0.0', transport: { type: 'stdio', command: process.execPath, args: [EVERYTHING, 'stdio'], env: {} } });
+  await registry.deploy('everything-http', { version: '1.0.0', transport: { type: 'http', url: backend.url, headers: {} } });
+
+  process.stdout.write(`stdio: ${ROUNDS} rounds of ${PER_ROUND} sequential echo calls, direct and through the proxy, interleaved\n`);
+  const stdio = await stdioBench(dir, env);
+  // The router runs as its own process (as deployed), not inside this client's event loop.
+  const port = await freePort();
+  const router = spawn(process.execPath, [CLI, 'serve', '--port', String(port)], { cwd: dir, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    router.stdout!.once('data', () => resolve());
+    router.once('exit', (c) => reject(new Error(`the router exited with ${c}`)));
+  });
+  const http: Record<string, { p50: number; p99: number; rps: number }> = {};
+  for (const sessions of [1, 32]) {
+    const per = sessions === 1 ? 500 : 40;
+    process.stdout.write(`http: ${sessions} session(s) x ${per} echo calls, direct and through the router\n`);
+    for (let round = 0; round < 2; round++) {
+      const d = await httpRun(backend.url, sessions, per);
+      const p = await httpRun(`http://127.0.0.1:${port}/mcp/everything-http`, sessions, per);
+      if (round === 1) {
+        http[`direct-${sessions}`] = d;
+        http[`router-${sessions}`] = p;
+      }
+    }
+  }
+  const routerRss = await rss(router.pid!);
+  router.kill('SIGTERM');
+
+  const lines = [
+    '',
+    'stdio (sequential tools/call echo)     p50        p99',
+    `  direct                            ${us(stdio.directP50!).padStart(8)}  ${us(stdio.directP99!).padStart(8)}`,
+    `  through mcp-rollout proxy         ${us(stdio.proxyP50!).padStart(8)}  ${us(stdio.proxyP99!).padStart(8)}`,
+    `  added at p50: ${stdio.addedP50Us!.toFixed(0)} us (target <= 50); p50 ratio ${stdio.p50Ratio!.toFixed(2)}, p99 ratio ${stdio.p99Ratio!.toFixed(2)} (target < 1.5); proxy RSS ${stdio.proxyRssMiB!.toFixed(1)} MiB`,
+    '',
+    'http (Streamable HTTP backend)          p50        p99      req/s',
+    ...Object.entries(http).map(([k, v]) => `  ${k.padEnd(30)} ${us(v.p50).padStart(9)} ${us(v.p99).padStart(9)} ${v.rps.toFixed(0).padStart(9)}`),
+    `  router RSS ${routerRss.toFixed(1)} MiB`,
+    `  router throughput vs direct: ${((http['router-1']!.rps / http['direct-1']!.rps) * 100).toFixed(0)}% at 1 session, ${((http['router-32']!.rps / http['direct-32']!.rps) * 100).toFixed(0)}% at 32 (target >= 85%)`,
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+  await mkdir('bench-results', { recursive: true });
+  const file = join('bench-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  await writeFile(file, JSON.stringify({ at: new Date().toISOString(), node: process.version, stdio, http }, null, 2) + '\n');
+  process.stdout.write(`\nwrote ${file}\n`);
+} finally {
+  await backend.stop();
+  await rm(dir, { recursive: true, force: true });
+}
