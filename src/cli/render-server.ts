@@ -3,18 +3,30 @@
  */
 import type { ServerState } from '../domain/types.js';
 import type { StoredServer } from '../state/store.js';
+import type { VersionUsage } from '../telemetry/usage.js';
 import { describeTarget, formatTime, paint, paintStatus, table, trafficBar, versionJson, type Style } from './format.js';
 
-/** The lines of one server's table: a heading, one row per version, the last rollback if any. */
-export function renderServer(stored: StoredServer, style: Style): string[] {
+/**
+ * The lines of one server's table: a heading, one row per version, the last rollback if any. With `usage`
+ * (from the routers' and proxies' telemetry), live sessions, requests, error rate and latency too.
+ */
+export function renderServer(stored: StoredServer, style: Style, usage?: Map<string, VersionUsage>): string[] {
   const { server } = stored;
+  const use = (v: string): string[] => {
+    const u = usage?.get(`${server.name}\u0000${v}`);
+    if (!u) return ['-', '-', '-', '-', '-'];
+    const ms = (x: number | undefined): string => (x === undefined ? '-' : `${x} ms`);
+    return [String(u.sessions), String(u.requests), u.errorRate === undefined ? '-' : `${(u.errorRate * 100).toFixed(1)}%`, ms(u.p50Ms), ms(u.p99Ms)];
+  };
+  const usageHead = usage ? ['SESSIONS', 'REQUESTS', 'ERRORS', 'P50', 'P99'] : [];
   const rows = [
-    ['VERSION', 'STATUS', 'TRAFFIC', '', 'TYPE', 'DEPLOYED', 'TARGET'].map((h) => paint(style, 'dim', h)),
+    ['VERSION', 'STATUS', 'TRAFFIC', '', ...usageHead, 'TYPE', 'DEPLOYED', 'TARGET'].map((h) => paint(style, 'dim', h)),
     ...server.versions.map((v) => [
       v.version,
       paintStatus(style, v.status),
       `${String(v.trafficPercentage).padStart(3)}%`,
       trafficBar(v.trafficPercentage),
+      ...(usage ? use(v.version) : []),
       v.type,
       formatTime(v.deploymentTimestamp),
       describeTarget(v),
@@ -44,15 +56,18 @@ export function renderRollout(server: ServerState, style: Style): string[] {
   return lines;
 }
 
-/** A server as JSON: the design's field names, secrets masked unless `reveal`. */
-export function serverJson(stored: StoredServer, reveal = false): Record<string, unknown> {
+/** A server as JSON: the design's field names, secrets masked unless `reveal`; `usage` per version when given. */
+export function serverJson(stored: StoredServer, reveal = false, usage?: Map<string, VersionUsage>): Record<string, unknown> {
   const { server } = stored;
   return {
     name: server.name,
     scope: stored.scope,
     location: stored.location,
     mcpVersionHistory: server.mcpVersionHistory,
-    versions: server.versions.map((v) => versionJson(v, stored.scope, reveal)),
+    versions: server.versions.map((v) => ({
+      ...versionJson(v, stored.scope, reveal),
+      ...(usage ? { usage: usage.get(`${server.name}\u0000${v.version}`) ?? null } : {}),
+    })),
     rollout: server.rollout ?? null,
   };
 }

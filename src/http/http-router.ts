@@ -151,6 +151,7 @@ export class HttpRouter {
       if (path === '/readyz') return this.view.lastError ? plain(res, 503, `registry unreadable: ${this.view.lastError}`) : plain(res, this.closing ? 503 : 200, this.closing ? 'shutting down' : 'ready');
       if (path === '/metrics') return plain(res, 200, this.metrics.prometheus(), { 'content-type': 'text/plain; version=0.0.4' });
       if (path === '/telemetry/window') return this.telemetryWindow(req, res);
+      if (path === '/telemetry/totals') return json(res, 200, this.metrics.totals());
       const m = /^\/mcp\/([^/]+)$/.exec(path);
       if (!m) return plain(res, 404, `no route for ${path}: use /mcp/<server>`);
       const name = decodeURIComponent(m[1]!);

@@ -49,7 +49,7 @@ describe('mcp-migrate', () => {
     const status = (await runCli('status', ['weather', '--json', '--show-secrets'], { cwd: p.dir, env: p.env })).json<{ servers: { versions: Record<string, unknown>[] }[] }>();
     assert.deepEqual(
       { ...status.servers[0]!.versions[0], deploymentTimestamp: 0 },
-      { type: 'stdio', command: 'node', args: ['weather.js'], env: { KEY: 'v' }, version: '1.0.0', status: 'blue', trafficPercentage: 100, deploymentTimestamp: 0, scope: 'project' },
+      { type: 'stdio', command: 'node', args: ['weather.js'], env: { KEY: 'v' }, version: '1.0.0', status: 'blue', trafficPercentage: 100, deploymentTimestamp: 0, scope: 'project', usage: null },
     );
     assert.deepEqual(JSON.parse(await readFile(join(p.dir, '.mcprc'), 'utf8')), mcprc);
   });

@@ -20,7 +20,7 @@ import {
 import { Registry } from '../../src/registry/registry.js';
 import { JsonFileStore } from '../../src/state/json-file-store.js';
 import { EVERYTHING } from '../helpers/everything-http.js';
-import { BIN_DIR } from '../helpers/run-cli.js';
+import { BIN_DIR, runCli } from '../helpers/run-cli.js';
 import { tempProject, type TempProject } from '../helpers/temp-project.js';
 
 describe('mcp-rollout proxy with the SDK client and server-everything', () => {
@@ -133,6 +133,14 @@ describe('mcp-rollout proxy with the SDK client and server-everything', () => {
     assert.equal(files.length, 1);
     const t = JSON.parse(await readFile(join(dir, files[0]!), 'utf8')) as { series: { version: string; byMethod: Record<string, number> }[] };
     assert.equal(t.series[0]!.byMethod['tools/call'], 1);
+    // mcp-status reads it: per version, sessions open now, requests, error rate, latency.
+    const status = await runCli('status', ['everything', '--json'], { cwd: p.dir, env: p.env });
+    const usage = status.json<{ servers: { versions: { usage: { sessions: number; requests: number; errorRate: number; p50Ms: number } }[] }[] }>().servers[0]!.versions[0]!.usage;
+    assert.equal(usage.sessions, 0);
+    assert.ok(usage.requests >= 8, `requests: ${usage.requests}`); // every session of this file, initialize included
+    assert.equal(typeof usage.p50Ms, 'number');
+    const human = await runCli('status', ['everything'], { cwd: p.dir, env: p.env });
+    assert.match(human.stdout, /SESSIONS\s+REQUESTS\s+ERRORS\s+P50\s+P99/);
   });
 });
 

@@ -3,6 +3,8 @@ import { AppError } from '../../errors.js';
 import type { Command, CommandContext } from '../command.js';
 import { renderServer, serverJson } from '../render-server.js';
 import { parseDuration, renderEvent } from '../rollout-options.js';
+import { projectStateDir } from '../../state/scope-paths.js';
+import { usageByVersion } from '../../telemetry/usage.js';
 
 export const statusCommand: Command = {
   name: 'status',
@@ -26,15 +28,17 @@ export const statusCommand: Command = {
     }
     if (args.strings.timeout !== undefined) throw new AppError('usage', '--timeout applies to --wait');
     const servers = name === undefined ? await registry.list() : [await registry.get(name)];
+    const usage = await usageByVersion(projectStateDir({ cwd: ctx.io.cwd, env: ctx.io.env }), ctx.io.env.MCP_ROLLOUT_TOKEN);
     if (args.flags.json) {
-      ctx.printJson({ servers: servers.map((s) => serverJson(s, args.flags['show-secrets'] === true)) });
+      ctx.printJson({ servers: servers.map((s) => serverJson(s, args.flags['show-secrets'] === true, usage)) });
       return;
     }
     if (servers.length === 0) {
       ctx.print('no servers registered yet: start with mcp-deploy <name> <version> --type stdio --command <cmd>');
       return;
     }
-    servers.forEach((s, i) => ctx.print(...(i > 0 ? [''] : []), ...renderServer(s, ctx.style)));
+    const shown = usage.size > 0 ? usage : undefined;
+    servers.forEach((s, i) => ctx.print(...(i > 0 ? [''] : []), ...renderServer(s, ctx.style, shown)));
   },
 };
 

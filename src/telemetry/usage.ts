@@ -1,0 +1,67 @@
+/**
+ * Usage per version as `mcp-status` shows it: live sessions, requests, error rate, p50/p99 latency, summed
+ * over every stdio proxy's telemetry file and every running HTTP router of the project.
+ */
+import { listRouters } from '../http/router-directory.js';
+import { readTelemetryFiles } from './telemetry-files.js';
+import { addCounters, percentile, zero, type Counters, type SeriesTotals } from './version-metrics.js';
+
+export interface VersionUsage {
+  /** Sessions open now. */
+  sessions: number;
+  requests: number;
+  errors: number;
+  /** errors / requests, 0-1; undefined without requests. */
+  errorRate?: number;
+  /** Latency bucket bounds in ms; undefined without requests. */
+  p50Ms?: number;
+  p99Ms?: number;
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/** Usage keyed by `server\u0000version`. A reporter that cannot be read is left out, never fatal. */
+export async function usageByVersion(stateDir: string, token?: string): Promise<Map<string, VersionUsage>> {
+  const series: { live: boolean; s: SeriesTotals }[] = [];
+  for (const f of await readTelemetryFiles(stateDir)) {
+    const live = alive(f.pid);
+    for (const s of f.series) series.push({ live, s });
+  }
+  for (const r of await listRouters(stateDir)) {
+    try {
+      const res = await fetch(`${r.url}/telemetry/totals`, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(2000) });
+      if (res.ok) for (const s of (await res.json()) as SeriesTotals[]) series.push({ live: true, s });
+    } catch {
+      // a router that does not answer is left out
+    }
+  }
+  const sums = new Map<string, { active: number; c: Counters }>();
+  for (const { live, s } of series) {
+    const k = `${s.server}\u0000${s.version}`;
+    const e = sums.get(k) ?? { active: 0, c: zero() };
+    addCounters(e.c, s.counters);
+    if (live) e.active += Math.max(0, s.active);
+    sums.set(k, e);
+  }
+  const out = new Map<string, VersionUsage>();
+  for (const [k, { active, c }] of sums) {
+    const p50 = percentile(c.latency, 0.5);
+    const p99 = percentile(c.latency, 0.99);
+    out.set(k, {
+      sessions: active,
+      requests: c.requests,
+      errors: c.errors,
+      ...(c.requests > 0 ? { errorRate: c.errors / c.requests } : {}),
+      ...(p50 === undefined ? {} : { p50Ms: p50 }),
+      ...(p99 === undefined ? {} : { p99Ms: p99 }),
+    });
+  }
+  return out;
+}
