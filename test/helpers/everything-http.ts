@@ -33,7 +33,7 @@ export async function startEverything(env: Record<string, string> = {}, mode: 's
     let out = '';
     const onData = (d: Buffer): void => {
       out += d.toString();
-      if (/listening on port/i.test(out)) resolve();
+      if (/listening on port|running on port/i.test(out)) resolve();
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);

@@ -14,6 +14,7 @@ import { Registry } from '../../src/registry/registry.js';
 import { DEFAULT_PROXY_OPTIONS, StdioProxy, type ProxyOptions } from '../../src/router/stdio-proxy.js';
 import { MemoryStore } from '../../src/state/memory-store.js';
 import { VersionMetrics } from '../../src/telemetry/version-metrics.js';
+import { startEverything } from '../helpers/everything-http.js';
 
 const RAW = fileURLToPath(new URL('../../../test/fixtures/servers/raw-server.mjs', import.meta.url));
 const WEATHER = fileURLToPath(new URL('../../../examples/weather-server.mjs', import.meta.url));
@@ -221,6 +222,27 @@ describe('stdio proxy', () => {
     }
     view.stop();
     assert.ok(green >= 75 && green <= 125, `green got ${green} of 500 sessions (${green / 5}%)`);
+  });
+
+  it('http and sse versions are reached over Streamable HTTP and the legacy HTTP+SSE transport', async () => {
+    for (const mode of ['streamableHttp', 'sse'] as const) {
+      const backend = await startEverything({}, mode);
+      try {
+        const s = await session((r) => r.deploy('s', { version: '1.0.0', transport: { type: mode === 'sse' ? 'sse' : 'http', url: backend.url, headers: {} } }).then(() => undefined));
+        s.send(INIT);
+        const init = await s.next();
+        assert.equal((init.result!.serverInfo as { name: string }).name, 'mcp-servers/everything', mode);
+        s.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+        s.send({ jsonrpc: '2.0', id: 0, method: 'tools/call', params: { name: 'echo', arguments: { message: mode } } });
+        let r = await s.next();
+        while (r.id !== 0) r = await s.next(); // notifications the server sends after initialize
+        assert.deepEqual(r.result!.content, [{ type: 'text', text: `Echo: ${mode}` }]);
+        await s.end();
+        open.splice(open.indexOf(s), 1);
+      } finally {
+        await backend.stop();
+      }
+    }
   });
 
   it('live migration: after a rollback the session moves, replays initialize, announces changed lists', async () => {
