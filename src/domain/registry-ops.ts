@@ -318,8 +318,8 @@ export function recordValidation(current: ServerState, version: string, summary:
 /**
  * Stores a rollout's new status and events, merged inside the write: events are appended (the newest 200
  * kept) and a command that arrived meanwhile survives unless it is the one just `consumed`.
- * A change is reported only when the phase, step or message moved or the command changed, so saving an
- * unchanged status writes nothing.
+ * A change is reported only when the phase, step or message moved, or the command or the driver changed,
+ * so saving an unchanged status writes nothing.
  */
 export function saveRollout(current: ServerState, next: Omit<RolloutRecord, 'events' | 'command'>, newEvents: RolloutEvent[], consumed?: RolloutCommand): OpResult {
   const server = cloneServer(current);
@@ -337,7 +337,8 @@ export function saveRollout(current: ServerState, next: Omit<RolloutRecord, 'eve
     before.status.phase !== next.status.phase ||
     before.status.stepIndex !== next.status.stepIndex ||
     before.status.message !== next.status.message ||
-    JSON.stringify(before.command) !== JSON.stringify(server.rollout.command);
+    JSON.stringify(before.command) !== JSON.stringify(server.rollout.command) ||
+    JSON.stringify(before.driver) !== JSON.stringify(next.driver);
   const changes: Change[] = moved
     ? [{ type: 'server:rollout', server: server.name, version: next.spec.version, phase: next.status.phase, message: next.status.message }]
     : [];

@@ -1,10 +1,14 @@
 import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../http/http-router.js';
 import { AppError } from '../../errors.js';
-import { announceRouter } from '../../http/router-directory.js';
+import { announceRouter, routersTelemetry } from '../../http/router-directory.js';
 import { LiveView } from '../../registry/live-view.js';
 import { projectStateDir } from '../../state/scope-paths.js';
 import type { Command } from '../command.js';
-import { parseDuration } from '../rollout-options.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { probeVersion } from '../../pipeline/health-probe.js';
+import { superviseRollouts } from '../../pipeline/rollout-supervisor.js';
+import { combinedTelemetry, fileTelemetry } from '../../telemetry/telemetry-files.js';
+import { parseDuration, renderEvent } from '../rollout-options.js';
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -57,6 +61,19 @@ export const serveCommand: Command = {
     }
     const shown = options.host.includes(':') ? `[${options.host}]` : options.host;
     const withdraw = await announceRouter(projectStateDir({ cwd: ctx.io.cwd, env: ctx.io.env }), `http://${shown}:${port}`);
+    // Rollouts whose runner is gone (a stopped foreground deploy, an earlier router) continue here.
+    const stateDir = projectStateDir({ cwd: ctx.io.cwd, env: ctx.io.env });
+    const stopSupervising = superviseRollouts(
+      view,
+      {
+        registry: ctx.registry(),
+        telemetry: combinedTelemetry([routersTelemetry(stateDir, token), fileTelemetry(stateDir)]),
+        probe: (record) => probeVersion(record),
+        sleep: (ms) => sleep(ms, undefined, ctx.io.signal ? { signal: ctx.io.signal } : {}).catch(() => undefined),
+        ...(ctx.io.signal ? { signal: ctx.io.signal } : {}),
+      },
+      (server, e) => ctx.print(`${server}: ${renderEvent(e)}`),
+    );
     const names = view.names();
     ctx.print(`mcp-rollout router listening on http://${shown}:${port}/mcp/<name> (${names.length === 0 ? 'no servers yet' : names.join(', ')})`);
     await new Promise<void>((resolve) => {
@@ -64,6 +81,7 @@ export const serveCommand: Command = {
       ctx.io.signal?.addEventListener('abort', () => resolve(), { once: true });
     });
     ctx.print('stopping: finishing in-flight requests, ending backend sessions');
+    stopSupervising();
     await withdraw();
     await router.close();
     view.stop();
