@@ -36,11 +36,14 @@ export function renderServer(stored: StoredServer, style: Style, usage?: Map<str
   lines.push(...table(rows).map((l) => `  ${l}`));
   const lr = server.mcpVersionHistory.lastRollback;
   if (lr) lines.push(`  last rollback: ${lr.fromVersion} -> ${lr.toVersion} at ${formatTime(lr.timestamp)} (${lr.reason})`);
-  return [...lines, ...renderRollout(server, style)];
+  return [...lines, ...renderRollout(server, style, usage)];
 }
 
-/** The rollout section: phase, step, desired share, last analysis, pending command. */
-export function renderRollout(server: ServerState, style: Style): string[] {
+/**
+ * The rollout section: phase, step, the desired share next to the observed shares of open sessions and of
+ * requests (pinned sessions make them differ), the last analysis and any pending command.
+ */
+export function renderRollout(server: ServerState, style: Style, usage?: Map<string, VersionUsage>): string[] {
   const r = server.rollout;
   if (!r) return [];
   const { spec, status } = r;
@@ -51,6 +54,8 @@ export function renderRollout(server: ServerState, style: Style): string[] {
   if (step?.kind === 'weight' && status.finishedAt === undefined) {
     lines.push(`    desired ${step.percent}% of new sessions to ${spec.version}; registry now ${candidate?.trafficPercentage ?? 0}%`);
   }
+  const observed = observedShares(server, spec.version, usage);
+  if (observed) lines.push(`    observed: ${observed.sessions} of open sessions, ${observed.requests} of requests so far on ${spec.version}`);
   if (status.lastAnalysis) lines.push(`    last analysis ${formatTime(status.lastAnalysis.at)}: ${status.lastAnalysis.verdict}: ${status.lastAnalysis.reason}`);
   if (r.command) lines.push(`    pending request: ${r.command.type}`);
   return lines;
@@ -70,4 +75,15 @@ export function serverJson(stored: StoredServer, reveal = false, usage?: Map<str
     })),
     rollout: server.rollout ?? null,
   };
+}
+
+/** The candidate's share of open sessions and of all requests seen, as percentages; undefined without data. */
+function observedShares(server: ServerState, version: string, usage: Map<string, VersionUsage> | undefined): { sessions: string; requests: string } | undefined {
+  if (!usage) return undefined;
+  const all = server.versions.map((v) => usage.get(`${server.name}\u0000${v.version}`));
+  const mine = usage.get(`${server.name}\u0000${version}`);
+  const total = (f: 'sessions' | 'requests'): number => all.reduce((a, u) => a + (u?.[f] ?? 0), 0);
+  const pct = (n: number, d: number): string => (d === 0 ? '-' : `${Math.round((n / d) * 100)}%`);
+  if (total('requests') === 0 && total('sessions') === 0) return undefined;
+  return { sessions: pct(mine?.sessions ?? 0, total('sessions')), requests: pct(mine?.requests ?? 0, total('requests')) };
 }
