@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { VersionWindow } from '../domain/analysis.js';
 import type { TelemetrySource } from '../pipeline/rollout-runner.js';
 import { sumWindows } from '../telemetry/telemetry-files.js';
+import { isProcessAlive } from '../process-alive.js';
 
 export interface RouterEntry {
   pid: number;
@@ -38,7 +39,7 @@ export async function listRouters(stateDir: string): Promise<RouterEntry[]> {
     const file = join(dirOf(stateDir), n);
     try {
       const e = JSON.parse(await readFile(file, 'utf8')) as RouterEntry;
-      if (alive(e.pid)) out.push(e);
+      if (isProcessAlive(e.pid)) out.push(e);
       else await rm(file, { force: true });
     } catch {
       // half-written or foreign file: skip
@@ -47,14 +48,6 @@ export async function listRouters(stateDir: string): Promise<RouterEntry[]> {
   return out;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Telemetry summed over every router announced under `stateDir` (each asked over HTTP). */
 export function routersTelemetry(stateDir: string, token?: string): TelemetrySource {

@@ -9,6 +9,7 @@ import type { VersionWindow } from '../domain/analysis.js';
 import { start, tick, type Action, type RolloutEvent, type RolloutSpec, type RolloutStatus } from '../domain/rollout-controller.js';
 import { blueOf, findVersion, type ServerState, type VersionRecord } from '../domain/types.js';
 import { AppError } from '../errors.js';
+import { isProcessAlive } from '../process-alive.js';
 import type { Registry } from '../registry/registry.js';
 
 /** Where per-version behaviour comes from: the routers' telemetry. */
@@ -125,12 +126,8 @@ async function apply(deps: RunnerDeps, spec: RolloutSpec, actions: Action[], eve
 const isTerminal = (s: RolloutStatus): boolean => s.phase === 'Healthy' || s.phase === 'Degraded';
 const me = (): { pid: number; host: string } => ({ pid: process.pid, host: hostname() });
 
+/** A driver on another host is taken to be alive (it cannot be checked from here). */
 function driverAlive(d: { pid: number; host: string } | undefined): boolean {
   if (!d || d.host !== hostname()) return d !== undefined;
-  try {
-    process.kill(d.pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return isProcessAlive(d.pid);
 }

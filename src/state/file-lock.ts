@@ -8,6 +8,7 @@ import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError } from '../errors.js';
+import { isProcessAlive } from '../process-alive.js';
 
 export interface LockOptions {
   /** How long to wait for the lock, in ms. Default 15000. */
@@ -44,7 +45,7 @@ async function acquire(lockPath: string, timeoutMs: number): Promise<void> {
       }
     }
     const holder = await readHolder(lockPath);
-    if (holder && holder.host === hostname() && !isAlive(holder.pid)) {
+    if (holder && holder.host === hostname() && !isProcessAlive(holder.pid)) {
       // The holder died without releasing; remove its lock and try again at once.
       await rm(lockPath, { force: true });
       continue;
@@ -65,14 +66,5 @@ async function readHolder(lockPath: string): Promise<{ pid: number; host: string
     return Number.isInteger(n) && n > 0 ? { pid: n, host: host ?? '' } : undefined;
   } catch {
     return undefined;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

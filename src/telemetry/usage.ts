@@ -5,6 +5,7 @@
 import { listRouters } from '../http/router-directory.js';
 import { readTelemetryFiles } from './telemetry-files.js';
 import { addCounters, percentile, zero, type Counters, type SeriesTotals } from './version-metrics.js';
+import { isProcessAlive } from '../process-alive.js';
 
 export interface VersionUsage {
   /** Sessions open now. */
@@ -18,20 +19,12 @@ export interface VersionUsage {
   p99Ms?: number;
 }
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 /** Usage keyed by `server\u0000version`. A reporter that cannot be read is left out, never fatal. */
 export async function usageByVersion(stateDir: string, token?: string): Promise<Map<string, VersionUsage>> {
   const series: { live: boolean; s: SeriesTotals }[] = [];
   for (const f of await readTelemetryFiles(stateDir)) {
-    const live = alive(f.pid);
+    const live = isProcessAlive(f.pid);
     for (const s of f.series) series.push({ live, s });
   }
   for (const r of await listRouters(stateDir)) {
