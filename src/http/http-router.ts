@@ -191,6 +191,9 @@ export class HttpRouter {
       return rpcError(res, 400, -32700, `parse error: ${(e as Error).message}`, null);
     }
     const messages = Array.isArray(parsed) ? parsed : [parsed];
+    if (messages.length === 0 || messages.some((m) => typeof m !== 'object' || m === null)) {
+      return rpcError(res, 400, -32600, 'Invalid Request: expected a JSON-RPC object or a non-empty batch', null);
+    }
     if (sid !== undefined) return this.inSession(req, res, server, sid, body, messages);
     if (messages.some((x) => x.method === 'initialize')) return this.startSession(req, res, server, body, messages);
     if (isModern(req, messages)) return this.modern(req, res, server, body, messages);

@@ -159,5 +159,8 @@ describe('HTTP router', () => {
     const garbage = await fetch(`${base}/mcp/everything`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{not json' });
     assert.equal(garbage.status, 400);
     assert.equal(((await garbage.json()) as { error: { code: number } }).error.code, -32700);
+    const empty = await fetch(`${base}/mcp/everything`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '[]' });
+    assert.equal(empty.status, 400);
+    assert.equal(((await empty.json()) as { error: { code: number } }).error.code, -32600);
   });
 });
