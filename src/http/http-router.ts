@@ -7,7 +7,7 @@
  *   stickiness key) and an `input_required` retry returns to the version that asked.
  * - Live changes: new sessions follow the current weights; existing ones stay (drain); after a rollback a
  *   session pinned to the rolled-back version gets 404 and re-initialises onto a good version.
- * This slice forwards to Streamable HTTP backends (`http` versions).
+ * Backends: Streamable HTTP versions (forwarded), and stdio versions for legacy sessions (a process each).
  */
 import { createHash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
@@ -17,6 +17,7 @@ import type { ServerState, VersionRecord } from '../domain/types.js';
 import type { LiveView } from '../registry/live-view.js';
 import { checkRequest, type GuardOptions } from './guard.js';
 import { SessionSealer } from './session-token.js';
+import { StdioBridge } from './stdio-bridge.js';
 import { endBackendSession, forward } from './upstream-http.js';
 import { VersionMetrics } from '../telemetry/version-metrics.js';
 
@@ -45,8 +46,9 @@ interface Session {
   token: string;
   server: string;
   version: string;
-  /** Where the backend is. */
-  record: { url: string; headers: Record<string, string> };
+  /** Where an HTTP backend is (absent for a stdio backend, which `bridge` serves). */
+  record?: { url: string; headers: Record<string, string> };
+  bridge?: StdioBridge;
   backendSession?: string;
   startedAt: number;
   lastUsed: number;
@@ -207,6 +209,7 @@ export class HttpRouter {
     }
     const record = chooseByWeight(server.versions, this.draw());
     if (!record) return rpcError(res, 503, -32603, `no version of server "${server.name}" carries traffic`, messages[0]?.id ?? null);
+    if (record.type === 'stdio') return this.startStdioSession(req, res, server, record, messages);
     if (record.type !== 'http') return this.unsupported(res, server, record, messages);
     const started = this.now();
     const session: Session = { token: '', server: server.name, version: record.version, record, startedAt: started, lastUsed: started };
@@ -220,6 +223,17 @@ export class HttpRouter {
     });
   }
 
+  /** A legacy session on a stdio version: its own process, bridged to HTTP for this session's lifetime. */
+  private async startStdioSession(req: IncomingMessage, res: ServerResponse, server: ServerState, record: VersionRecord & { type: 'stdio' }, messages: JsonRpc[]): Promise<void> {
+    const started = this.now();
+    const token = this.sealer.seal({ server: server.name, version: record.version });
+    const session: Session = { token, server: server.name, version: record.version, startedAt: started, lastUsed: started };
+    session.bridge = new StdioBridge(server.name, record, token, this.metrics, () => this.dropSession(session), this.opts.maxBodyBytes);
+    this.sessions.set(token, session);
+    this.metrics.sessionStarted(server.name, record.version);
+    await session.bridge.handle(req, res, messages.length === 1 ? messages[0] : messages);
+  }
+
   private async inSession(req: IncomingMessage, res: ServerResponse, server: ServerState, sid: string, body: Buffer | undefined, messages: JsonRpc[]): Promise<void> {
     const session = this.sessions.get(sid);
     const id = messages.find((x) => x.id !== undefined)?.id ?? null;
@@ -230,6 +244,7 @@ export class HttpRouter {
       return rpcError(res, 404, -32001, `Session not found: ${why}; initialize a new session`, id);
     }
     session.lastUsed = this.now();
+    if (session.bridge) return session.bridge.handle(req, res, req.method === 'POST' ? (messages.length === 1 ? messages[0] : messages) : undefined);
     if (req.method === 'DELETE') {
       this.dropSession(session);
       return this.exchange(req, res, session, undefined, [], () => ({}));
@@ -248,6 +263,7 @@ export class HttpRouter {
     remember(this.sticky, key, record.version);
     const session: Session = { token: '', server: server.name, version: record.version, record, startedAt: 0, lastUsed: 0 };
     const version = record.version;
+    // (A stateless request to a stdio version would need a per-version process pool: not yet.)
     await this.exchange(req, res, session, body, messages, () => ({}), (m) => {
       const rs = (m as JsonRpc).result;
       if (rs?.resultType === 'input_required' && typeof rs.requestState === 'string') remember(this.requestStates, `${server.name}\u0000${digest(rs.requestState)}`, version);
@@ -265,6 +281,7 @@ export class HttpRouter {
     onResult?: (m: unknown) => void,
   ): Promise<void> {
     const t0 = performance.now();
+    const backend = s.record!;
     const pending = new Map<string, string>(); // JSON-RPC id -> method, for the requests in this POST
     for (const m of messages) if (m.method !== undefined && m.id !== undefined && m.id !== null) pending.set(JSON.stringify(m.id), m.method);
     const onMessage = (raw: unknown): void => {
@@ -280,10 +297,10 @@ export class HttpRouter {
     try {
       await forward(
         {
-          url: s.record.url,
+          url: backend.url,
           method: req.method as 'POST' | 'GET' | 'DELETE',
           clientHeaders: req.headers,
-          headers: s.record.headers,
+          headers: backend.headers,
           ...(s.backendSession === undefined ? {} : { backendSession: s.backendSession }),
           ...(body === undefined ? {} : { body }),
           forwardAuthorization: this.opts.token === undefined,
@@ -297,7 +314,7 @@ export class HttpRouter {
       const ids = [...pending.keys()].map((k) => JSON.parse(k) as string | number);
       pending.clear();
       if (res.headersSent) return void res.destroy();
-      const message = `server "${s.server}" version ${s.version} is unreachable at ${s.record.url}: ${(e as Error).message}`;
+      const message = `server "${s.server}" version ${s.version} is unreachable at ${backend.url}: ${(e as Error).message}`;
       if (ids.length === 0) return rpcError(res, 502, -32603, message, null);
       const errors = ids.map((id) => ({ jsonrpc: '2.0', id, error: { code: -32603, message } }));
       return json(res, 200, Array.isArray(messages) && messages.length > 1 ? errors : errors[0]);
@@ -307,7 +324,7 @@ export class HttpRouter {
   }
 
   private unsupported(res: ServerResponse, server: ServerState, record: VersionRecord, messages: JsonRpc[]): void {
-    return rpcError(res, 502, -32603, `server "${server.name}" version ${record.version} is a ${record.type} version; the HTTP router forwards to http versions so far (use "mcp-rollout proxy" for stdio)`, messages[0]?.id ?? null);
+    return rpcError(res, 502, -32603, `server "${server.name}" version ${record.version} is a ${record.type} version; the HTTP router serves it to legacy sessions only so far (sse versions: not yet; use "mcp-rollout proxy")`, messages[0]?.id ?? null);
   }
 
   private dropSession(s: Session): void {
@@ -316,7 +333,8 @@ export class HttpRouter {
 
   private async endSession(s: Session): Promise<void> {
     this.dropSession(s);
-    if (s.backendSession !== undefined) await endBackendSession(s.record.url, s.record.headers, s.backendSession).catch(() => undefined);
+    if (s.bridge) await s.bridge.close();
+    else if (s.backendSession !== undefined && s.record) await endBackendSession(s.record.url, s.record.headers, s.backendSession).catch(() => undefined);
   }
 
   private sweepIdle(): void {

@@ -1,0 +1,113 @@
+/**
+ * One legacy HTTP session served by a stdio backend process: the SDK's Streamable HTTP server transport
+ * speaks to the client (POST answers as JSON or SSE, the GET stream, DELETE), our stdio upstream speaks to
+ * the process. Messages from the process carry no hint of the POST they belong to, so it is re-derived:
+ * responses by id; progress by progress token; anything else to the single open request, else the GET stream.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { VersionRecord } from '../domain/types.js';
+import type { VersionMetrics } from '../telemetry/version-metrics.js';
+import { StdioUpstream } from '../upstream/stdio-upstream.js';
+
+type Id = string | number;
+type Msg = { id?: Id | null; method?: string; params?: { progressToken?: Id; _meta?: { progressToken?: Id } }; result?: { isError?: boolean }; error?: unknown };
+
+export class StdioBridge {
+  private readonly transport: StreamableHTTPServerTransport;
+  private readonly open = new Map<string, { id: Id; method: string; started: number; progressToken?: Id }>();
+  private closed = false;
+  /** Resolves when the process is running; rejects with the reason it could not start. */
+  readonly starting: Promise<StdioUpstream>;
+
+  /**
+   * @param sessionId the router's sealed session id, issued to the client at initialize
+   * @param onClose called once when the session ends (client DELETE, backend exit, router close)
+   */
+  constructor(
+    private readonly server: string,
+    private readonly record: VersionRecord & { type: 'stdio' },
+    sessionId: string,
+    private readonly metrics: VersionMetrics,
+    private readonly onClose: () => void,
+    maxMessageBytes: number,
+  ) {
+    this.transport = new StreamableHTTPServerTransport({ sessionIdGenerator: () => sessionId, onsessionclosed: () => void this.close() });
+    this.transport.onmessage = (m) => this.fromClient(m as Msg);
+    this.transport.onclose = () => void this.close();
+    this.starting = StdioUpstream.start(
+      `server "${server}" version ${record.version}`,
+      record,
+      { maxMessageBytes },
+      {
+        message: (m) => this.fromBackend(m as Msg),
+        close: (reason, unexpected) => {
+          if (unexpected) {
+            this.metrics.crashed(this.server, this.record.version);
+            this.failOpen(reason);
+            void this.close();
+          }
+        },
+      },
+    );
+    this.starting.catch(() => undefined);
+  }
+
+  /** Serves one HTTP request of the session (`body`: the parsed POST body). */
+  async handle(req: IncomingMessage, res: ServerResponse, body?: unknown): Promise<void> {
+    await this.transport.handleRequest(req, res, body);
+  }
+
+  private fromClient(m: Msg): void {
+    if (m.method !== undefined && m.id !== undefined && m.id !== null) {
+      const token = m.params?._meta?.progressToken;
+      this.open.set(JSON.stringify(m.id), { id: m.id, method: m.method, started: performance.now(), ...(token === undefined ? {} : { progressToken: token }) });
+    }
+    // In order, once the process runs; if it never does, the request gets the reason.
+    void this.starting.then(
+      (u) => u.send(m),
+      (e: Error) => {
+        this.failOpen(`server "${this.server}" version ${this.record.version} could not be started: ${e.message}`);
+        void this.close();
+      },
+    );
+  }
+
+  private fromBackend(m: Msg): void {
+    let related: Id | undefined;
+    if (m.method === undefined && m.id !== undefined && m.id !== null) {
+      const k = JSON.stringify(m.id);
+      const o = this.open.get(k);
+      if (o) {
+        this.open.delete(k);
+        this.metrics.request(this.server, this.record.version, o.method, performance.now() - o.started, { error: m.error !== undefined, toolError: o.method === 'tools/call' && m.result?.isError === true });
+      }
+      related = m.id;
+    } else {
+      const token = m.params?.progressToken;
+      const byToken = token === undefined ? undefined : [...this.open.values()].find((o) => o.progressToken === token);
+      const only = this.open.size === 1 ? [...this.open.values()][0] : undefined;
+      related = (byToken ?? only)?.id;
+    }
+    this.transport.send(m as JSONRPCMessage, related === undefined ? undefined : { relatedRequestId: related }).catch(() => undefined);
+  }
+
+  /** Every open request gets an error naming the server and version. */
+  private failOpen(reason: string): void {
+    for (const o of this.open.values()) {
+      this.metrics.request(this.server, this.record.version, o.method, performance.now() - o.started, { transportFailure: true });
+      this.transport.send({ jsonrpc: '2.0', id: o.id, error: { code: -32603, message: reason } }, { relatedRequestId: o.id }).catch(() => undefined);
+    }
+    this.open.clear();
+  }
+
+  /** Ends the session: the process group, then the client streams. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.onClose();
+    await this.starting.then((u) => u.close()).catch(() => undefined);
+    await this.transport.close().catch(() => undefined);
+  }
+}
