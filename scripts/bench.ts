@@ -2,8 +2,9 @@
  * `npm run bench`: what our code costs, measured against the direct path in the same run.
  * 1. stdio: sequential tools/call echo on server-everything, direct vs. through `mcp-rollout proxy`,
  *    interleaved in rounds; p50, p99, their ratios and added microseconds; the proxy's resident memory.
- * 2. HTTP: server-everything over Streamable HTTP, direct vs. through the HTTP router; p50, p99 and requests
- *    per second at 1 and 32 concurrent sessions.
+ * 2. HTTP at 1 and 32 concurrent sessions: server-everything over Streamable HTTP directly and through the
+ *    router; server-everything over stdio through the router and through supergateway; p50, p99, req/s.
+ * 3. What 1,000 idle legacy sessions cost the router in memory.
  * Prints a table and writes bench-results/bench-<time>.json. A script, never a test: machines are noisy.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -20,6 +21,7 @@ import { freePort, startEverything } from '../test/helpers/everything-http.js';
 
 const EVERYTHING = fileURLToPath(new URL('../../node_modules/@modelcontextprotocol/server-everything/dist/index.js', import.meta.url));
 const CLI = fileURLToPath(new URL('../src/cli/bin/mcp-rollout.js', import.meta.url));
+const SUPERGATEWAY = fileURLToPath(new URL('../../node_modules/supergateway/dist/index.js', import.meta.url));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
 const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 100);
 
@@ -100,21 +102,52 @@ try {
     router.stdout!.once('data', () => resolve());
     router.once('exit', (c) => reject(new Error(`the router exited with ${c}`)));
   });
+  // supergateway in front of the same stdio server, stateful (a process per session, like our router).
+  const sgPort = await freePort();
+  const gateway = spawn(process.execPath, [SUPERGATEWAY, '--stdio', `${process.execPath} ${EVERYTHING} stdio`, '--outputTransport', 'streamableHttp', '--stateful', '--port', String(sgPort)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    const look = (d: Buffer): void => {
+      out += d.toString();
+      if (/listening|port/i.test(out)) resolve();
+    };
+    gateway.stdout!.on('data', look);
+    gateway.stderr!.on('data', look);
+    gateway.once('exit', (c) => reject(new Error(`supergateway exited with ${c}: ${out}`)));
+  });
+  await new Promise((r) => setTimeout(r, 500));
   const http: Record<string, { p50: number; p99: number; rps: number }> = {};
+  const paths: [string, string][] = [
+    ['direct http', backend.url],
+    ['router -> http', `http://127.0.0.1:${port}/mcp/everything-http`],
+    ['router -> stdio', `http://127.0.0.1:${port}/mcp/everything`],
+    ['supergateway -> stdio', `http://127.0.0.1:${sgPort}/mcp`],
+  ];
   for (const sessions of [1, 32]) {
-    const per = sessions === 1 ? 500 : 40;
-    process.stdout.write(`http: ${sessions} session(s) x ${per} echo calls, direct and through the router\n`);
+    const per = sessions === 1 ? 300 : 30;
+    process.stdout.write(`http: ${sessions} session(s) x ${per} echo calls on each path\n`);
     for (let round = 0; round < 2; round++) {
-      const d = await httpRun(backend.url, sessions, per);
-      const p = await httpRun(`http://127.0.0.1:${port}/mcp/everything-http`, sessions, per);
-      if (round === 1) {
-        http[`direct-${sessions}`] = d;
-        http[`router-${sessions}`] = p;
+      for (const [label, url] of paths) {
+        const r = await httpRun(url, sessions, per);
+        if (round === 1) http[`${label} @${sessions}`] = r;
       }
     }
   }
+  gateway.kill('SIGTERM');
+
+  // 1,000 idle legacy sessions on the HTTP backend: what each costs the router.
+  const before = await rss(router.pid!);
+  for (let i = 0; i < 1000; i++) {
+    await fetch(`http://127.0.0.1:${port}/mcp/everything-http`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'idle', version: '1' } } }),
+    }).then((r) => r.text());
+  }
+  const perSessionKiB = ((await rss(router.pid!)) - before) * 1024 / 1000;
   const routerRss = await rss(router.pid!);
   router.kill('SIGTERM');
+  const ratio = (a: string, b: string): number => http[a]!.p50 / http[b]!.p50;
 
   const lines = [
     '',
@@ -123,15 +156,16 @@ try {
     `  through mcp-rollout proxy         ${us(stdio.proxyP50!).padStart(8)}  ${us(stdio.proxyP99!).padStart(8)}`,
     `  added at p50: ${stdio.addedP50Us!.toFixed(0)} us (target <= 50); p50 ratio ${stdio.p50Ratio!.toFixed(2)}, p99 ratio ${stdio.p99Ratio!.toFixed(2)} (target < 1.5); proxy RSS ${stdio.proxyRssMiB!.toFixed(1)} MiB`,
     '',
-    'http (Streamable HTTP backend)          p50        p99      req/s',
+    'http (sequential echo per session)        p50        p99      req/s',
     ...Object.entries(http).map(([k, v]) => `  ${k.padEnd(30)} ${us(v.p50).padStart(9)} ${us(v.p99).padStart(9)} ${v.rps.toFixed(0).padStart(9)}`),
-    `  router RSS ${routerRss.toFixed(1)} MiB`,
-    `  router throughput vs direct: ${((http['router-1']!.rps / http['direct-1']!.rps) * 100).toFixed(0)}% at 1 session, ${((http['router-32']!.rps / http['direct-32']!.rps) * 100).toFixed(0)}% at 32 (target >= 85%)`,
+    `  router -> http throughput vs direct: ${((http['router -> http @1']!.rps / http['direct http @1']!.rps) * 100).toFixed(0)}% at 1 session, ${((http['router -> http @32']!.rps / http['direct http @32']!.rps) * 100).toFixed(0)}% at 32 (target >= 85%)`,
+    `  router -> stdio p50 vs supergateway -> stdio: ${(100 - ratio('router -> stdio @1', 'supergateway -> stdio @1') * 100).toFixed(0)}% faster at 1 session, ${(100 - ratio('router -> stdio @32', 'supergateway -> stdio @32') * 100).toFixed(0)}% at 32 (target >= 25%)`,
+    `  router RSS ${routerRss.toFixed(1)} MiB; 1,000 idle legacy sessions cost ${perSessionKiB.toFixed(1)} KiB each (target <= 64)`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
   await mkdir('bench-results', { recursive: true });
   const file = join('bench-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  await writeFile(file, JSON.stringify({ at: new Date().toISOString(), node: process.version, stdio, http }, null, 2) + '\n');
+  await writeFile(file, JSON.stringify({ at: new Date().toISOString(), node: process.version, stdio, http, idleSessionKiB: perSessionKiB }, null, 2) + '\n');
   process.stdout.write(`\nwrote ${file}\n`);
 } finally {
   await backend.stop();
