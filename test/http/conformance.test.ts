@@ -1,0 +1,56 @@
+/**
+ * Protocol fidelity: the official conformance suite gives the same result for every scenario against
+ * server-everything directly and through the router. (Its named checks target its own fixture server, so
+ * the comparison, not the absolute score, is what counts.)
+ */
+import { strict as assert } from 'node:assert';
+import { execFile } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../src/http/http-router.js';
+import { LiveView } from '../../src/registry/live-view.js';
+import { Registry } from '../../src/registry/registry.js';
+import { MemoryStore } from '../../src/state/memory-store.js';
+import { startEverything, type RunningBackend } from '../helpers/everything-http.js';
+
+const SCRIPT = fileURLToPath(new URL('../../../scripts/conformance.mjs', import.meta.url));
+type Results = Record<string, { passed: number; failed: number }>;
+
+describe('conformance: direct == through the router', () => {
+  let backend: RunningBackend;
+  let view: LiveView;
+  let router: HttpRouter;
+  let routed: string;
+  before(async () => {
+    backend = await startEverything();
+    const registry = new Registry(new MemoryStore());
+    await registry.deploy('everything', { version: '1.0.0', transport: { type: 'http', url: backend.url, headers: {} } });
+    view = new LiveView(registry.store, 100);
+    await view.start();
+    router = new HttpRouter(view, { ...DEFAULT_ROUTER_OPTIONS, port: 0 });
+    routed = `http://127.0.0.1:${await router.listen()}/mcp/everything`;
+  });
+  after(async () => {
+    await router.close(1000);
+    view.stop();
+    await backend.stop();
+  });
+
+  it('every scenario scores the same, except where the router adds a protection the server lacks', async () => {
+    const suite = async (url: string): Promise<Results> => JSON.parse((await promisify(execFile)(process.execPath, [SCRIPT, url], { timeout: 300_000 })).stdout) as Results;
+    const direct = await suite(backend.url);
+    const through = await suite(routed);
+    assert.deepEqual(Object.keys(through).sort(), Object.keys(direct).sort());
+    assert.ok(Object.keys(direct).length >= 20, `${Object.keys(direct).length} scenarios ran`);
+    for (const [scenario, d] of Object.entries(direct)) {
+      const r = through[scenario]!;
+      if (scenario === 'dns-rebinding-protection') {
+        // The router checks Host and Origin itself: it may pass checks the server alone fails, never fewer.
+        assert.ok(r.passed >= d.passed, `${scenario}: direct ${JSON.stringify(d)}, routed ${JSON.stringify(r)}`);
+        continue;
+      }
+      assert.deepEqual(r, d, `${scenario}: direct ${JSON.stringify(d)}, routed ${JSON.stringify(r)}`);
+    }
+  });
+});
