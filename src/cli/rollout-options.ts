@@ -15,9 +15,10 @@ export const ROLLOUT_OPTIONS: Record<string, OptionKind> = {
   'failure-limit': 'string',
   'max-error-rate': 'string',
   'min-requests': 'string',
+  detach: 'boolean',
 };
 
-export const ROLLOUT_USAGE = '[--strategy canary --steps 10,25,50,100 --interval 30s | --strategy bluegreen --bake 60s] [--failure-limit 1] [--max-error-rate 10] [--min-requests 20]';
+export const ROLLOUT_USAGE = '[--strategy canary --steps 10,25,50,100 --interval 30s | --strategy bluegreen --bake 60s] [--failure-limit 1] [--max-error-rate 10] [--min-requests 20] [--detach]';
 
 /** `30s`, `2m`, `500ms`, `1h`; a bare number is seconds. Returns ms; throws a usage error naming the option. */
 export function parseDuration(text: string, option: string): number {
@@ -38,7 +39,7 @@ function count(args: ParsedArgs, option: string, fallback: number, min: number, 
 /** The rollout asked for, or undefined when --strategy is absent. Combinations that make no sense are usage errors. */
 export function rolloutSpecFrom(args: ParsedArgs, server: string, version: string): RolloutSpec | undefined {
   const strategy = args.strings.strategy;
-  const given = Object.keys(ROLLOUT_OPTIONS).filter((o) => o !== 'strategy' && args.strings[o] !== undefined);
+  const given = Object.keys(ROLLOUT_OPTIONS).filter((o) => o !== 'strategy' && (args.strings[o] !== undefined || args.flags[o] === true));
   if (strategy === undefined) {
     if (given.length > 0) throw new AppError('usage', `--${given[0]} needs --strategy canary or --strategy bluegreen`);
     return undefined;

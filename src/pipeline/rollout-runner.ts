@@ -49,12 +49,25 @@ export function assertNoRolloutInProgress(server: ServerState): void {
 
 /** Starts a rollout of `spec` and drives it to its end (or until `signal`). Returns the last status. */
 export async function beginRollout(deps: RunnerDeps, spec: RolloutSpec): Promise<RolloutStatus> {
+  await startRollout(deps, spec, true);
+  return drive(deps, spec.server);
+}
+
+/**
+ * Starts a rollout (its first step applied and saved) and leaves the driving to others: a running
+ * `mcp-rollout serve` picks it up, or `mcp-rollout resume <name> --wait`. Returns the saved status.
+ */
+export function startDetached(deps: RunnerDeps, spec: RolloutSpec): Promise<RolloutStatus> {
+  return startRollout(deps, spec, false);
+}
+
+async function startRollout(deps: RunnerDeps, spec: RolloutSpec, drivenHere: boolean): Promise<RolloutStatus> {
   assertNoRolloutInProgress((await deps.registry.get(spec.server)).server);
   const t = start(spec, deps.registry.now());
   await apply(deps, spec, t.actions, t.events);
-  await deps.registry.saveRollout(spec.server, { spec, status: t.status, driver: me() }, t.events);
+  await deps.registry.saveRollout(spec.server, { spec, status: t.status, ...(drivenHere ? { driver: me() } : {}) }, t.events);
   t.events.forEach(deps.onEvent);
-  return drive(deps, spec.server);
+  return t.status;
 }
 
 /** Drives the saved rollout of `name` from where it is. Refused while another live process drives it. */

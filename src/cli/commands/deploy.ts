@@ -8,7 +8,9 @@ import type { Command } from '../command.js';
 import { gatedDeploy } from '../../pipeline/gated-deploy.js';
 import { renderReport, validationOptions, VALIDATION_OPTIONS, VALIDATION_USAGE } from '../validation-options.js';
 import type { RolloutEvent } from '../../domain/rollout-controller.js';
-import { assertNoRolloutInProgress, beginRollout } from '../../pipeline/rollout-runner.js';
+import { listRouters } from '../../http/router-directory.js';
+import { assertNoRolloutInProgress, beginRollout, startDetached } from '../../pipeline/rollout-runner.js';
+import { projectStateDir } from '../../state/scope-paths.js';
 import { ROLLOUT_OPTIONS, ROLLOUT_USAGE, rolloutSpecFrom } from '../rollout-options.js';
 import { rolloutExit, runnerDeps } from '../runner-deps.js';
 import { printChange } from './change-output.js';
@@ -26,7 +28,8 @@ export const deployCommand: Command = {
     'With --strategy the version then rolls out in the foreground: canary steps (each observed for --interval',
     'and analysed; a step may be "pause"), or a blue/green switch baked for --bake, then promoted; a failed',
     'analysis or health probe rolls it back. Exit 0 when promoted, 1 when rolled back. Ctrl-C stops driving;',
-    '"mcp-rollout resume <name> --wait" picks it up again.',
+    '"mcp-rollout resume <name> --wait" picks it up again. --detach starts it and leaves it to a running',
+    '"mcp-rollout serve" (which drives every rollout that has no live runner).',
     'Examples:',
     '  mcp-deploy weather 1.0.0 --type stdio --command node --args server.js',
     '  mcp-deploy weather 1.1.0 --type stdio --command node --args server.js --env API_KEY=secret --traffic 10',
@@ -71,6 +74,14 @@ export const deployCommand: Command = {
     if (rejected || !rollout) {
       if (json) printChange(ctx, change, true, version, { ok: !rejected, ...validation });
       return rejected ? 1 : 0;
+    }
+    if (args.flags.detach) {
+      const status = await startDetached({ ...runnerDeps(ctx), onEvent: () => undefined }, rollout);
+      const routers = await listRouters(projectStateDir({ cwd: ctx.io.cwd, env: ctx.io.env }));
+      const who = routers.length > 0 ? `the running router (${routers.map((r) => r.url).join(', ')}) drives it` : `no router is running: start "mcp-rollout serve", or drive it with "mcp-rollout resume ${name} --wait"`;
+      if (json) printChange(ctx, change, true, version, { ...validation, rollout: { status, detached: true } });
+      else ctx.print('', `${rollout.strategy} rollout of ${name}@${version} started (${status.message}); ${who}`);
+      return 0;
     }
     if (!json) ctx.print('', `${rollout.strategy} rollout of ${name}@${version}:`);
     const events: RolloutEvent[] = [];
