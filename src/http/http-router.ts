@@ -7,7 +7,8 @@
  *   stickiness key) and an `input_required` retry returns to the version that asked.
  * - Live changes: new sessions follow the current weights; existing ones stay (drain); after a rollback a
  *   session pinned to the rolled-back version gets 404 and re-initialises onto a good version.
- * Backends: Streamable HTTP versions (forwarded), and stdio versions for legacy sessions (a process each).
+ * Backends: Streamable HTTP versions (forwarded); stdio versions get a process per legacy session, and one
+ * pooled process per version for stateless requests.
  */
 import { createHash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
@@ -18,6 +19,7 @@ import type { LiveView } from '../registry/live-view.js';
 import { checkRequest, type GuardOptions } from './guard.js';
 import { SessionSealer } from './session-token.js';
 import { StdioBridge } from './stdio-bridge.js';
+import { StdioPool } from './stdio-pool.js';
 import { endBackendSession, forward } from './upstream-http.js';
 import { VersionMetrics } from '../telemetry/version-metrics.js';
 
@@ -61,6 +63,7 @@ const MODERN = '2026-07-28';
 export class HttpRouter {
   readonly metrics = new VersionMetrics();
   private readonly sealer = new SessionSealer();
+  private readonly pool: StdioPool;
   private readonly sessions = new Map<string, Session>();
   private readonly sticky = new Map<string, string>(); // server + client key -> version
   private readonly requestStates = new Map<string, string>(); // server + requestState hash -> version
@@ -78,6 +81,7 @@ export class HttpRouter {
     /** Draws in [0, 1) for choosing a new session's version (seedable in tests). */
     private readonly draw: () => number = Math.random,
   ) {
+    this.pool = new StdioPool(opts.maxBodyBytes);
     this.http = http.createServer((req, res) => void this.handle(req, res));
     this.http.keepAliveTimeout = 30_000;
     view.on('change', () => this.onRegistryChange());
@@ -117,6 +121,7 @@ export class HttpRouter {
     const until = Date.now() + deadlineMs;
     while (this.inflight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     await Promise.all([...this.sessions.values()].map((s) => this.endSession(s)));
+    await this.pool.close();
     this.http.closeAllConnections();
     await closed;
   }
@@ -259,15 +264,33 @@ export class HttpRouter {
     const key = `${server.name}\u0000${stickinessKey(req, msg)}`;
     let record = live(state === undefined ? undefined : this.requestStates.get(state)) ?? live(this.sticky.get(key)) ?? chooseByWeight(server.versions, hashDraw(key));
     if (!record) return rpcError(res, 503, -32603, `no version of server "${server.name}" carries traffic`, msg.id ?? null);
-    if (record.type !== 'http') return this.unsupported(res, server, record, messages);
     remember(this.sticky, key, record.version);
+    if (record.type === 'stdio') return this.modernStdio(res, server, record, msg);
+    if (record.type !== 'http') return this.unsupported(res, server, record, messages);
     const session: Session = { token: '', server: server.name, version: record.version, record, startedAt: 0, lastUsed: 0 };
     const version = record.version;
-    // (A stateless request to a stdio version would need a per-version process pool: not yet.)
     await this.exchange(req, res, session, body, messages, () => ({}), (m) => {
       const rs = (m as JsonRpc).result;
       if (rs?.resultType === 'input_required' && typeof rs.requestState === 'string') remember(this.requestStates, `${server.name}\u0000${digest(rs.requestState)}`, version);
     });
+  }
+
+  /** A stateless request to a stdio version: the version's pooled process answers it, as one JSON message. */
+  private async modernStdio(res: ServerResponse, server: ServerState, record: VersionRecord & { type: 'stdio' }, msg: JsonRpc): Promise<void> {
+    if (msg.id === undefined || msg.id === null || msg.method === undefined) {
+      await this.pool.notify(server.name, record, msg);
+      res.writeHead(202).end();
+      return;
+    }
+    const t0 = performance.now();
+    const answer = (await this.pool.request(server.name, record, msg as JsonRpc & { id: string | number })) as JsonRpc;
+    this.metrics.request(server.name, record.version, msg.method, performance.now() - t0, {
+      error: answer.error !== undefined,
+      toolError: msg.method === 'tools/call' && answer.result?.isError === true,
+    });
+    const rs = answer.result;
+    if (rs?.resultType === 'input_required' && typeof rs.requestState === 'string') remember(this.requestStates, `${server.name}\u0000${digest(rs.requestState)}`, record.version);
+    json(res, 200, answer);
   }
 
   /** Forwards one request of a session (or a modern request) and counts what comes back. */
@@ -324,7 +347,7 @@ export class HttpRouter {
   }
 
   private unsupported(res: ServerResponse, server: ServerState, record: VersionRecord, messages: JsonRpc[]): void {
-    return rpcError(res, 502, -32603, `server "${server.name}" version ${record.version} is a ${record.type} version; the HTTP router serves it to legacy sessions only so far (sse versions: not yet; use "mcp-rollout proxy")`, messages[0]?.id ?? null);
+    return rpcError(res, 502, -32603, `server "${server.name}" version ${record.version} is an sse version; the HTTP router does not forward to legacy SSE backends yet (use "mcp-rollout proxy")`, messages[0]?.id ?? null);
   }
 
   private dropSession(s: Session): void {
