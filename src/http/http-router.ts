@@ -18,7 +18,7 @@ import type { ServerState, VersionRecord } from '../domain/types.js';
 import type { LiveView } from '../registry/live-view.js';
 import { checkRequest, type GuardOptions } from './guard.js';
 import { SessionSealer } from './session-token.js';
-import { StdioBridge } from './stdio-bridge.js';
+import { SessionBridge } from './session-bridge.js';
 import { StdioPool } from './stdio-pool.js';
 import { endBackendSession, forward } from './upstream-http.js';
 import { VersionMetrics } from '../telemetry/version-metrics.js';
@@ -50,7 +50,7 @@ interface Session {
   version: string;
   /** Where an HTTP backend is (absent for a stdio backend, which `bridge` serves). */
   record?: { url: string; headers: Record<string, string> };
-  bridge?: StdioBridge;
+  bridge?: SessionBridge;
   backendSession?: string;
   startedAt: number;
   lastUsed: number;
@@ -214,8 +214,7 @@ export class HttpRouter {
     }
     const record = chooseByWeight(server.versions, this.draw());
     if (!record) return rpcError(res, 503, -32603, `no version of server "${server.name}" carries traffic`, messages[0]?.id ?? null);
-    if (record.type === 'stdio') return this.startStdioSession(req, res, server, record, messages);
-    if (record.type !== 'http') return this.unsupported(res, server, record, messages);
+    if (record.type !== 'http') return this.startBridgedSession(req, res, server, record, messages);
     const started = this.now();
     const session: Session = { token: '', server: server.name, version: record.version, record, startedAt: started, lastUsed: started };
     await this.exchange(req, res, session, body, messages, (r): Record<string, string> => {
@@ -228,12 +227,15 @@ export class HttpRouter {
     });
   }
 
-  /** A legacy session on a stdio version: its own process, bridged to HTTP for this session's lifetime. */
-  private async startStdioSession(req: IncomingMessage, res: ServerResponse, server: ServerState, record: VersionRecord & { type: 'stdio' }, messages: JsonRpc[]): Promise<void> {
+  /**
+   * A legacy session on a stdio version (its own process) or an sse version (its own SSE connection),
+   * bridged to Streamable HTTP for the session's lifetime.
+   */
+  private async startBridgedSession(req: IncomingMessage, res: ServerResponse, server: ServerState, record: VersionRecord, messages: JsonRpc[]): Promise<void> {
     const started = this.now();
     const token = this.sealer.seal({ server: server.name, version: record.version });
     const session: Session = { token, server: server.name, version: record.version, startedAt: started, lastUsed: started };
-    session.bridge = new StdioBridge(server.name, record, token, this.metrics, () => this.dropSession(session), this.opts.maxBodyBytes);
+    session.bridge = new SessionBridge(server.name, record, token, this.metrics, () => this.dropSession(session), this.opts.maxBodyBytes);
     this.sessions.set(token, session);
     this.metrics.sessionStarted(server.name, record.version);
     await session.bridge.handle(req, res, messages.length === 1 ? messages[0] : messages);

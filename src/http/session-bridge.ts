@@ -1,25 +1,29 @@
 /**
- * One legacy HTTP session served by a stdio backend process: the SDK's Streamable HTTP server transport
- * speaks to the client (POST answers as JSON or SSE, the GET stream, DELETE), our stdio upstream speaks to
- * the process. Messages from the process carry no hint of the POST they belong to, so it is re-derived:
- * responses by id; progress by progress token; anything else to the single open request, else the GET stream.
+ * One legacy HTTP session served by a backend that is not Streamable HTTP (a stdio process, or a legacy
+ * HTTP+SSE server): the SDK's Streamable HTTP server transport speaks to the client (POST answers as JSON or
+ * SSE, the GET stream, DELETE), one of our upstreams speaks to the backend. Messages from the backend carry no
+ * hint of the POST they belong to, so it is re-derived: responses by id; progress by progress token; anything
+ * else to the single open request, else the GET stream.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { VersionRecord } from '../domain/types.js';
 import type { VersionMetrics } from '../telemetry/version-metrics.js';
+import { HttpUpstream } from '../upstream/http-upstream.js';
 import { StdioUpstream } from '../upstream/stdio-upstream.js';
+import type { Upstream, UpstreamEvents } from '../upstream/upstream.js';
 
 type Id = string | number;
-type Msg = { id?: Id | null; method?: string; params?: { progressToken?: Id; _meta?: { progressToken?: Id } }; result?: { isError?: boolean }; error?: unknown };
+type Msg = { id?: Id | null; method?: string; params?: { progressToken?: Id; _meta?: { progressToken?: Id } }; result?: { isError?: boolean; protocolVersion?: string }; error?: unknown };
 
-export class StdioBridge {
+export class SessionBridge {
   private readonly transport: StreamableHTTPServerTransport;
   private readonly open = new Map<string, { id: Id; method: string; started: number; progressToken?: Id }>();
   private closed = false;
+  private initializing: Id | undefined;
   /** Resolves when the process is running; rejects with the reason it could not start. */
-  readonly starting: Promise<StdioUpstream>;
+  readonly starting: Promise<Upstream>;
 
   /**
    * @param sessionId the router's sealed session id, issued to the client at initialize
@@ -27,7 +31,7 @@ export class StdioBridge {
    */
   constructor(
     private readonly server: string,
-    private readonly record: VersionRecord & { type: 'stdio' },
+    private readonly record: VersionRecord,
     sessionId: string,
     private readonly metrics: VersionMetrics,
     private readonly onClose: () => void,
@@ -36,21 +40,21 @@ export class StdioBridge {
     this.transport = new StreamableHTTPServerTransport({ sessionIdGenerator: () => sessionId, onsessionclosed: () => void this.close() });
     this.transport.onmessage = (m) => this.fromClient(m as Msg);
     this.transport.onclose = () => void this.close();
-    this.starting = StdioUpstream.start(
-      `server "${server}" version ${record.version}`,
-      record,
-      { maxMessageBytes },
-      {
-        message: (m) => this.fromBackend(m as Msg),
-        close: (reason, unexpected) => {
-          if (unexpected) {
-            this.metrics.crashed(this.server, this.record.version);
-            this.failOpen(reason);
-            void this.close();
-          }
-        },
+    const label = `server "${server}" version ${record.version}`;
+    const events: UpstreamEvents = {
+      message: (m) => this.fromBackend(m as Msg),
+      close: (reason, unexpected) => {
+        if (unexpected) {
+          this.metrics.crashed(this.server, this.record.version);
+          this.failOpen(reason);
+          void this.close();
+        }
       },
-    );
+    };
+    this.starting =
+      record.type === 'stdio'
+        ? StdioUpstream.start(label, record, { maxMessageBytes }, events)
+        : HttpUpstream.start(label, record.type, record.url, record.headers, events);
     this.starting.catch(() => undefined);
   }
 
@@ -66,7 +70,10 @@ export class StdioBridge {
     }
     // In order, once the process runs; if it never does, the request gets the reason.
     void this.starting.then(
-      (u) => u.send(m),
+      (u) => {
+        if (m.method === 'initialize') this.initializing = m.id ?? undefined;
+        u.send(m);
+      },
       (e: Error) => {
         this.failOpen(`server "${this.server}" version ${this.record.version} could not be started: ${e.message}`);
         void this.close();
@@ -77,6 +84,10 @@ export class StdioBridge {
   private fromBackend(m: Msg): void {
     let related: Id | undefined;
     if (m.method === undefined && m.id !== undefined && m.id !== null) {
+      // An HTTP backend needs the negotiated version on every later request.
+      if (m.id === this.initializing && typeof (m.result as { protocolVersion?: unknown } | undefined)?.protocolVersion === 'string') {
+        void this.starting.then((u) => u.negotiated?.((m.result as { protocolVersion: string }).protocolVersion));
+      }
       const k = JSON.stringify(m.id);
       const o = this.open.get(k);
       if (o) {

@@ -1,6 +1,7 @@
 /**
- * A stdio version behind the HTTP router: each legacy session gets its own process, bridged to Streamable
- * HTTP. Responses, progress and the server's own requests (sampling) reach the client on the right stream.
+ * Versions that do not speak Streamable HTTP behind the HTTP router: a stdio version (a process per legacy
+ * session) and a legacy HTTP+SSE version (an SSE connection per session), bridged to Streamable HTTP.
+ * Responses, progress and the server's own requests (sampling) reach the client on the right stream.
  */
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
@@ -12,7 +13,7 @@ import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../src/http/http-router.j
 import { LiveView } from '../../src/registry/live-view.js';
 import { Registry } from '../../src/registry/registry.js';
 import { MemoryStore } from '../../src/state/memory-store.js';
-import { EVERYTHING } from '../helpers/everything-http.js';
+import { EVERYTHING, startEverything } from '../helpers/everything-http.js';
 
 describe('stdio versions behind the HTTP router', () => {
   let view: LiveView;
@@ -52,6 +53,28 @@ describe('stdio versions behind the HTTP router', () => {
       assert.deepEqual(router.sessionCounts(), {});
     } finally {
       await client.close();
+    }
+  });
+
+  it('a legacy HTTP+SSE version serves a Streamable HTTP session through the router', async () => {
+    const backend = await startEverything({}, 'sse');
+    try {
+      await registry.deploy('legacy', { version: '1.0.0', transport: { type: 'sse', url: backend.url, headers: {} } });
+      await view.refresh();
+      const transport = new StreamableHTTPClientTransport(new URL(url.href.replace('everything', 'legacy')));
+      const client = new Client({ name: 'bridge-test', version: '1.0.0' });
+      try {
+        await client.connect(transport);
+        const echo = await client.callTool({ name: 'echo', arguments: { message: 'over sse' } });
+        assert.deepEqual(echo.content, [{ type: 'text', text: 'Echo: over sse' }]);
+        const tools = await client.listTools();
+        assert.ok(tools.tools.length > 5);
+      } finally {
+        await transport.terminateSession().catch(() => undefined);
+        await client.close();
+      }
+    } finally {
+      await backend.stop();
     }
   });
 
