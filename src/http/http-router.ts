@@ -18,6 +18,8 @@ import type { ServerState, VersionRecord } from '../domain/types.js';
 import type { LiveView } from '../registry/live-view.js';
 import { checkRequest, type GuardOptions } from './guard.js';
 import { SessionSealer } from './session-token.js';
+import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { SessionBridge } from './session-bridge.js';
 import { StdioPool } from './stdio-pool.js';
 import { endBackendSession, forward } from './upstream-http.js';
@@ -51,6 +53,8 @@ interface Session {
   /** Where an HTTP backend is (absent for a stdio backend, which `bridge` serves). */
   record?: { url: string; headers: Record<string, string> };
   bridge?: SessionBridge;
+  /** The client-facing transport of a bridged session: Streamable HTTP, or legacy HTTP+SSE. */
+  front?: StreamableHTTPServerTransport | SSEServerTransport;
   backendSession?: string;
   startedAt: number;
   lastUsed: number;
@@ -159,12 +163,17 @@ export class HttpRouter {
       if (path === '/metrics') return plain(res, 200, this.metrics.prometheus(), { 'content-type': 'text/plain; version=0.0.4' });
       if (path === '/telemetry/window') return this.telemetryWindow(req, res);
       if (path === '/telemetry/totals') return json(res, 200, this.metrics.totals());
-      const m = /^\/mcp\/([^/]+)$/.exec(path);
-      if (!m) return plain(res, 404, `no route for ${path}: use /mcp/<server>`);
-      const name = decodeURIComponent(m[1]!);
+      const m = /^\/(mcp|sse)\/([^/]+)(\/messages)?$/.exec(path);
+      if (!m || (m[1] === 'mcp' && m[3])) return plain(res, 404, `no route for ${path}: use /mcp/<server> (or /sse/<server> for HTTP+SSE clients)`);
+      const name = decodeURIComponent(m[2]!);
       const server = this.view.get(name);
       if (!server) return rpcError(res, 404, -32001, `unknown server "${name}"`, null);
       if (this.closing) return rpcError(res, 503, -32000, 'the router is shutting down', null);
+      if (m[1] === 'sse') {
+        if (m[3] && req.method === 'POST') return this.sseMessage(req, res, server);
+        if (!m[3] && req.method === 'GET') return this.startSseClient(req, res, server);
+        return plain(res, 405, 'GET /sse/<server> opens the stream; POST /sse/<server>/messages sends', { allow: m[3] ? 'POST' : 'GET' });
+      }
       await this.route(req, res, server);
     } catch (e) {
       if (!res.headersSent) rpcError(res, 500, -32603, `router error: ${(e as Error).message}`, null);
@@ -235,10 +244,54 @@ export class HttpRouter {
     const started = this.now();
     const token = this.sealer.seal({ server: server.name, version: record.version });
     const session: Session = { token, server: server.name, version: record.version, startedAt: started, lastUsed: started };
-    session.bridge = new SessionBridge(server.name, record, token, this.metrics, () => this.dropSession(session), this.opts.maxBodyBytes);
-    this.sessions.set(token, session);
-    this.metrics.sessionStarted(server.name, record.version);
-    await session.bridge.handle(req, res, messages.length === 1 ? messages[0] : messages);
+    const front = new StreamableHTTPServerTransport({ sessionIdGenerator: () => token, onsessionclosed: () => void session.bridge?.close() });
+    this.bridge(session, record, front);
+    await front.handleRequest(req, res, messages.length === 1 ? messages[0] : messages);
+  }
+
+  /** Wires a session's client-facing transport to its backend and registers the session. */
+  private bridge(session: Session, record: VersionRecord, front: StreamableHTTPServerTransport | SSEServerTransport): void {
+    session.front = front;
+    session.bridge = new SessionBridge(session.server, record, front, this.metrics, () => this.dropSession(session), this.opts.maxBodyBytes);
+    this.sessions.set(session.token, session);
+    this.metrics.sessionStarted(session.server, record.version);
+  }
+
+  /**
+   * `GET /sse/<name>`: a session of the legacy HTTP+SSE transport for older clients. The version is chosen
+   * by weight; the stream's first event names the URL to POST messages to.
+   */
+  private startSseClient(req: IncomingMessage, res: ServerResponse, server: ServerState): void {
+    const record = chooseByWeight(server.versions, this.draw());
+    if (!record) return plain(res, 503, `no version of server "${server.name}" carries traffic`);
+    const started = this.now();
+    const front = new SSEServerTransport(`/sse/${encodeURIComponent(server.name)}/messages`, res);
+    const session: Session = { token: front.sessionId, server: server.name, version: record.version, startedAt: started, lastUsed: started };
+    this.bridge(session, record, front);
+    res.on('close', () => void session.bridge?.close());
+    void front.start();
+  }
+
+  /** `POST /sse/<name>/messages?sessionId=...`: one message of a legacy HTTP+SSE session. */
+  private async sseMessage(req: IncomingMessage, res: ServerResponse, server: ServerState): Promise<void> {
+    const sid = new URL(req.url ?? '/', 'http://x').searchParams.get('sessionId') ?? '';
+    const session = this.sessions.get(sid);
+    if (!session || session.server !== server.name || !(session.front instanceof SSEServerTransport)) return plain(res, 404, 'Session not found');
+    const why = this.ended(session);
+    if (why !== undefined) {
+      await this.endSession(session);
+      return plain(res, 404, `Session not found: ${why}; connect again`);
+    }
+    session.lastUsed = this.now();
+    const body = await readBody(req, this.opts.maxBodyBytes);
+    if (body === undefined) return plain(res, 413, `request body larger than ${this.opts.maxBodyBytes} bytes`);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch (e) {
+      return plain(res, 400, `parse error: ${(e as Error).message}`);
+    }
+    await session.front.handlePostMessage(req, res, parsed);
   }
 
   private async inSession(req: IncomingMessage, res: ServerResponse, server: ServerState, sid: string, body: Buffer | undefined, messages: JsonRpc[]): Promise<void> {
@@ -251,7 +304,10 @@ export class HttpRouter {
       return rpcError(res, 404, -32001, `Session not found: ${why}; initialize a new session`, id);
     }
     session.lastUsed = this.now();
-    if (session.bridge) return session.bridge.handle(req, res, req.method === 'POST' ? (messages.length === 1 ? messages[0] : messages) : undefined);
+    if (session.front instanceof StreamableHTTPServerTransport) {
+      return session.front.handleRequest(req, res, req.method === 'POST' ? (messages.length === 1 ? messages[0] : messages) : undefined);
+    }
+    if (session.front) return rpcError(res, 404, -32001, 'Session not found: this session uses the /sse endpoint', id);
     if (req.method === 'DELETE') {
       this.dropSession(session);
       return this.exchange(req, res, session, undefined, [], () => ({}));

@@ -1,12 +1,11 @@
 /**
- * One legacy HTTP session served by a backend that is not Streamable HTTP (a stdio process, or a legacy
- * HTTP+SSE server): the SDK's Streamable HTTP server transport speaks to the client (POST answers as JSON or
- * SSE, the GET stream, DELETE), one of our upstreams speaks to the backend. Messages from the backend carry no
- * hint of the POST they belong to, so it is re-derived: responses by id; progress by progress token; anything
- * else to the single open request, else the GET stream.
+ * One legacy session bridged between an SDK server transport facing the client (Streamable HTTP: POST answers
+ * as JSON or SSE, the GET stream, DELETE; or the legacy HTTP+SSE transport) and one of our upstreams facing
+ * the backend (a stdio process, an SSE or Streamable HTTP connection). Messages from the backend carry no hint
+ * of the request they belong to, so it is re-derived: responses by id; progress by progress token; anything
+ * else to the single open request, else the client's standalone stream.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { VersionRecord } from '../domain/types.js';
 import type { VersionMetrics } from '../telemetry/version-metrics.js';
@@ -18,7 +17,6 @@ type Id = string | number;
 type Msg = { id?: Id | null; method?: string; params?: { progressToken?: Id; _meta?: { progressToken?: Id } }; result?: { isError?: boolean; protocolVersion?: string }; error?: unknown };
 
 export class SessionBridge {
-  private readonly transport: StreamableHTTPServerTransport;
   private readonly open = new Map<string, { id: Id; method: string; started: number; progressToken?: Id }>();
   private closed = false;
   private initializing: Id | undefined;
@@ -26,18 +24,17 @@ export class SessionBridge {
   readonly starting: Promise<Upstream>;
 
   /**
-   * @param sessionId the router's sealed session id, issued to the client at initialize
-   * @param onClose called once when the session ends (client DELETE, backend exit, router close)
+   * @param transport the SDK server transport facing the client (started by the caller)
+   * @param onClose called once when the session ends (client DELETE or disconnect, backend exit, router close)
    */
   constructor(
     private readonly server: string,
     private readonly record: VersionRecord,
-    sessionId: string,
+    private readonly transport: Transport,
     private readonly metrics: VersionMetrics,
     private readonly onClose: () => void,
     maxMessageBytes: number,
   ) {
-    this.transport = new StreamableHTTPServerTransport({ sessionIdGenerator: () => sessionId, onsessionclosed: () => void this.close() });
     this.transport.onmessage = (m) => this.fromClient(m as Msg);
     this.transport.onclose = () => void this.close();
     const label = `server "${server}" version ${record.version}`;
@@ -56,11 +53,6 @@ export class SessionBridge {
         ? StdioUpstream.start(label, record, { maxMessageBytes }, events)
         : HttpUpstream.start(label, record.type, record.url, record.headers, events);
     this.starting.catch(() => undefined);
-  }
-
-  /** Serves one HTTP request of the session (`body`: the parsed POST body). */
-  async handle(req: IncomingMessage, res: ServerResponse, body?: unknown): Promise<void> {
-    await this.transport.handleRequest(req, res, body);
   }
 
   private fromClient(m: Msg): void {

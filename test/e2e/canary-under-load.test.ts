@@ -71,7 +71,9 @@ describe('a canary under real load through the router', () => {
 
   const rollout = async (version: string, url: string): Promise<{ phase: string; message: string; events: RolloutEvent[] }> => {
     await registry.deploy('weather', { version, transport: { type: 'http', url, headers: {} } });
-    const spec: RolloutSpec = { server: 'weather', version, strategy: 'canary', steps: parseSteps('25,50,100'), intervalMs: 2500, failureLimit: 1, thresholds: DEFAULT_THRESHOLDS };
+    // This test is about error rates; latency on a 2-core machine running other tests is noise here.
+    const thresholds = { ...DEFAULT_THRESHOLDS, minP99IncreaseMs: 10_000 };
+    const spec: RolloutSpec = { server: 'weather', version, strategy: 'canary', steps: parseSteps('25,50,100'), intervalMs: 2500, failureLimit: 1, thresholds };
     const events: RolloutEvent[] = [];
     const deps: RunnerDeps = {
       registry,

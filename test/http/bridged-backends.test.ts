@@ -7,6 +7,7 @@ import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../src/http/http-router.js';
@@ -76,6 +77,20 @@ describe('stdio versions behind the HTTP router', () => {
     } finally {
       await backend.stop();
     }
+  });
+
+  it('older clients use the legacy HTTP+SSE transport at /sse/<name>', async () => {
+    const client = new Client({ name: 'sse-client-test', version: '1.0.0' });
+    try {
+      await client.connect(new SSEClientTransport(new URL(url.href.replace('/mcp/', '/sse/'))));
+      const echo = await client.callTool({ name: 'echo', arguments: { message: 'old client' } });
+      assert.deepEqual(echo.content, [{ type: 'text', text: 'Echo: old client' }]);
+      assert.equal((router.sessionCounts().everything ?? {})['1.0.0'], 1);
+    } finally {
+      await client.close();
+    }
+    for (let i = 0; i < 50 && Object.keys(router.sessionCounts()).length > 0; i++) await sleep(50);
+    assert.deepEqual(router.sessionCounts(), {}, 'closing the stream ended the session and its process');
   });
 
   it('a stdio version that cannot start answers initialize with an error naming it', async () => {
