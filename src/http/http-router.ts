@@ -34,6 +34,11 @@ export interface HttpRouterOptions extends GuardOptions {
   maxSessionsPerServer: number;
   /** A session unused this long is closed, with its backend session (default 30 min). */
   idleTimeoutMs: number;
+  /**
+   * How long a version's pooled process stays warm after the version stops carrying traffic (a promotion
+   * replaced it), so rolling back to it is instant (default 10 min).
+   */
+  rollbackWindowMs: number;
 }
 
 export const DEFAULT_ROUTER_OPTIONS: HttpRouterOptions = {
@@ -44,6 +49,7 @@ export const DEFAULT_ROUTER_OPTIONS: HttpRouterOptions = {
   maxBodyBytes: 4 * 1024 * 1024,
   maxSessionsPerServer: 1000,
   idleTimeoutMs: 30 * 60_000,
+  rollbackWindowMs: 10 * 60_000,
 };
 
 interface Session {
@@ -72,6 +78,7 @@ export class HttpRouter {
   private readonly sticky = new Map<string, string>(); // server + client key -> version
   private readonly requestStates = new Map<string, string>(); // server + requestState hash -> version
   private rolledBackAt = new Map<string, number>(); // server + version -> time of its last rollback
+  private readonly retiredAt = new Map<string, number>(); // server + version -> when it stopped being active
   private readonly http: http.Server;
   private inflight = 0;
   private sweeper: NodeJS.Timeout | undefined;
@@ -98,11 +105,16 @@ export class HttpRouter {
       this.http.once('error', reject);
       this.http.listen(this.opts.port, this.opts.host, () => resolve());
     });
-    this.sweeper = setInterval(() => this.sweepIdle(), Math.min(30_000, this.opts.idleTimeoutMs));
+    this.sweeper = setInterval(() => this.sweepIdle(), Math.max(100, Math.min(30_000, this.opts.idleTimeoutMs, this.opts.rollbackWindowMs)));
     this.sweeper.unref();
     this.snapshotter = setInterval(() => this.metrics.snapshot(this.now()), 1000);
     this.snapshotter.unref();
     return (this.http.address() as AddressInfo).port;
+  }
+
+  /** Versions with a warm pooled process (for stateless requests), as `server@version`. */
+  pooledVersions(): string[] {
+    return this.pool.running().map((k) => k.replace('\u0000', '@')).sort();
   }
 
   /** Open sessions per server and version (for status and tests). */
@@ -419,8 +431,20 @@ export class HttpRouter {
   }
 
   private sweepIdle(): void {
-    const cutoff = this.now() - this.opts.idleTimeoutMs;
+    const now = this.now();
+    const cutoff = now - this.opts.idleTimeoutMs;
     for (const s of this.sessions.values()) if (s.lastUsed < cutoff || this.ended(s) !== undefined) void this.endSession(s);
+    // Pooled processes of versions no longer active stay warm for the rollback window, then go.
+    for (const key of this.pool.running()) {
+      const [server, version] = key.split('\u0000') as [string, string];
+      const active = this.view.get(server)?.versions.some((v) => v.version === version && v.status !== 'inactive');
+      if (active) this.retiredAt.delete(key);
+      else if (!this.retiredAt.has(key)) this.retiredAt.set(key, now);
+      else if (now - this.retiredAt.get(key)! >= this.opts.rollbackWindowMs) {
+        this.retiredAt.delete(key);
+        void this.pool.stop(key);
+      }
+    }
   }
 }
 

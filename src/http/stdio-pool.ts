@@ -82,6 +82,19 @@ export class StdioPool {
     u?.send(msg);
   }
 
+  /** The versions that have a process now, as `server\u0000version` keys. */
+  running(): string[] {
+    return [...this.processes.keys()];
+  }
+
+  /** Ends the process of one version (no-op without one); its open requests get errors. */
+  async stop(key: string): Promise<void> {
+    const e = this.processes.get(key);
+    if (!e) return;
+    this.processes.delete(key);
+    await e.upstream.then((u) => u.close(), () => undefined);
+  }
+
   /** Ends every process. */
   async close(): Promise<void> {
     const all = [...this.processes.values()];

@@ -6,7 +6,9 @@
  * - a backend that cannot start, dies, or does not answer within the deadline: every affected request gets
  *   a JSON-RPC error naming the server and the version, at once;
  * - the pinned version is rolled back or removed (or its process died): the session moves to the version
- *   now chosen by weight, its `initialize` is replayed, and list_changed tells the client what changed.
+ *   now chosen by weight, its `initialize` is replayed, and list_changed tells the client what changed;
+ *   the old backend finishes its requests (and gets the answers to the requests it sent the client) first.
+ * - the client goes away (input ends, output fails, or `stop()`): every backend it had is ended.
  */
 import type { Readable, Writable } from 'node:stream';
 import { chooseByWeight } from '../domain/weighted-choice.js';
@@ -57,6 +59,8 @@ interface Backend {
   /** Why it could not start (set instead of `upstream`). */
   failure?: string;
   startedAt: number;
+  /** Set once we began ending it (so it is ended, and counted as ended, once). */
+  closing?: Promise<void>;
 }
 
 const REPLAY = 'mcp-rollout:';
@@ -65,6 +69,13 @@ const key = (id: Id): string => (typeof id === 'number' ? `n${id}` : `s${id}`);
 export class StdioProxy {
   private current: Backend | undefined;
   private readonly pending = new Map<string, Pending>();
+  /** Backends whose process or connection is up: the current one and any old one finishing its work. */
+  private readonly live = new Set<Backend>();
+  /** Requests a backend sent the client (sampling, roots, ...), so the answer reaches that backend. */
+  private readonly asked = new Map<string, Backend>();
+  /** Non-JSON lines from backends already gone. */
+  private goneNoise = 0;
+  private readonly onRegistryChange = (): void => void this.checkPinned();
   private initializeParams: Record<string, unknown> | undefined;
   private initialized = false;
   private privateSeq = 0;
@@ -89,7 +100,14 @@ export class StdioProxy {
   async run(): Promise<void> {
     const finished = new Promise<void>((resolve) => (this.done = resolve));
     this.current = await this.startBackend(this.choose());
-    this.view.on('change', () => void this.checkPinned());
+    if (this.ended) {
+      // stop() came while the backend was starting.
+      await this.closeBackend(this.current);
+      return;
+    }
+    this.view.on('change', this.onRegistryChange);
+    // The client's reader is gone (EPIPE): nobody is left to serve.
+    this.output.on('error', () => void this.shutdown());
     const lines = new LineSplitter(this.opts.maxMessageBytes, {
       line: (text) => this.fromClient(text),
       oversize: (bytes) => this.toClient({ jsonrpc: '2.0', id: null, error: { code: -32600, message: `message of ${bytes} bytes exceeds the limit of ${this.opts.maxMessageBytes}` } }),
@@ -101,6 +119,18 @@ export class StdioProxy {
     });
     this.input.on('error', () => void this.shutdown());
     await finished;
+  }
+
+  /** Ends the session as if the client had gone: every backend is ended; `run()` then resolves. */
+  async stop(): Promise<void> {
+    await this.shutdown();
+  }
+
+  /** Lines that were not JSON (or were over the size limit) on the backends' stdout, dropped, so far. */
+  backendNoise(): number {
+    let n = this.noise + this.goneNoise;
+    for (const b of this.live) n += b.upstream?.noise ?? 0;
+    return n;
   }
 
   /** The version a new (or moved) session gets, or undefined when none carries traffic. */
@@ -123,6 +153,7 @@ export class StdioProxy {
     const events = {
       message: (m: unknown, text?: string) => this.fromBackend(b, m, text),
       close: (reason: string, unexpected: boolean) => {
+        this.forget(b);
         if (unexpected) void this.backendDied(b, reason);
       },
       oversize: () => this.noise++,
@@ -132,6 +163,7 @@ export class StdioProxy {
         record.type === 'stdio'
           ? await StdioUpstream.start(label, record, { maxMessageBytes: this.opts.maxMessageBytes, ...(this.opts.stderr ? { stderr: this.opts.stderr } : {}) }, events)
           : await HttpUpstream.start(label, record.type, record.url, record.headers, events);
+      this.live.add(b);
       this.metrics.sessionStarted(this.name, record.version);
     } catch (e) {
       b.failure = `${label} could not be started: ${(e as Error).message}`;
@@ -149,6 +181,9 @@ export class StdioProxy {
     if (typeof msg !== 'object' || msg === null) {
       return this.toClient({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request: expected a JSON-RPC object or batch' } });
     }
+    if (Array.isArray(msg) && msg.length === 0) {
+      return this.toClient({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request: an empty batch' } });
+    }
     if (this.migrating) {
       // Held back while the session moves, then sent to the new backend in order.
       const held = msg;
@@ -159,14 +194,34 @@ export class StdioProxy {
   }
 
   private forward(msg: Msg | Msg[], text: string): void {
+    if (this.ended) return;
+    if (!Array.isArray(msg) && msg.method === undefined && msg.id !== undefined && msg.id !== null) {
+      // An answer to a server request: it goes to the backend that asked, even if the session moved since.
+      const asker = this.asked.get(key(msg.id));
+      this.asked.delete(key(msg.id));
+      if (asker && asker !== this.current) {
+        if (asker.upstream?.alive) asker.upstream.send(msg, text);
+        return;
+      }
+    }
     const b = this.current!;
     for (const m of Array.isArray(msg) ? msg : [msg]) {
       if (m.method === 'initialize' && m.params) this.initializeParams = m.params;
       if (m.method === 'notifications/initialized') this.initialized = true;
+      if (m.method === 'notifications/cancelled') this.cancelled(m.params?.requestId);
       if (m.method !== undefined && m.id !== undefined && m.id !== null) this.track(m.id, m.method, b);
     }
     if (!b.upstream?.alive) return this.failPending(b, b.failure ?? `${this.label(b.version)} is not running`);
     b.upstream.send(msg, text);
+  }
+
+  /** The client gave up on a request: no deadline error will follow, and a late answer is dropped. */
+  private cancelled(requestId: unknown): void {
+    if (typeof requestId !== 'string' && typeof requestId !== 'number') return;
+    const p = this.pending.get(key(requestId));
+    if (!p) return;
+    clearTimeout(p.timer);
+    this.pending.delete(key(requestId));
   }
 
   private track(id: Id, method: string, backend: Backend): void {
@@ -190,6 +245,7 @@ export class StdioProxy {
       this.privateWaiters.delete(m.id);
       return;
     }
+    if (m.method !== undefined && m.id !== undefined && m.id !== null) this.asked.set(key(m.id), b);
     if (!this.account(b, m)) return; // a late answer to a request already failed: the client has its error
     this.toClientText(text ?? JSON.stringify(m));
   }
@@ -224,9 +280,28 @@ export class StdioProxy {
     for (const [k, p] of this.pending) if (p.backend === b) this.answerWithError(k, message, { transportFailure: true });
   }
 
+  /** `b` is gone (or going): it no longer counts as live, and nobody waits for its questions' answers. */
+  private forget(b: Backend): void {
+    if (this.live.delete(b)) this.goneNoise += b.upstream?.noise ?? 0;
+    for (const [k, asker] of this.asked) if (asker === b) this.asked.delete(k);
+  }
+
+  /** Ends `b` once (process group or HTTP session), however many callers ask. */
+  private closeBackend(b: Backend): Promise<void> {
+    if (!b.upstream) return Promise.resolve();
+    b.closing ??= (async () => {
+      if (b.upstream?.alive) {
+        this.metrics.sessionEnded(this.name, b.version);
+        await b.upstream.close();
+      }
+      this.forget(b);
+    })();
+    return b.closing;
+  }
+
   private async backendDied(b: Backend, reason: string): Promise<void> {
     this.metrics.crashed(this.name, b.version);
-    this.metrics.sessionEnded(this.name, b.version);
+    if (b.closing === undefined) this.metrics.sessionEnded(this.name, b.version);
     this.failPending(b, reason);
     if (this.ended || b !== this.current) return;
     const now = Date.now();
@@ -274,13 +349,10 @@ export class StdioProxy {
 
   private async retire(b: Backend): Promise<void> {
     const deadline = Date.now() + this.opts.requestTimeoutMs;
-    while ([...this.pending.values()].some((p) => p.backend === b) && Date.now() < deadline && b.upstream?.alive) {
+    while (!this.ended && [...this.pending.values()].some((p) => p.backend === b) && Date.now() < deadline && b.upstream?.alive) {
       await new Promise((r) => setTimeout(r, 50));
     }
-    if (b.upstream?.alive) {
-      this.metrics.sessionEnded(this.name, b.version);
-      await b.upstream.close();
-    }
+    await this.closeBackend(b); // at shutdown, ended there already
   }
 
   /** A request of the proxy's own (private id); undefined on no answer within 5 s. */
@@ -326,20 +398,20 @@ export class StdioProxy {
   }
 
   private toClientText(text: string): void {
-    if (!this.ended) this.output.write(text + '\n');
+    if (!this.ended && this.output.writable) this.output.write(text + '\n');
   }
 
   /** The client went away: every backend is ended (process groups included). */
   private async shutdown(): Promise<void> {
     if (this.ended) return;
     this.ended = true;
+    this.view.off('change', this.onRegistryChange);
     for (const p of this.pending.values()) clearTimeout(p.timer);
+    // Nothing more is read from the client (lets a process whose stdin is still open exit).
+    if (!this.input.readableEnded) this.input.destroy();
     await this.migrating;
-    const b = this.current;
-    if (b?.upstream?.alive) {
-      this.metrics.sessionEnded(this.name, b.version);
-      await b.upstream.close();
-    }
+    // The current backend and any old one still finishing requests after a move.
+    await Promise.all([...this.live].map((b) => this.closeBackend(b)));
     this.done();
   }
 }

@@ -14,6 +14,8 @@ export interface Upstream {
   /** "server \"x\" version 1.2.0", for messages. */
   readonly label: string;
   readonly alive: boolean;
+  /** Lines from the backend that were not JSON, dropped (stdio backends). */
+  readonly noise?: number;
   /** Sends one message; `text` is its original serialisation, forwarded as is where the transport allows. */
   send(message: unknown, text?: string): void;
   /** Ends the backend (a process group, or an HTTP session). */

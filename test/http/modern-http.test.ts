@@ -26,7 +26,7 @@ describe('2026-07-28 over HTTP through the router', () => {
     await registry.deploy('modern', { version: '2.0.0', transport: v('two'), traffic: 100 });
     view = new LiveView(registry.store, 50);
     await view.start();
-    router = new HttpRouter(view, { ...DEFAULT_ROUTER_OPTIONS, port: 0 });
+    router = new HttpRouter(view, { ...DEFAULT_ROUTER_OPTIONS, port: 0, rollbackWindowMs: 3000 });
     url = new URL(`http://127.0.0.1:${await router.listen()}/mcp/modern`);
   });
   after(async () => {
@@ -49,6 +49,10 @@ describe('2026-07-28 over HTTP through the router', () => {
       }
       assert.equal(now, 'one echo: hi');
       assert.deepEqual(router.sessionCounts(), {}, 'no sessions in the stateless revision');
+      // The rolled-back version's process stays warm for the rollback window, then it is stopped.
+      assert.deepEqual(router.pooledVersions(), ['modern@1.0.0', 'modern@2.0.0']);
+      for (let i = 0; i < 200 && router.pooledVersions().length > 1; i++) await sleep(50);
+      assert.deepEqual(router.pooledVersions(), ['modern@1.0.0']);
     } finally {
       await client.close();
     }

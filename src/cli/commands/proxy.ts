@@ -38,9 +38,19 @@ export const proxyCommand: Command = {
       ...(seed === undefined ? {} : { draw: seededDraws(Number(seed)) }),
       notice: (text) => ctx.io.stderr(`mcp-rollout proxy ${name}: ${text}\n`),
     });
+    // SIGINT/SIGTERM (the io's signal) and SIGHUP (a closed terminal) end the backends' process groups before
+    // the proxy goes; otherwise they would outlive it. SIGHUP only when serving this process's own stdin.
+    const stop = (): void => void proxy.stop();
+    ctx.io.signal?.addEventListener('abort', stop, { once: true });
+    const hangup = streams.stdin === process.stdin ? stop : undefined;
+    if (hangup) process.once('SIGHUP', hangup);
     try {
-      await proxy.run();
+      const running = proxy.run();
+      if (ctx.io.signal?.aborted) stop();
+      await running;
     } finally {
+      ctx.io.signal?.removeEventListener('abort', stop);
+      if (hangup) process.off('SIGHUP', hangup);
       view.stop();
       await stopWriting();
     }

@@ -13,7 +13,7 @@ import { parseDuration, renderEvent } from '../rollout-options.js';
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'run the HTTP router: /mcp/<name> for every server, sessions split by weight and pinned',
-  usage: '[--host 127.0.0.1] [--port 7300] [--token <t>] [--allow-origin <o...>] [--allow-host <h...>] [--max-body <bytes>] [--max-sessions <n>] [--idle-timeout 30m]',
+  usage: '[--host 127.0.0.1] [--port 7300] [--token <t>] [--allow-origin <o...>] [--allow-host <h...>] [--max-body <bytes>] [--max-sessions <n>] [--idle-timeout 30m] [--rollback-window 10m]',
   help: [
     'Clients connect to http://HOST:PORT/mcp/<name> (Streamable HTTP). /healthz, /readyz and /metrics (Prometheus) too.',
     'Traffic changes made with the CLI reach the running router within a second. SIGTERM or Ctrl-C: stop accepting,',
@@ -27,7 +27,7 @@ export const serveCommand: Command = {
     positionals: [],
     options: {
       host: 'string', port: 'string', token: 'string', 'allow-origin': 'list', 'allow-host': 'list',
-      'max-body': 'string', 'max-sessions': 'string', 'idle-timeout': 'string',
+      'max-body': 'string', 'max-sessions': 'string', 'idle-timeout': 'string', 'rollback-window': 'string',
     },
   },
   async run(args, ctx) {
@@ -47,6 +47,7 @@ export const serveCommand: Command = {
       maxBodyBytes: int('max-body', DEFAULT_ROUTER_OPTIONS.maxBodyBytes, 1024, 1 << 30),
       maxSessionsPerServer: int('max-sessions', DEFAULT_ROUTER_OPTIONS.maxSessionsPerServer, 1, 1_000_000),
       idleTimeoutMs: args.strings['idle-timeout'] === undefined ? DEFAULT_ROUTER_OPTIONS.idleTimeoutMs : parseDuration(args.strings['idle-timeout'], 'idle-timeout'),
+      rollbackWindowMs: args.strings['rollback-window'] === undefined ? DEFAULT_ROUTER_OPTIONS.rollbackWindowMs : parseDuration(args.strings['rollback-window'], 'rollback-window'),
       ...(token ? { token } : {}),
     };
     const view = new LiveView(ctx.registry().store);

@@ -1,0 +1,33 @@
+/**
+ * Process checks for tests that must prove no child outlives its session.
+ */
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/**
+ * True while a process with this pid runs. A zombie (dead, not yet reaped: an orphaned grandchild waits for
+ * whatever reaps orphans in a container) counts as gone.
+ */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    // /proc/<pid>/stat: "pid (comm) S ...": the state follows the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc (not Linux): kill(0) is all we know
+  }
+}
+
+/** Resolves true once `pid` is gone, false if it is still there after `ms` (polled every 50 ms). */
+export async function waitGone(pid: number, ms: number): Promise<boolean> {
+  for (let waited = 0; waited < ms; waited += 50) {
+    if (!pidAlive(pid)) return true;
+    await sleep(50);
+  }
+  return !pidAlive(pid);
+}
