@@ -97,7 +97,7 @@ try {
   const stdio = await stdioBench(dir, env);
   // The router runs as its own process (as deployed), not inside this client's event loop.
   const port = await freePort();
-  const router = spawn(process.execPath, [CLI, 'serve', '--port', String(port)], { cwd: dir, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const router = spawn(process.execPath, [CLI, 'serve', '--port', String(port)], { cwd: dir, env, stdio: ['ignore', 'pipe', 'ignore'] });
   await new Promise<void>((resolve, reject) => {
     router.stdout!.once('data', () => resolve());
     router.once('exit', (c) => reject(new Error(`the router exited with ${c}`)));
