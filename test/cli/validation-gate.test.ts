@@ -24,8 +24,10 @@ describe('validation gate', () => {
   after(() => p.cleanup());
 
   const run = (...args: string[]): Promise<CliResult> => runCli('rollout', args, { cwd: p.dir, env: p.env });
+  // Other tests run beside these on 2 cores: latency limits are relaxed except where latency is the subject.
+  const relaxed = ['--max-avg-latency', '50'];
   const weather = (name: string, version: string, variant: string, ...more: string[]) =>
-    run('deploy', name, version, '--type', 'stdio', '--command', process.execPath, '--args', WEATHER, variant, ...more);
+    run('deploy', name, version, '--type', 'stdio', '--command', process.execPath, '--args', WEATHER, variant, ...(more.some((m) => m.startsWith('--max-')) ? [] : relaxed), ...more);
   const versions = async (name: string): Promise<VersionJson[]> =>
     (await run('status', name, '--json')).json<{ servers: { versions: VersionJson[] }[] }>().servers[0]!.versions;
 
@@ -93,11 +95,11 @@ describe('validation gate', () => {
   });
 
   it('slow calls fail the latency check; a lingering process fails the shutdown check', async () => {
-    const slow = await weather('slowpoke', '1.0.0', 'slow');
+    const slow = await weather('slowpoke', '1.0.0', 'slow', '--max-latency', '100');
     assert.equal(slow.code, 1);
     assert.match(slow.stdout, /\[FAIL\] latency: average [\d.]+ ms, maximum 1\d\d(\.\d)? ms over \d+ requests \(limits 10 ms \/ 100 ms\)/);
-    const relaxed = await weather('slowpoke', '1.0.0', 'slow', '--max-avg-latency', '1000', '--max-latency', '1000');
-    assert.equal(relaxed.code, 0, relaxed.stdout);
+    const lenient = await weather('slowpoke', '1.0.0', 'slow', '--max-avg-latency', '1000', '--max-latency', '1000');
+    assert.equal(lenient.code, 0, lenient.stdout);
     const linger = await weather('lingerer', '1.0.0', 'linger');
     assert.equal(linger.code, 1);
     assert.match(linger.stdout, /\[FAIL\] shutdown: did not exit within 2000 ms after stdin closed; it had to be terminated/);
@@ -132,7 +134,7 @@ describe('validation gate', () => {
   });
 
   it('validate re-checks a registered version and stores the outcome', async () => {
-    const r = await run('validate', 'weather', '1.1.0', '--json');
+    const r = await run('validate', 'weather', '1.1.0', '--json', '--max-avg-latency', '50');
     assert.equal(r.code, 0, r.stdout);
     const out = r.json<{ ok: boolean; checks: { check: string; ok: boolean }[] }>();
     assert.deepEqual(out.checks.map((c) => `${c.check} ${c.ok}`), [
