@@ -14,6 +14,7 @@ import type { Readable, Writable } from 'node:stream';
 import { chooseByWeight } from '../domain/weighted-choice.js';
 import type { ServerState, VersionRecord } from '../domain/types.js';
 import { LineSplitter } from '../protocol/line-splitter.js';
+import { peekId } from '../protocol/peek-id.js';
 import type { LiveView } from '../registry/live-view.js';
 import type { VersionMetrics } from '../telemetry/version-metrics.js';
 import { HttpUpstream } from '../upstream/http-upstream.js';
@@ -33,6 +34,11 @@ export interface ProxyOptions {
   stderr?: (chunk: Buffer) => void;
   /** One line about what the proxy did on its own (a session moved); default: nothing. */
   notice?: (text: string) => void;
+  /**
+   * Give each stdio backend a lifeline process that ends its group if this process dies without doing so
+   * (SIGKILL, a crash); default true. See StdioOptions.lifeline.
+   */
+  lifeline: boolean;
 }
 
 export const DEFAULT_PROXY_OPTIONS: ProxyOptions = {
@@ -40,6 +46,7 @@ export const DEFAULT_PROXY_OPTIONS: ProxyOptions = {
   maxMessageBytes: 4 * 1024 * 1024,
   draw: Math.random,
   maxRestartsPerMinute: 3,
+  lifeline: true,
 };
 
 type Id = string | number;
@@ -110,7 +117,7 @@ export class StdioProxy {
     this.output.on('error', () => void this.shutdown());
     const lines = new LineSplitter(this.opts.maxMessageBytes, {
       line: (text) => this.fromClient(text),
-      oversize: (bytes) => this.toClient({ jsonrpc: '2.0', id: null, error: { code: -32600, message: `message of ${bytes} bytes exceeds the limit of ${this.opts.maxMessageBytes}` } }),
+      oversize: (bytes, head, tail) => this.clientOversize(bytes, peekId(head, tail)),
     });
     this.input.on('data', (c: Buffer) => lines.push(c));
     this.input.on('end', () => {
@@ -156,12 +163,12 @@ export class StdioProxy {
         this.forget(b);
         if (unexpected) void this.backendDied(b, reason);
       },
-      oversize: () => this.noise++,
+      oversize: (bytes: number, head?: string, tail?: string) => this.backendOversize(b, bytes, head === undefined || tail === undefined ? undefined : peekId(head, tail)),
     };
     try {
       b.upstream =
         record.type === 'stdio'
-          ? await StdioUpstream.start(label, record, { maxMessageBytes: this.opts.maxMessageBytes, ...(this.opts.stderr ? { stderr: this.opts.stderr } : {}) }, events)
+          ? await StdioUpstream.start(label, record, { maxMessageBytes: this.opts.maxMessageBytes, lifeline: this.opts.lifeline, ...(this.opts.stderr ? { stderr: this.opts.stderr } : {}) }, events)
           : await HttpUpstream.start(label, record.type, record.url, record.headers, events);
       this.live.add(b);
       this.metrics.sessionStarted(this.name, record.version);
@@ -169,6 +176,30 @@ export class StdioProxy {
       b.failure = `${label} could not be started: ${(e as Error).message}`;
     }
     return b;
+  }
+
+  /**
+   * The client sent a message over the limit. If it answered a server request, that server gets an error (it
+   * would wait forever); otherwise the client gets -32600 under the message's id when one could be seen.
+   */
+  private clientOversize(bytes: number, id: Id | null | undefined): void {
+    const message = `message of ${bytes} bytes exceeds the limit of ${this.opts.maxMessageBytes}`;
+    const asker = id === undefined || id === null ? undefined : this.asked.get(key(id));
+    if (asker && id !== undefined && id !== null) {
+      this.asked.delete(key(id));
+      if (asker.upstream?.alive) asker.upstream.send({ jsonrpc: '2.0', id, error: { code: -32603, message: `the client's answer was dropped by mcp-rollout proxy: ${message}` } });
+      return;
+    }
+    this.toClient({ jsonrpc: '2.0', id: id ?? null, error: { code: -32600, message } });
+  }
+
+  /** A backend sent a message over the limit: dropped; if it answered a waiting request, that request fails now. */
+  private backendOversize(b: Backend, bytes: number, id: Id | null | undefined): void {
+    if (id !== undefined && id !== null && this.pending.get(key(id))?.backend === b) {
+      this.answerWithError(key(id), `${this.label(b.version)} sent an answer of ${bytes} bytes, over the limit of ${this.opts.maxMessageBytes}`, { error: true });
+      return;
+    }
+    this.noise++;
   }
 
   private fromClient(text: string): void {
@@ -201,6 +232,16 @@ export class StdioProxy {
       this.asked.delete(key(msg.id));
       if (asker && asker !== this.current) {
         if (asker.upstream?.alive) asker.upstream.send(msg, text);
+        return;
+      }
+    }
+    if (!Array.isArray(msg) && msg.method === 'notifications/cancelled') {
+      // A request still running on the old backend after a move is cancelled there.
+      const requestId = msg.params?.requestId;
+      const running = typeof requestId === 'string' || typeof requestId === 'number' ? this.pending.get(key(requestId))?.backend : undefined;
+      if (running && running !== this.current) {
+        this.cancelled(requestId);
+        if (running.upstream?.alive) running.upstream.send(msg, text);
         return;
       }
     }
@@ -266,7 +307,7 @@ export class StdioProxy {
     return true;
   }
 
-  private answerWithError(k: string, message: string, outcome: { transportFailure?: boolean }): void {
+  private answerWithError(k: string, message: string, outcome: { error?: boolean; transportFailure?: boolean }): void {
     const p = this.pending.get(k);
     if (!p) return;
     clearTimeout(p.timer);
@@ -332,8 +373,17 @@ export class StdioProxy {
     this.migrating ??= (async () => {
       const old = this.current!;
       const next = await this.startBackend(this.choose());
+      const replayed = next.upstream && this.initializeParams ? await this.privateRequest(next, 'initialize', this.initializeParams) : undefined;
+      if (next.upstream && this.initializeParams && !replayed?.result) {
+        // A backend that would not be initialised must not serve the session half set up: requests get this
+        // error until the registry changes again (checkPinned then moves the session once more).
+        const why = replayed?.error === undefined ? 'did not answer the replayed initialize within 5 s' : `refused the replayed initialize: ${JSON.stringify(replayed.error)}`;
+        await this.closeBackend(next);
+        delete next.upstream;
+        next.failure = `${this.label(next.version)} ${why}`;
+      }
       if (next.upstream && this.initializeParams) {
-        const result = await this.privateRequest(next, 'initialize', this.initializeParams);
+        const result = replayed;
         if (result?.result && typeof result.result.protocolVersion === 'string') next.upstream.negotiated?.(result.result.protocolVersion);
         if (this.initialized) next.upstream.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
         if (old.upstream?.alive && this.initialized) await this.announceListChanges(old, next);

@@ -20,9 +20,16 @@ export class HttpUpstream implements Upstream {
     const transport = kind === 'http' ? new StreamableHTTPClientTransport(new URL(url), init) : new SSEClientTransport(new URL(url), init);
     const u = new HttpUpstream(label, transport);
     transport.onmessage = (m) => events.message(m);
+    let started = false;
     transport.onerror = (e) => {
-      // A failed POST is answered by the proxy per request (see send); a dead stream closes the session.
-      if (/SSE stream disconnected|Failed to open SSE/.test(e.message) && u.open) events.close(`${label}: ${e.message}`, true);
+      // A failed POST is answered by the proxy per request (see send); a dead stream ends the session: the
+      // Streamable HTTP stream's disconnect, or any error of the legacy transport's event stream once it was
+      // open (its EventSource would reconnect into a new server session, with our state lost).
+      const dead = /SSE stream disconnected|Failed to open SSE/.test(e.message) || (kind === 'sse' && started && /^SSE error/.test(e.message));
+      if (!dead || !u.open) return;
+      u.open = false;
+      events.close(`${label}: ${e.message}`, true);
+      void transport.close().catch(() => undefined);
     };
     transport.onclose = () => {
       const was = u.open;
@@ -30,7 +37,15 @@ export class HttpUpstream implements Upstream {
       events.close(was ? `${label} closed the connection` : 'closed', was);
     };
     u.onSendError = (m, e) => events.message({ jsonrpc: '2.0', id: (m as { id?: unknown }).id ?? null, error: { code: -32603, message: `${label} failed: ${e.message}` } });
-    await transport.start();
+    try {
+      await transport.start();
+      started = true;
+    } catch (e) {
+      // The legacy SSE transport's EventSource would otherwise keep reconnecting (and keep the process alive).
+      u.open = false;
+      await transport.close().catch(() => undefined);
+      throw e;
+    }
     return u;
   }
 

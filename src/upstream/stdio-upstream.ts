@@ -2,6 +2,11 @@
  * A stdio backend: the version's command in its own process group, one JSON-RPC message per line each way.
  * Lines that are not JSON on its stdout are dropped and counted (never forwarded); stderr goes to ours.
  * Closing ends stdin, then sends SIGTERM to the group, then SIGKILL, after short grace periods: no orphans.
+ * When the process exits by itself, whatever it left in its group is ended the same way.
+ *
+ * With `lifeline`, a tiny `sh` watches a pipe from this process and ends the group when the pipe closes
+ * without a goodbye: so a backend that ignores stdin EOF does not outlive a proxy that was SIGKILLed or
+ * crashed (nothing in-process can run then). It costs one small process per backend.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { LineSplitter } from '../protocol/line-splitter.js';
@@ -20,7 +25,21 @@ export interface StdioOptions {
   graceMs?: number;
   /** Where the child's stderr goes (default: this process's stderr). */
   stderr?: (chunk: Buffer) => void;
+  /** Start a watcher that ends the group if this process dies without closing it (default false). */
+  lifeline?: boolean;
 }
+
+/**
+ * The lifeline: `sh -c LIFELINE <pgid> <grace seconds>`. A line on stdin means "already handled": exit quietly.
+ * EOF means our parent died: SIGTERM to the group, then SIGKILL after the grace period. Ignores the signals a
+ * terminal sends, so Ctrl-C in the client's terminal does not take it away before it is needed.
+ */
+const LIFELINE = `trap '' INT TERM HUP
+if read -r _; then exit 0; fi
+kill -TERM -"$0" 2>/dev/null || exit 0
+sleep "$1"
+kill -KILL -"$0" 2>/dev/null
+exit 0`;
 
 export class StdioUpstream implements Upstream {
   noise = 0;
@@ -28,6 +47,7 @@ export class StdioUpstream implements Upstream {
   private stderrTail = '';
   private exited = false;
   private closing = false;
+  private lifeline: ChildProcess | undefined;
 
   private constructor(
     readonly label: string,
@@ -51,6 +71,7 @@ export class StdioUpstream implements Upstream {
         reject(new Error(`cannot start ${spec.command}: ${e.message}`));
       });
       u.child.once('spawn', () => {
+        if (opts.lifeline) u.startLifeline();
         u.wire(events);
         resolve(u);
       });
@@ -59,6 +80,29 @@ export class StdioUpstream implements Upstream {
 
   get pid(): number | undefined {
     return this.child.pid;
+  }
+
+  /** The lifeline's pid, when there is one (for tests). */
+  get lifelinePid(): number | undefined {
+    return this.lifeline?.pid;
+  }
+
+  private startLifeline(): void {
+    const grace = Math.max(1, Math.ceil((this.opts.graceMs ?? 1000) / 1000));
+    const l = spawn('/bin/sh', ['-c', LIFELINE, String(this.child.pid), String(grace)], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+    l.on('error', () => undefined); // no sh: the in-process shutdown still works, only the crash case is lost
+    l.stdin!.on('error', () => undefined);
+    // Neither the watcher nor its pipe keeps this process alive.
+    l.unref();
+    (l.stdin as unknown as { unref?: () => void }).unref?.();
+    this.lifeline = l;
+  }
+
+  /** The group is dealt with: the lifeline exits without touching it. */
+  private releaseLifeline(): void {
+    const l = this.lifeline;
+    this.lifeline = undefined;
+    if (l?.stdin?.writable) l.stdin.end('done\n');
   }
 
   private wire(events: UpstreamEvents): void {
@@ -77,7 +121,7 @@ export class StdioUpstream implements Upstream {
         }
         events.message(msg, text);
       },
-      oversize: (bytes) => events.oversize?.(bytes),
+      oversize: (bytes, head, tail) => events.oversize?.(bytes, head, tail),
     });
     this.child.stdout!.on('data', (c: Buffer) => lines.push(c));
     this.child.stdout!.on('end', () => lines.end());
@@ -88,6 +132,7 @@ export class StdioUpstream implements Upstream {
     this.child.stdin!.on('error', () => undefined); // EPIPE after the child died: reported through 'exit'
     this.child.once('exit', (code, signal) => {
       this.exited = true;
+      if (!this.closing) void this.endLeftovers();
       const tail = this.stderrTail.trim().split('\n').slice(-2).join(' | ');
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
       events.close(this.closing ? 'closed' : `${this.label} ${how}${tail ? ` (stderr: ${tail})` : ''}`, !this.closing);
@@ -118,15 +163,27 @@ export class StdioUpstream implements Upstream {
     }
     await gone;
     this.killGroup('SIGKILL'); // anything the server left behind in its group
+    this.releaseLifeline();
   }
 
-  private killGroup(signal: NodeJS.Signals): void {
+  /** The process exited by itself: anything it started in its group gets SIGTERM, then SIGKILL. */
+  private async endLeftovers(): Promise<void> {
+    if (this.killGroup('SIGTERM')) {
+      await new Promise((r) => setTimeout(r, this.opts.graceMs ?? 1000).unref());
+      this.killGroup('SIGKILL');
+    }
+    this.releaseLifeline();
+  }
+
+  /** True when the group still had a process to signal. */
+  private killGroup(signal: NodeJS.Signals): boolean {
     const pid = this.child.pid;
-    if (pid === undefined) return;
+    if (pid === undefined) return false;
     try {
       process.kill(-pid, signal);
+      return true;
     } catch {
-      // the group is already gone
+      return false; // the group is already gone
     }
   }
 

@@ -6,8 +6,8 @@ export interface UpstreamEvents {
   message(msg: unknown, text?: string): void;
   /** The backend is gone: `unexpected` is false only when we closed it. */
   close(reason: string, unexpected: boolean): void;
-  /** A message over the size limit was dropped. */
-  oversize?(bytes: number): void;
+  /** A message over the size limit was dropped; `head` and `tail` are its first and last bytes (stdio). */
+  oversize?(bytes: number, head?: string, tail?: string): void;
 }
 
 export interface Upstream {

@@ -49,4 +49,22 @@ describe('2026-07-28 through the stdio proxy', () => {
       await client.close();
     }
   });
+
+  it('an input_required result and its retry (with requestState) cross the proxy', async () => {
+    const transport = new StdioClientTransport({ command: process.execPath, args: [join(BIN_DIR, 'mcp-rollout.js'), 'proxy', 'modern'], cwd: p.dir, env: p.env as Record<string, string> });
+    const client = new Client({ name: 'modern-test', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } }, capabilities: { elicitation: { form: {} } } });
+    const asked: string[] = [];
+    client.setRequestHandler('elicitation/create', async (request) => {
+      asked.push(request.params.message);
+      return { action: 'accept', content: { ok: true } };
+    });
+    try {
+      await client.connect(transport);
+      const r = await client.callTool({ name: 'confirm', arguments: { what: 'the thing' } });
+      assert.deepEqual(asked, ['Do the thing?']);
+      assert.match((r.content as { text: string }[])[0]!.text, /did the thing$/);
+    } finally {
+      await client.close();
+    }
+  });
 });

@@ -122,11 +122,16 @@ describe('mcp-rollout proxy with the SDK client and server-everything', () => {
     const env = JSON.parse((r.content as { text: string }[])[0]!.text) as Record<string, string>;
     assert.equal(env.MCP_ROLLOUT_TAG, 'one');
     const proxyPid = transport.pid!;
-    const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(proxyPid)]).toString().trim().split(/\s+/).map(Number);
-    assert.equal(children.length, 1);
+    // The proxy's children: the backend, and the backend's lifeline (a small sh that ends its group if the
+    // proxy is killed outright).
+    const ps = execFileSync('ps', ['-o', 'pid=,comm=', '--ppid', String(proxyPid)]).toString().trim().split('\n');
+    const children = ps.map((l) => l.trim().split(/\s+/)).map(([pid, comm]) => ({ pid: Number(pid), comm }));
+    assert.deepEqual(children.map((c) => c.comm).sort(), ['node', 'sh']);
     await client.close();
-    for (let i = 0; i < 50 && alive(children[0]!); i++) await sleep(100);
-    assert.equal(alive(children[0]!), false, 'the backend exited with its proxy');
+    for (const c of children) {
+      for (let i = 0; i < 50 && alive(c.pid); i++) await sleep(100);
+      assert.equal(alive(c.pid), false, `the ${c.comm === 'sh' ? 'lifeline' : 'backend'} exited with its proxy`);
+    }
     // The proxy's last telemetry is on disk.
     const dir = join(p.dir, '.mcp-rollout', 'telemetry');
     const files = (await readdir(dir)).filter((f) => f === `proxy-${proxyPid}.json`);

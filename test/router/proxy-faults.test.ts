@@ -1,7 +1,9 @@
 /**
  * The stdio proxy where sessions end badly or move: the client leaving while an old backend still works, a
- * cancelled request, a server request answered after the session moved, a backend that ignores EOF and
- * SIGTERM, a client whose stdout is gone, an empty batch. Real backend processes; the proxy in this process.
+ * request finishing (or being cancelled) on the old backend after a move, a server request answered after
+ * the move, batches, a slow start, a backend that ignores EOF and SIGTERM or crashes leaving a child,
+ * http/sse backends unreachable or dying mid-call, messages over the size limit either way, a client whose
+ * stdout is gone, an empty batch. Real backend processes; the proxy in this process.
  */
 import { strict as assert } from 'node:assert';
 import { PassThrough } from 'node:stream';
@@ -14,6 +16,7 @@ import { Registry } from '../../src/registry/registry.js';
 import { DEFAULT_PROXY_OPTIONS, StdioProxy, type ProxyOptions } from '../../src/router/stdio-proxy.js';
 import { MemoryStore } from '../../src/state/memory-store.js';
 import { VersionMetrics } from '../../src/telemetry/version-metrics.js';
+import { freePort, startEverything } from '../helpers/everything-http.js';
 import { pidAlive, waitGone } from '../helpers/processes.js';
 
 const RAW = fileURLToPath(new URL('../../../test/fixtures/servers/raw-server.mjs', import.meta.url));
@@ -28,6 +31,7 @@ interface Harness {
   input: PassThrough;
   output: PassThrough;
   proxy: StdioProxy;
+  metrics: VersionMetrics;
   running: Promise<void>;
   send(m: unknown): void;
   next(): Promise<Msg>;
@@ -47,7 +51,8 @@ async function harness(setup: (r: Registry) => Promise<void>, opts: Partial<Prox
   await view.start();
   const input = new PassThrough();
   const output = new PassThrough();
-  const proxy = new StdioProxy('s', view, input, output, new VersionMetrics(), { ...DEFAULT_PROXY_OPTIONS, stderr: () => undefined, ...opts });
+  const metrics = new VersionMetrics();
+  const proxy = new StdioProxy('s', view, input, output, metrics, { ...DEFAULT_PROXY_OPTIONS, stderr: () => undefined, ...opts });
   const running = proxy.run();
   const queue: Msg[] = [];
   const waiters: ((m: Msg) => void)[] = [];
@@ -80,6 +85,7 @@ async function harness(setup: (r: Registry) => Promise<void>, opts: Partial<Prox
     input,
     output,
     proxy,
+    metrics,
     running,
     next,
     send: (m) => input.write(typeof m === 'string' ? `${m}\n` : `${JSON.stringify(m)}\n`),
@@ -134,6 +140,80 @@ describe('stdio proxy: sessions that end badly or move', () => {
     assert.equal(h.view.listenerCount('change'), 0, 'the proxy stopped watching the registry');
   });
 
+  it('a request in flight on the old backend when the session moves is answered by that backend', async () => {
+    const h = await harness(async (r) => {
+      await r.deploy('s', { version: '1.0.0', transport: raw('blue') });
+      await r.deploy('s', { version: '2.0.0', transport: raw('green'), traffic: 100 });
+    });
+    await handshake(h);
+    h.send({ jsonrpc: '2.0', id: 'slow', method: 'tools/call', params: { name: 'sleep', arguments: { ms: 1500 } } });
+    await h.registry.rollback('s', '2.0.0', 'bad');
+    await waitForBackend(h, 'blue');
+    const r = await h.answer();
+    assert.equal(r.id, 'slow');
+    assert.deepEqual(r.result!.content, [{ type: 'text', text: 'slept (green)' }]);
+  });
+
+  it('cancelling a request that still runs on the old backend after a move: the cancellation goes there', async () => {
+    const stderr: string[] = [];
+    const h = await harness(
+      async (r) => {
+        await r.deploy('s', { version: '1.0.0', transport: raw('blue') });
+        await r.deploy('s', { version: '2.0.0', transport: raw('green'), traffic: 100 });
+      },
+      { stderr: (c) => void stderr.push(c.toString()) },
+    );
+    await handshake(h);
+    h.send({ jsonrpc: '2.0', id: 'slow', method: 'tools/call', params: { name: 'sleep', arguments: { ms: 3000 } } });
+    await h.registry.rollback('s', '2.0.0', 'bad');
+    await waitForBackend(h, 'blue');
+    h.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'slow' } });
+    for (let i = 0; i < 100 && !stderr.join('').includes('cancelled'); i++) await sleep(50);
+    assert.match(stderr.join(''), /raw-server green: cancelled "slow"/);
+    assert.doesNotMatch(stderr.join(''), /raw-server blue: cancelled/);
+  });
+
+  it('a version that refuses the replayed initialize does not serve the session; the next registry change moves it on', async () => {
+    const h = await harness(async (r) => {
+      await r.deploy('s', { version: '1.0.0', transport: raw('blue', 'refuse-init') });
+      await r.deploy('s', { version: '2.0.0', transport: raw('green'), traffic: 100 });
+    });
+    await handshake(h);
+    await h.registry.rollback('s', '2.0.0', 'bad');
+    let e: Msg | undefined;
+    for (let i = 0; i < 100; i++) {
+      h.send({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'tag' } });
+      const r = await h.answer();
+      if (r.error) {
+        e = r;
+        break;
+      }
+      await sleep(50);
+    }
+    assert.match(e!.error!.message, /server "s" version 1\.0\.0 refused the replayed initialize: .*unsupported protocol version/);
+    await h.registry.deploy('s', { version: '3.0.0', transport: raw('fixed'), traffic: 100 });
+    await waitForBackend(h, 'fixed');
+  });
+
+  it('a batch passes as one line each way; its requests are tracked one by one', async () => {
+    const h = await harness((r) => r.deploy('s', { version: '1.0.0', transport: raw('blue') }).then(() => undefined));
+    h.send([INIT, { jsonrpc: '2.0', method: 'notifications/initialized' }, { jsonrpc: '2.0', id: 'b', method: 'tools/call', params: { name: 'tag' } }]);
+    const line = await new Promise<string>((resolve) => h.output.once('data', (c: Buffer) => resolve(c.toString())));
+    const batch = JSON.parse(line) as Msg[];
+    assert.deepEqual(batch.map((m) => m.id), [0, 'b']);
+    assert.deepEqual(batch[1]!.result!.content, [{ type: 'text', text: 'blue' }]);
+    const [totals] = h.metrics.totals();
+    assert.deepEqual(totals!.byMethod, { initialize: 1, 'tools/call': 1 });
+  });
+
+  it('a backend that starts slowly is waited for: the first request is answered, not failed', async () => {
+    const h = await harness((r) => r.deploy('s', { version: '1.0.0', transport: raw('blue', 'slow-start') }).then(() => undefined), { requestTimeoutMs: 10_000 });
+    h.send(INIT);
+    const r = await h.next();
+    assert.equal(r.id, 0);
+    assert.equal((r.result!.serverInfo as { version: string }).version, 'blue');
+  });
+
   it('a cancelled request gets no late deadline error; the next answer is the next request\'s', async () => {
     const h = await harness((r) => r.deploy('s', { version: '1.0.0', transport: raw('blue') }).then(() => undefined), { requestTimeoutMs: 200 });
     await handshake(h);
@@ -174,6 +254,19 @@ describe('stdio proxy: sessions that end badly or move', () => {
     assert.ok(await waitGone(grandchild, 5000), 'the grandchild in the backend\'s group is gone too');
   });
 
+  it('a backend that crashes leaving a child in its group: the child is ended too', async () => {
+    const h = await harness((r) => r.deploy('s', { version: '1.0.0', transport: raw('blue', 'stubborn') }).then(() => undefined), { maxRestartsPerMinute: 0 });
+    await handshake(h);
+    const { pid, grandchild } = await h.pids(1);
+    assert.ok(grandchild !== undefined && pidAlive(grandchild));
+    h.send({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'crash' } });
+    const e = await h.next();
+    assert.equal(e.id, 2);
+    assert.match(e.error!.message, /exited with code 7/);
+    assert.equal(pidAlive(pid), false);
+    assert.ok(await waitGone(grandchild, 5000), 'the crashed backend\'s grandchild is gone');
+  });
+
   it('the client\'s output failing (its reader gone) ends the session and the backend', async () => {
     const h = await harness((r) => r.deploy('s', { version: '1.0.0', transport: raw('blue') }).then(() => undefined));
     await handshake(h);
@@ -190,6 +283,67 @@ describe('stdio proxy: sessions that end badly or move', () => {
     await h.proxy.stop();
     await h.running;
     assert.equal(pidAlive(pid), false);
+  });
+
+  it('http and sse versions that cannot be reached: the request gets an error naming server and version', async () => {
+    const port = await freePort(); // nothing listens there
+    for (const type of ['http', 'sse'] as const) {
+      const h = await harness((r) => r.deploy('s', { version: '3.1.0', transport: { type, url: `http://127.0.0.1:${port}/mcp`, headers: {} } }).then(() => undefined));
+      h.send(INIT);
+      const e = await h.next();
+      assert.equal(e.id, 0, type);
+      assert.equal(e.error?.code, -32603, type);
+      assert.match(e.error!.message, /server "s" version 3\.1\.0/, type);
+    }
+  });
+
+  it('messages over the size limit: each side\'s waiting party gets an error under the right id at once', async () => {
+    const h = await harness((r) => r.deploy('s', { version: '1.0.0', transport: raw('blue') }).then(() => undefined), { maxMessageBytes: 4096, requestTimeoutMs: 300_000 });
+    await handshake(h);
+    // The backend's answer is too large: that request fails now, not at its deadline.
+    h.send({ jsonrpc: '2.0', id: 'big', method: 'tools/call', params: { name: 'big', arguments: { bytes: 10_000 } } });
+    const big = await h.next();
+    assert.equal(big.id, 'big');
+    assert.equal(big.error?.code, -32603);
+    assert.match(big.error!.message, /server "s" version 1\.0\.0 sent an answer of \d+ bytes, over the limit of 4096/);
+    // The client's request is too large: -32600 under its own id.
+    h.send({ jsonrpc: '2.0', id: 0, method: 'tools/call', params: { name: 'echo', arguments: { pad: 'y'.repeat(5000) } } });
+    const mine = await h.next();
+    assert.equal(mine.id, 0);
+    assert.equal(mine.error?.code, -32600);
+    // The client's answer to a server request is too large: the server gets an error instead of waiting.
+    h.send({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'ask' } });
+    const ask = await h.next();
+    assert.equal(ask.method, 'roots/list');
+    h.send({ jsonrpc: '2.0', id: ask.id, result: { roots: [{ uri: `file:///${'r'.repeat(5000)}` }] } });
+    const answered = await h.next();
+    assert.equal(answered.id, 7);
+    assert.match(JSON.stringify(answered.result), /dropped by mcp-rollout proxy: message of \d+ bytes exceeds the limit of 4096/);
+    assert.equal(h.proxy.backendNoise(), 0);
+  });
+
+  it('an http or sse backend that dies mid-call: the request in flight gets an error at once', async () => {
+    for (const mode of ['streamableHttp', 'sse'] as const) {
+      const backend = await startEverything({}, mode);
+      try {
+        const h = await harness((r) => r.deploy('s', { version: '4.0.0', transport: { type: mode === 'sse' ? 'sse' : 'http', url: backend.url, headers: {} } }).then(() => undefined), { maxRestartsPerMinute: 0 });
+        h.send(INIT);
+        assert.equal((await h.answer()).id, 0);
+        h.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+        h.send({ jsonrpc: '2.0', id: 'long', method: 'tools/call', params: { name: 'trigger-long-running-operation', arguments: { duration: 30, steps: 30 }, _meta: { progressToken: 1 } } });
+        // Progress shows the call is running on the backend; then the backend dies.
+        let m = await h.next();
+        while (m.method !== 'notifications/progress') m = await h.next();
+        backend.child.kill('SIGKILL');
+        let e = await h.next();
+        while (e.id !== 'long') e = await h.next();
+        assert.equal(e.error?.code, -32603, mode);
+        assert.match(e.error!.message, /server "s" version 4\.0\.0/, mode);
+      } finally {
+        // (stop() waits for an exit that has already happened once the child was killed)
+        if (backend.child.exitCode === null && backend.child.signalCode === null) await backend.stop();
+      }
+    }
   });
 
   it('an empty batch is -32600; backend noise is counted', async () => {

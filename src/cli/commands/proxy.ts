@@ -27,13 +27,16 @@ export const proxyCommand: Command = {
     if (bytes !== undefined && (!/^\d+$/.test(bytes) || Number(bytes) < 1024)) throw new AppError('usage', `--max-message-bytes must be an integer of at least 1024, got "${bytes}"`);
     const seed = args.strings.seed;
     if (seed !== undefined && !/^\d+$/.test(seed)) throw new AppError('usage', `--seed must be a non-negative integer, got "${seed}"`);
+    const timeout = args.strings['request-timeout'];
+    const requestTimeoutMs = timeout === undefined ? DEFAULT_PROXY_OPTIONS.requestTimeoutMs : parseDuration(timeout, 'request-timeout');
+    if (requestTimeoutMs < 1) throw new AppError('usage', `--request-timeout must be at least 1ms, got "${timeout}"`);
     const view = new LiveView(ctx.registry().store);
     await view.start();
     const metrics = new VersionMetrics();
     const stopWriting = startTelemetryWriter(projectStateDir({ cwd: ctx.io.cwd, env: ctx.io.env }), metrics);
     const proxy = new StdioProxy(name, view, streams.stdin, streams.stdout, metrics, {
       ...DEFAULT_PROXY_OPTIONS,
-      requestTimeoutMs: args.strings['request-timeout'] === undefined ? DEFAULT_PROXY_OPTIONS.requestTimeoutMs : parseDuration(args.strings['request-timeout'], 'request-timeout'),
+      requestTimeoutMs,
       maxMessageBytes: bytes === undefined ? DEFAULT_PROXY_OPTIONS.maxMessageBytes : Number(bytes),
       ...(seed === undefined ? {} : { draw: seededDraws(Number(seed)) }),
       notice: (text) => ctx.io.stderr(`mcp-rollout proxy ${name}: ${text}\n`),
