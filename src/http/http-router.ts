@@ -22,6 +22,8 @@ import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { SessionBridge } from './session-bridge.js';
 import { StdioPool } from './stdio-pool.js';
+import { Lifeline } from '../upstream/lifeline.js';
+import type { StdioOptions } from '../upstream/stdio-upstream.js';
 import { endBackendSession, forward } from './upstream-http.js';
 import { VersionMetrics } from '../telemetry/version-metrics.js';
 
@@ -74,6 +76,9 @@ export class HttpRouter {
   readonly metrics = new VersionMetrics();
   private readonly sealer = new SessionSealer();
   private readonly pool: StdioPool;
+  /** Ends every stdio backend's process group if the router dies without doing so (SIGKILL, a crash). */
+  private readonly lifeline = new Lifeline();
+  private readonly stdioOptions: StdioOptions;
   private readonly sessions = new Map<string, Session>();
   private readonly sticky = new Map<string, string>(); // server + client key -> version
   private readonly requestStates = new Map<string, string>(); // server + requestState hash -> version
@@ -92,7 +97,8 @@ export class HttpRouter {
     /** Draws in [0, 1) for choosing a new session's version (seedable in tests). */
     private readonly draw: () => number = Math.random,
   ) {
-    this.pool = new StdioPool(opts.maxBodyBytes);
+    this.stdioOptions = { maxMessageBytes: opts.maxBodyBytes, lifeline: this.lifeline };
+    this.pool = new StdioPool(this.stdioOptions);
     this.http = http.createServer((req, res) => void this.handle(req, res));
     this.http.keepAliveTimeout = 30_000;
     view.on('change', () => this.onRegistryChange());
@@ -138,6 +144,7 @@ export class HttpRouter {
     while (this.inflight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     await Promise.all([...this.sessions.values()].map((s) => this.endSession(s)));
     await this.pool.close();
+    this.lifeline.close();
     this.http.closeAllConnections();
     await closed;
   }
@@ -264,7 +271,7 @@ export class HttpRouter {
   /** Wires a session's client-facing transport to its backend and registers the session. */
   private bridge(session: Session, record: VersionRecord, front: StreamableHTTPServerTransport | SSEServerTransport): void {
     session.front = front;
-    session.bridge = new SessionBridge(session.server, record, front, this.metrics, () => this.dropSession(session), this.opts.maxBodyBytes);
+    session.bridge = new SessionBridge(session.server, record, front, this.metrics, () => this.dropSession(session), this.stdioOptions);
     this.sessions.set(session.token, session);
     this.metrics.sessionStarted(session.server, record.version);
   }

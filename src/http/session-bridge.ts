@@ -10,7 +10,7 @@ import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { VersionRecord } from '../domain/types.js';
 import type { VersionMetrics } from '../telemetry/version-metrics.js';
 import { HttpUpstream } from '../upstream/http-upstream.js';
-import { StdioUpstream } from '../upstream/stdio-upstream.js';
+import { StdioUpstream, type StdioOptions } from '../upstream/stdio-upstream.js';
 import type { Upstream, UpstreamEvents } from '../upstream/upstream.js';
 
 type Id = string | number;
@@ -33,7 +33,7 @@ export class SessionBridge {
     private readonly transport: Transport,
     private readonly metrics: VersionMetrics,
     private readonly onClose: () => void,
-    maxMessageBytes: number,
+    stdioOptions: StdioOptions,
   ) {
     this.transport.onmessage = (m) => this.fromClient(m as Msg);
     this.transport.onclose = () => void this.close();
@@ -50,7 +50,7 @@ export class SessionBridge {
     };
     this.starting =
       record.type === 'stdio'
-        ? StdioUpstream.start(label, record, { maxMessageBytes }, events)
+        ? StdioUpstream.start(label, record, stdioOptions, events)
         : HttpUpstream.start(label, record.type, record.url, record.headers, events);
     this.starting.catch(() => undefined);
   }

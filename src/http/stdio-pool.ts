@@ -5,7 +5,7 @@
  * requests at once and is started again for the next one.
  */
 import type { VersionRecord } from '../domain/types.js';
-import { StdioUpstream } from '../upstream/stdio-upstream.js';
+import { StdioUpstream, type StdioOptions } from '../upstream/stdio-upstream.js';
 
 type Id = string | number;
 type Msg = { jsonrpc?: string; id?: Id | null; method?: string; params?: unknown; result?: unknown; error?: unknown };
@@ -15,7 +15,7 @@ export class StdioPool {
   private seq = 0;
 
   constructor(
-    private readonly maxMessageBytes: number,
+    private readonly stdioOptions: StdioOptions,
     private readonly requestTimeoutMs = 300_000,
   ) {}
 
@@ -29,7 +29,7 @@ export class StdioPool {
     if (e) return e;
     const open = new Map<string, { id: Id; resolve: (m: Msg) => void }>();
     const label = `server "${server}" version ${record.version}`;
-    const upstream = StdioUpstream.start(label, record, { maxMessageBytes: this.maxMessageBytes }, {
+    const upstream = StdioUpstream.start(label, record, this.stdioOptions, {
       message: (m) => {
         const msg = m as Msg;
         if (msg.method !== undefined || typeof msg.id !== 'string') return; // stateless: nothing unsolicited to deliver

@@ -18,6 +18,7 @@ import { peekId } from '../protocol/peek-id.js';
 import type { LiveView } from '../registry/live-view.js';
 import type { VersionMetrics } from '../telemetry/version-metrics.js';
 import { HttpUpstream } from '../upstream/http-upstream.js';
+import { Lifeline } from '../upstream/lifeline.js';
 import { StdioUpstream } from '../upstream/stdio-upstream.js';
 import type { Upstream } from '../upstream/upstream.js';
 
@@ -35,8 +36,8 @@ export interface ProxyOptions {
   /** One line about what the proxy did on its own (a session moved); default: nothing. */
   notice?: (text: string) => void;
   /**
-   * Give each stdio backend a lifeline process that ends its group if this process dies without doing so
-   * (SIGKILL, a crash); default true. See StdioOptions.lifeline.
+   * Watch stdio backends from a lifeline process that ends their groups if this process dies without doing
+   * so (SIGKILL, a crash); default true. See lifeline.ts.
    */
   lifeline: boolean;
 }
@@ -93,6 +94,7 @@ export class StdioProxy {
   private done!: () => void;
   /** Lines from the backend that were not JSON (dropped). */
   noise = 0;
+  private readonly lifeline: Lifeline | undefined;
 
   constructor(
     private readonly name: string,
@@ -101,7 +103,9 @@ export class StdioProxy {
     private readonly output: Writable,
     private readonly metrics: VersionMetrics,
     private readonly opts: ProxyOptions = DEFAULT_PROXY_OPTIONS,
-  ) {}
+  ) {
+    this.lifeline = opts.lifeline ? new Lifeline() : undefined;
+  }
 
   /** Serves the client until its input ends; resolves once every backend is gone. */
   async run(): Promise<void> {
@@ -110,6 +114,7 @@ export class StdioProxy {
     if (this.ended) {
       // stop() came while the backend was starting.
       await this.closeBackend(this.current);
+      this.lifeline?.close();
       return;
     }
     this.view.on('change', this.onRegistryChange);
@@ -168,7 +173,7 @@ export class StdioProxy {
     try {
       b.upstream =
         record.type === 'stdio'
-          ? await StdioUpstream.start(label, record, { maxMessageBytes: this.opts.maxMessageBytes, lifeline: this.opts.lifeline, ...(this.opts.stderr ? { stderr: this.opts.stderr } : {}) }, events)
+          ? await StdioUpstream.start(label, record, { maxMessageBytes: this.opts.maxMessageBytes, ...(this.lifeline ? { lifeline: this.lifeline } : {}), ...(this.opts.stderr ? { stderr: this.opts.stderr } : {}) }, events)
           : await HttpUpstream.start(label, record.type, record.url, record.headers, events);
       this.live.add(b);
       this.metrics.sessionStarted(this.name, record.version);
@@ -462,6 +467,7 @@ export class StdioProxy {
     await this.migrating;
     // The current backend and any old one still finishing requests after a move.
     await Promise.all([...this.live].map((b) => this.closeBackend(b)));
+    this.lifeline?.close();
     this.done();
   }
 }

@@ -4,12 +4,12 @@
  * Closing ends stdin, then sends SIGTERM to the group, then SIGKILL, after short grace periods: no orphans.
  * When the process exits by itself, whatever it left in its group is ended the same way.
  *
- * With `lifeline`, a tiny `sh` watches a pipe from this process and ends the group when the pipe closes
- * without a goodbye: so a backend that ignores stdin EOF does not outlive a proxy that was SIGKILLed or
- * crashed (nothing in-process can run then). It costs one small process per backend.
+ * With a `lifeline`, the group is also watched from outside (see lifeline.ts): so a backend that ignores stdin
+ * EOF does not outlive a proxy or router that was SIGKILLed or crashed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { LineSplitter } from '../protocol/line-splitter.js';
+import type { Lifeline } from './lifeline.js';
 import type { Upstream, UpstreamEvents } from './upstream.js';
 
 export interface StdioSpec {
@@ -25,21 +25,9 @@ export interface StdioOptions {
   graceMs?: number;
   /** Where the child's stderr goes (default: this process's stderr). */
   stderr?: (chunk: Buffer) => void;
-  /** Start a watcher that ends the group if this process dies without closing it (default false). */
-  lifeline?: boolean;
+  /** A watcher that ends the group if this process dies without closing it (default: none). */
+  lifeline?: Lifeline;
 }
-
-/**
- * The lifeline: `sh -c LIFELINE <pgid> <grace seconds>`. A line on stdin means "already handled": exit quietly.
- * EOF means our parent died: SIGTERM to the group, then SIGKILL after the grace period. Ignores the signals a
- * terminal sends, so Ctrl-C in the client's terminal does not take it away before it is needed.
- */
-const LIFELINE = `trap '' INT TERM HUP
-if read -r _; then exit 0; fi
-kill -TERM -"$0" 2>/dev/null || exit 0
-sleep "$1"
-kill -KILL -"$0" 2>/dev/null
-exit 0`;
 
 export class StdioUpstream implements Upstream {
   noise = 0;
@@ -47,7 +35,7 @@ export class StdioUpstream implements Upstream {
   private stderrTail = '';
   private exited = false;
   private closing = false;
-  private lifeline: ChildProcess | undefined;
+  private releaseLifeline: () => void = () => undefined;
 
   private constructor(
     readonly label: string,
@@ -71,7 +59,7 @@ export class StdioUpstream implements Upstream {
         reject(new Error(`cannot start ${spec.command}: ${e.message}`));
       });
       u.child.once('spawn', () => {
-        if (opts.lifeline) u.startLifeline();
+        if (opts.lifeline && u.child.pid !== undefined) u.releaseLifeline = opts.lifeline.watch(u.child.pid);
         u.wire(events);
         resolve(u);
       });
@@ -80,29 +68,6 @@ export class StdioUpstream implements Upstream {
 
   get pid(): number | undefined {
     return this.child.pid;
-  }
-
-  /** The lifeline's pid, when there is one (for tests). */
-  get lifelinePid(): number | undefined {
-    return this.lifeline?.pid;
-  }
-
-  private startLifeline(): void {
-    const grace = Math.max(1, Math.ceil((this.opts.graceMs ?? 1000) / 1000));
-    const l = spawn('/bin/sh', ['-c', LIFELINE, String(this.child.pid), String(grace)], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
-    l.on('error', () => undefined); // no sh: the in-process shutdown still works, only the crash case is lost
-    l.stdin!.on('error', () => undefined);
-    // Neither the watcher nor its pipe keeps this process alive.
-    l.unref();
-    (l.stdin as unknown as { unref?: () => void }).unref?.();
-    this.lifeline = l;
-  }
-
-  /** The group is dealt with: the lifeline exits without touching it. */
-  private releaseLifeline(): void {
-    const l = this.lifeline;
-    this.lifeline = undefined;
-    if (l?.stdin?.writable) l.stdin.end('done\n');
   }
 
   private wire(events: UpstreamEvents): void {
