@@ -1,8 +1,8 @@
 /**
  * Reads a connected server's contract: every page of tools, prompts, resources and resource templates that
- * its capabilities announce.
+ * its capabilities announce. Works in both eras (the v2 SDK client adds the 2026-07-28 `_meta` itself).
  */
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Client } from '@modelcontextprotocol/client';
 import type { Contract } from '../domain/contract-diff.js';
 
 const MAX_PAGES = 50;
@@ -22,7 +22,8 @@ async function allPages<T>(fetchPage: (cursor?: string) => Promise<{ items: T[];
 /** Lists everything the server announces, each request bounded by `timeoutMs`. */
 export async function discoverContract(client: Client, timeoutMs: number): Promise<Contract> {
   const caps = client.getServerCapabilities() ?? {};
-  const opts = { timeout: timeoutMs };
+  // Always ask the server: a cached list (2026-07-28 results carry cache hints) would tell nothing about it.
+  const opts = { timeout: timeoutMs, cacheMode: 'bypass' as const };
   const p = (cursor?: string) => (cursor === undefined ? {} : { cursor });
   const tools = caps.tools
     ? await allPages(async (c) => {

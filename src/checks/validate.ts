@@ -2,12 +2,14 @@
  * The validation suite: start (or reach) a version and check that it is fit for traffic. Every step has a
  * deadline, so a stalling server fails by the deadline and never hangs the validator.
  *   handshake, discovery, tool-calls, error-handling, latency, contract (against the stable version), shutdown
+ * The handshake is the one of the server's era: `server/discover` for 2026-07-28 servers, `initialize` for
+ * legacy ones (see connect-version); every later check runs over the era found.
  */
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { diffContracts, type Contract, type ContractDiff } from '../domain/contract-diff.js';
 import type { Transport } from '../domain/types.js';
-import { connectVersion, type Connection } from './connect-version.js';
+import { connectVersion, type Connection, type ProtocolEra } from './connect-version.js';
 import { discoverContract } from './discover-contract.js';
 import { checkExpectations, type SmokeCall } from './smoke-file.js';
 
@@ -23,12 +25,14 @@ export interface CheckResult {
 export interface ValidationReport {
   ok: boolean;
   checks: CheckResult[];
+  /** The era the handshake found; absent when there was no handshake. */
+  era?: ProtocolEra;
   contract?: Contract;
   diff?: ContractDiff;
 }
 
 export interface ValidationOptions {
-  /** ms for the server to start and answer initialize (default 10000). */
+  /** ms for the server to start and complete its era's handshake: server/discover, else initialize (default 10000). */
   handshakeTimeoutMs: number;
   /** ms for each request (default 5000). */
   requestTimeoutMs: number;
@@ -72,7 +76,10 @@ export async function validateTransport(t: Transport, opts: ValidationOptions = 
     return { ok: false, checks };
   }
   const info = conn.client.getServerVersion();
-  add('handshake', true, `initialized in ${ms(performance.now() - started)} (server ${info?.name ?? '?'} ${info?.version ?? '?'})`);
+  const took = ms(performance.now() - started);
+  const server = `(server ${info?.name ?? '?'} ${info?.version ?? '?'})`;
+  if (conn.era === 'modern') add('handshake', true, `server/discover answered in ${took}: ${(conn.supportedVersions ?? [conn.protocolVersion]).join(', ')} ${server}`);
+  else add('handshake', true, `initialized in ${took} ${server}`);
 
   const latencies: number[] = [];
   const timed = async <T>(f: () => Promise<T>): Promise<T> => {
@@ -94,7 +101,7 @@ export async function validateTransport(t: Transport, opts: ValidationOptions = 
 
   // A few cheap, side-effect-free requests give the latency figures enough samples to mean something.
   if (conn.client.getServerCapabilities()?.tools) {
-    for (let i = 0; i < LATENCY_SAMPLES; i++) await timed(() => conn.client.listTools({}, { timeout: opts.requestTimeoutMs })).catch(() => undefined);
+    for (let i = 0; i < LATENCY_SAMPLES; i++) await timed(() => conn.client.listTools({}, { timeout: opts.requestTimeoutMs, cacheMode: 'bypass' })).catch(() => undefined);
   }
   // Discovery ran first and warmed the server up, so every timed request counts.
   const sample = latencies;
@@ -115,7 +122,7 @@ export async function validateTransport(t: Transport, opts: ValidationOptions = 
   }
 
   await shutdown(conn, opts, add);
-  return { ok: checks.every((c) => c.ok), checks, ...(contract ? { contract } : {}), ...(diff ? { diff } : {}) };
+  return { ok: checks.every((c) => c.ok), checks, era: conn.era, ...(contract ? { contract } : {}), ...(diff ? { diff } : {}) };
 }
 
 type Add = (check: CheckName, ok: boolean, message: string, details?: string[]) => void;
@@ -139,7 +146,7 @@ async function toolCalls(conn: Connection, tools: Tool[], opts: ValidationOption
   const problems: string[] = [];
   for (const call of calls) {
     try {
-      const result = await timed(() => conn.client.callTool({ name: call.tool, arguments: call.arguments }, undefined, { timeout: opts.requestTimeoutMs }));
+      const result = await timed(() => conn.client.callTool({ name: call.tool, arguments: call.arguments }, { timeout: opts.requestTimeoutMs }));
       for (const p of checkExpectations(call, result as Parameters<typeof checkExpectations>[1])) problems.push(`${call.tool}: ${p}`);
     } catch (e) {
       problems.push(`${call.tool}: ${errText(e)}`);
@@ -155,7 +162,7 @@ async function errorHandling(conn: Connection, tools: Tool[], opts: ValidationOp
   const notes: string[] = [];
   const expectError = async (what: string, name: string, args: Record<string, unknown>): Promise<void> => {
     try {
-      const r = await timed(() => conn.client.callTool({ name, arguments: args }, undefined, { timeout: opts.requestTimeoutMs }));
+      const r = await timed(() => conn.client.callTool({ name, arguments: args }, { timeout: opts.requestTimeoutMs }));
       if (r.isError !== true) problems.push(`${what}: answered with a normal result instead of an error`);
       else notes.push(`${what}: isError result`);
     } catch (e) {
@@ -169,7 +176,7 @@ async function errorHandling(conn: Connection, tools: Tool[], opts: ValidationOp
   if (withRequired) await expectError(`tool "${withRequired.name}" without its required arguments`, withRequired.name, {});
   else notes.push('no tool takes required arguments: invalid-argument call not made');
   try {
-    await timed(() => conn.client.listTools({}, { timeout: opts.requestTimeoutMs }));
+    await timed(() => conn.client.listTools({}, { timeout: opts.requestTimeoutMs, cacheMode: 'bypass' }));
   } catch (e) {
     problems.push(`still serving after the errors: ${errText(e)}`);
   }
@@ -191,7 +198,8 @@ async function shutdown(conn: Connection, opts: ValidationOptions, add: Add): Pr
   try {
     if (t instanceof StreamableHTTPClientTransport && t.sessionId !== undefined) await t.terminateSession();
     await conn.client.close();
-    add('shutdown', true, `session ended in ${ms(performance.now() - t0)}`);
+    // 2026-07-28 has no sessions: there is nothing to end but the client's side.
+    add('shutdown', true, conn.era === 'modern' ? `closed in ${ms(performance.now() - t0)} (2026-07-28: no session to end)` : `session ended in ${ms(performance.now() - t0)}`);
   } catch (e) {
     await conn.client.close().catch(() => undefined);
     add('shutdown', false, `ending the session failed: ${errText(e)}`);

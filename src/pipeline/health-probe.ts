@@ -1,22 +1,31 @@
 /**
  * An active health probe: a handshake and tools/list against one version, each bounded by a deadline.
+ * The era found by a version's first probe is remembered, so later probes make one handshake of that era
+ * (no `server/discover` probe process each time); a failed probe forgets it.
  */
-import { connectVersion, withDeadline } from '../checks/connect-version.js';
+import { connectVersion, withDeadline, type ProtocolEra } from '../checks/connect-version.js';
 import type { VersionRecord } from '../domain/types.js';
+
+const eras = new Map<string, ProtocolEra>();
 
 /** Probes `record`; never throws. `timeoutMs` bounds the handshake and the listing each (default 5000). */
 export async function probeVersion(record: VersionRecord, timeoutMs = 5000): Promise<{ healthy: boolean; message: string }> {
+  const key = JSON.stringify([record.type, record.type === 'stdio' ? [record.command, record.args, record.env, record.cwd] : [record.url]]);
   let conn;
   try {
-    conn = await connectVersion(record, timeoutMs, 'mcp-rollout-probe');
+    conn = await connectVersion(record, timeoutMs, 'mcp-rollout-probe', eras.get(key));
   } catch (e) {
+    eras.delete(key);
     return { healthy: false, message: `handshake failed: ${(e as Error).message}` };
   }
   try {
     const caps = conn.client.getServerCapabilities() ?? {};
-    if (caps.tools) await withDeadline(conn.client.listTools(), timeoutMs, `tools/list timed out after ${timeoutMs} ms`);
-    return { healthy: true, message: 'handshake and tools/list answered' };
+    if (caps.tools) await withDeadline(conn.client.listTools({}, { cacheMode: 'bypass' }), timeoutMs, `tools/list timed out after ${timeoutMs} ms`);
+    eras.set(key, conn.era);
+    if (eras.size > 1000) eras.delete(eras.keys().next().value!);
+    return { healthy: true, message: `${conn.era === 'modern' ? 'server/discover' : 'handshake'} and tools/list answered` };
   } catch (e) {
+    eras.delete(key);
     return { healthy: false, message: (e as Error).message };
   } finally {
     await conn.client.close().catch(() => undefined);

@@ -12,6 +12,7 @@ import { tempProject, type TempProject } from '../helpers/temp-project.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const WEATHER = join(REPO, 'examples', 'weather-server.mjs');
+const MODERN = join(REPO, 'test', 'fixtures', 'servers', 'modern-server.mjs');
 const EVERYTHING = join(REPO, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
 
 interface VersionJson { version: string; status: string; trafficPercentage: number; validation?: { ok: boolean; failures: string[]; diff?: { breaking: string[]; additive: string[] } }; contract?: { tools: { name: string }[] } }
@@ -123,6 +124,22 @@ describe('validation gate', () => {
     const bad = await deploy('1.1.0', smoke);
     assert.equal(bad.code, 1);
     assert.match(bad.stdout, /\[FAIL\] tool-calls: 1 of 1 call\(s\) from the smoke file failed\n\s+echo: text "Echo: hello" does not match "goodbye"/);
+  });
+
+  it('a 2026-07-28-only server passes with server/discover as its handshake; a legacy one still initializes', async () => {
+    const smoke = join(p.dir, 'modern-smoke.json');
+    await writeFile(smoke, JSON.stringify({ calls: [{ tool: 'echo', arguments: { text: 'hi' }, expect: { text: 'modern echo: hi' } }] }));
+    const r = await run('deploy', 'modern', '1.0.0', '--type', 'stdio', '--command', process.execPath, '--args', MODERN, '--args=--modern-only', '--smoke', smoke, ...relaxed);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    for (const check of ['handshake', 'discovery', 'tool-calls', 'error-handling', 'latency', 'shutdown']) {
+      assert.match(r.stdout, new RegExp(`\\[PASS\\] ${check}: `));
+    }
+    assert.match(r.stdout, /\[PASS\] handshake: server\/discover answered in [\d.]+ ms: 2026-07-28 \(server modern 1\.0\.0\)/);
+    assert.match(r.stdout, /\[PASS\] tool-calls: 1 call\(s\) from the smoke file succeeded/);
+    assert.match((await run('status', 'modern')).stdout, /modern-server\.mjs --modern-only/, 'the fixture ran in its modern-only mode');
+    const again = await run('validate', 'weather', '1.0.0', ...relaxed);
+    assert.equal(again.code, 0, again.stdout);
+    assert.match(again.stdout, /\[PASS\] handshake: initialized in [\d.]+ ms \(server weather v1\)/);
   });
 
   it('a broken smoke file is a clear error before anything starts', async () => {
