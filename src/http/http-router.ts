@@ -384,6 +384,7 @@ export class HttpRouter {
     const backend = s.record!;
     const pending = new Map<string, string>(); // JSON-RPC id -> method, for the requests in this POST
     for (const m of messages) if (m.method !== undefined && m.id !== undefined && m.id !== null) pending.set(JSON.stringify(m.id), m.method);
+    const asked = pending.size > 0;
     const onMessage = (raw: unknown): void => {
       const m = raw as JsonRpc;
       if (m.id === undefined || m.id === null || m.method !== undefined) return;
@@ -408,6 +409,7 @@ export class HttpRouter {
         res,
         withHeaders,
         onMessage,
+        () => asked && pending.size === 0,
       );
     } catch (e) {
       for (const method of pending.values()) this.metrics.request(s.server, s.version, method, performance.now() - t0, { transportFailure: true });

@@ -34,7 +34,8 @@ export interface ForwardResult {
 
 /**
  * Sends `req` to the backend and streams its answer into `res`. `withHeaders` may add or change response
- * headers (the router's own session id) before they are written. Resolves when the response has ended;
+ * headers (the router's own session id) before they are written. `answered` tells, after each message seen,
+ * whether the client has all it asked for (then its response ends). Resolves when the response has ended;
  * rejects when the backend cannot be reached or fails before its headers (nothing written to `res` then).
  */
 export function forward(
@@ -42,8 +43,9 @@ export function forward(
   res: ServerResponse,
   withHeaders: (r: ForwardResult) => Record<string, string>,
   onMessage: (m: unknown) => void,
+  answered: () => boolean = () => false,
 ): Promise<ForwardResult> {
-  const url = new URL(req.url);
+  const url = target(req.url);
   const headers: Record<string, string> = { ...req.headers };
   for (const h of FORWARD) {
     const v = req.clientHeaders[h];
@@ -55,7 +57,7 @@ export function forward(
   if (req.body) headers['content-length'] = String(req.body.length);
   const lib = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    const out = lib.request(url, { method: req.method, headers, agent: agents[url.protocol as 'http:' | 'https:'] }, (up) => {
+    const out = lib.request({ ...url.options, method: req.method, headers, agent: agents[url.protocol] }, (up) => {
       const sid = up.headers['mcp-session-id'];
       const result: ForwardResult = { status: up.statusCode ?? 502, ...(typeof sid === 'string' ? { backendSession: sid } : {}) };
       const back: Record<string, string> = {};
@@ -65,30 +67,70 @@ export function forward(
       }
       if (typeof up.headers['content-length'] === 'string') back['content-length'] = up.headers['content-length'];
       res.writeHead(result.status, { ...back, ...withHeaders(result) });
-      res.flushHeaders();
+      // A GET stream shows its headers at once. A POST's headers go out with the first chunk of its answer (one
+      // write, one packet), or after a moment when the answer is slow to start.
+      const flush = setTimeout(() => res.flushHeaders(), req.method === 'GET' ? 0 : HEADER_DELAY_MS);
       const inspect = messageInspector(back['content-type'] ?? '', onMessage);
+      let done = false;
+      const finish = (last?: Buffer): void => {
+        clearTimeout(flush);
+        done = true;
+        res.end(last);
+        resolve(result);
+      };
       up.on('data', (chunk: Buffer) => {
+        if (done) return; // after the answer: nothing left for the client (see below)
         inspect.push(chunk);
-        res.write(chunk);
+        // Every request of the POST is answered: the client's stream ends now, with its last chunk, rather than
+        // a round trip later when the backend ends its stream (the backend's rest is drained, the connection kept).
+        if (answered()) {
+          finish(chunk);
+          const drain = setTimeout(() => up.destroy(), DRAIN_MS).unref();
+          up.once('close', () => clearTimeout(drain));
+        } else res.write(chunk);
       });
       up.on('end', () => {
+        if (done) return;
         inspect.end();
-        res.end();
-        resolve(result);
+        finish();
       });
       up.on('error', (e) => {
+        clearTimeout(flush);
+        if (done) return;
         res.destroy(e);
         reject(e);
       });
       // A client that goes away ends the backend stream too (for a stream, that is the cancellation).
       res.on('close', () => {
-        if (!up.complete) up.destroy();
+        clearTimeout(flush);
+        if (!done && !up.complete) up.destroy();
       });
     });
     out.on('error', reject);
     out.end(req.body);
   });
 }
+
+/** A backend URL as request options, parsed once per URL. */
+type Target = { protocol: 'http:' | 'https:'; options: { protocol: string; hostname: string; port: string; path: string; auth?: string } };
+const targets = new Map<string, Target>();
+function target(url: string): Target {
+  let t = targets.get(url);
+  if (!t) {
+    const u = new URL(url);
+    const protocol = u.protocol === 'https:' ? 'https:' : 'http:';
+    const auth = u.username ? `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}` : undefined;
+    t = { protocol, options: { protocol, hostname: u.hostname.replace(/^\[|\]$/g, ''), port: u.port, path: u.pathname + u.search, ...(auth === undefined ? {} : { auth }) } };
+    if (targets.size > 1000) targets.clear();
+    targets.set(url, t);
+  }
+  return t;
+}
+
+/** How long a POST's response headers may wait for the first chunk of its body, ms. */
+const HEADER_DELAY_MS = 20;
+/** How long a backend may take to end a stream whose every answer has been passed on, ms. */
+const DRAIN_MS = 5_000;
 
 /** Sees each JSON-RPC message in a JSON body or an SSE stream; never throws on bad data. */
 function messageInspector(contentType: string, onMessage: (m: unknown) => void): { push(b: Buffer): void; end(): void } {
