@@ -342,7 +342,7 @@ export class HttpRouter {
     let record = live(state === undefined ? undefined : this.requestStates.get(state)) ?? live(this.sticky.get(key)) ?? chooseByWeight(server.versions, hashDraw(key));
     if (!record) return rpcError(res, 503, -32603, `no version of server "${server.name}" carries traffic`, msg.id ?? null);
     remember(this.sticky, key, record.version);
-    if (record.type === 'stdio') return this.modernStdio(res, server, record, msg);
+    if (record.type === 'stdio') return this.modernStdio(req, res, server, record, msg);
     if (record.type !== 'http') return this.unsupported(res, server, record, messages);
     const session: Session = { token: '', server: server.name, version: record.version, record, startedAt: 0, lastUsed: 0 };
     const version = record.version;
@@ -352,22 +352,39 @@ export class HttpRouter {
     });
   }
 
-  /** A stateless request to a stdio version: the version's pooled process answers it, as one JSON message. */
-  private async modernStdio(res: ServerResponse, server: ServerState, record: VersionRecord & { type: 'stdio' }, msg: JsonRpc): Promise<void> {
+  /**
+   * A stateless request to a stdio version: the version's pooled process answers it. The answer is one JSON
+   * message, or an SSE stream when the client asked for progress (and accepts streams): its progress
+   * notifications as they come, then the answer. A client that goes away cancels the request at the backend.
+   */
+  private async modernStdio(req: IncomingMessage, res: ServerResponse, server: ServerState, record: VersionRecord & { type: 'stdio' }, msg: JsonRpc): Promise<void> {
     if (msg.id === undefined || msg.id === null || msg.method === undefined) {
       await this.pool.notify(server.name, record, msg);
       res.writeHead(202).end();
       return;
     }
+    const gone = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) gone.abort();
+    });
+    const wantsProgress = (msg.params?._meta as { progressToken?: unknown } | undefined)?.progressToken !== undefined;
+    const streams = wantsProgress && (header(req, 'accept') ?? '').includes('text/event-stream');
+    const event = (m: unknown): string => `event: message\ndata: ${JSON.stringify(m)}\n\n`;
+    const onProgress = (m: unknown): void => {
+      if (!res.headersSent) res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
+      res.write(event(m));
+    };
     const t0 = performance.now();
-    const answer = (await this.pool.request(server.name, record, msg as JsonRpc & { id: string | number })) as JsonRpc;
+    const answer = (await this.pool.request(server.name, record, msg as JsonRpc & { id: string | number }, { signal: gone.signal, ...(streams ? { onProgress } : {}) })) as JsonRpc;
+    if (gone.signal.aborted) return; // nobody to answer; not the version's failure either
     this.metrics.request(server.name, record.version, msg.method, performance.now() - t0, {
       error: answer.error !== undefined,
       toolError: msg.method === 'tools/call' && answer.result?.isError === true,
     });
     const rs = answer.result;
     if (rs?.resultType === 'input_required' && typeof rs.requestState === 'string') remember(this.requestStates, `${server.name}\u0000${digest(rs.requestState)}`, record.version);
-    json(res, 200, answer);
+    if (res.headersSent) res.end(event(answer));
+    else json(res, 200, answer);
   }
 
   /** Forwards one request of a session (or a modern request) and counts what comes back. */

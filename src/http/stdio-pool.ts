@@ -1,17 +1,33 @@
 /**
  * Stateless (2026-07-28) requests to a stdio version: one long-lived process per version serves every
- * client's requests. Ids are rewritten on the way in (clients reuse ids; 0 is one) and restored on the way
- * out; each request's answer is returned as one JSON-RPC message. A process that dies fails its open
+ * client's requests. Ids and progress tokens are rewritten on the way in (clients reuse both; 0 is an id) and
+ * restored on the way out, so a request's progress reaches its own client and no other. A request whose
+ * client goes away is cancelled at the backend (`notifications/cancelled`). A process that dies fails its open
  * requests at once and is started again for the next one.
  */
 import type { VersionRecord } from '../domain/types.js';
 import { StdioUpstream, type StdioOptions } from '../upstream/stdio-upstream.js';
 
 type Id = string | number;
-type Msg = { jsonrpc?: string; id?: Id | null; method?: string; params?: unknown; result?: unknown; error?: unknown };
+type Msg = { jsonrpc?: string; id?: Id | null; method?: string; params?: Record<string, unknown>; result?: unknown; error?: unknown };
+
+interface Open {
+  id: Id;
+  resolve: (m: Msg) => void;
+  /** The client's progress token, when it asked for progress. */
+  progressToken?: Id;
+  onProgress?: (m: Msg) => void;
+}
+
+export interface PoolRequestOptions {
+  /** Progress notifications about this request, with the client's token restored. */
+  onProgress?: (m: Msg) => void;
+  /** Aborted when the client goes away: the backend is told to cancel the request. */
+  signal?: AbortSignal;
+}
 
 export class StdioPool {
-  private readonly processes = new Map<string, { upstream: Promise<StdioUpstream>; open: Map<string, { id: Id; resolve: (m: Msg) => void }> }>();
+  private readonly processes = new Map<string, { upstream: Promise<StdioUpstream>; open: Map<string, Open> }>();
   private seq = 0;
 
   constructor(
@@ -27,12 +43,19 @@ export class StdioPool {
     const k = this.key(server, record.version);
     let e = this.processes.get(k);
     if (e) return e;
-    const open = new Map<string, { id: Id; resolve: (m: Msg) => void }>();
+    const open = new Map<string, Open>();
     const label = `server "${server}" version ${record.version}`;
     const upstream = StdioUpstream.start(label, record, this.stdioOptions, {
       message: (m) => {
         const msg = m as Msg;
-        if (msg.method !== undefined || typeof msg.id !== 'string') return; // stateless: nothing unsolicited to deliver
+        if (msg.method === 'notifications/progress') {
+          const token = msg.params?.progressToken;
+          const o = typeof token === 'string' ? open.get(token) : undefined;
+          if (o?.onProgress && o.progressToken !== undefined) o.onProgress({ ...msg, params: { ...msg.params, progressToken: o.progressToken } });
+          return;
+        }
+        // Stateless: nothing else unsolicited can be attributed to a client (the process serves them all).
+        if (msg.method !== undefined || typeof msg.id !== 'string') return;
         const o = open.get(msg.id);
         if (!o) return;
         open.delete(msg.id);
@@ -51,7 +74,7 @@ export class StdioPool {
   }
 
   /** Sends one request to the version's process and resolves with its answer (original id restored). */
-  async request(server: string, record: VersionRecord & { type: 'stdio' }, msg: Msg & { id: Id }): Promise<Msg> {
+  async request(server: string, record: VersionRecord & { type: 'stdio' }, msg: Msg & { id: Id }, opts: PoolRequestOptions = {}): Promise<Msg> {
     const e = this.entry(server, record);
     let u: StdioUpstream;
     try {
@@ -60,19 +83,29 @@ export class StdioPool {
       return { jsonrpc: '2.0', id: msg.id, error: { code: -32603, message: `server "${server}" version ${record.version} could not be started: ${(err as Error).message}` } };
     }
     const internal = `pool-${++this.seq}`;
+    const meta = msg.params?._meta as Record<string, unknown> | undefined;
+    const token = meta?.progressToken as Id | undefined;
+    // The request's own id doubles as its progress token at the backend: unique, and mapped back here.
+    const sent = token === undefined ? { ...msg, id: internal } : { ...msg, id: internal, params: { ...msg.params, _meta: { ...meta, progressToken: internal } } };
     return new Promise((resolve) => {
+      const finish = (m: Msg): void => {
+        clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        resolve(m);
+      };
       const timer = setTimeout(() => {
-        if (e.open.delete(internal)) resolve({ jsonrpc: '2.0', id: msg.id, error: { code: -32603, message: `server "${server}" version ${record.version} did not answer ${msg.method} within ${this.requestTimeoutMs} ms` } });
+        if (e.open.delete(internal)) finish({ jsonrpc: '2.0', id: msg.id, error: { code: -32603, message: `server "${server}" version ${record.version} did not answer ${msg.method} within ${this.requestTimeoutMs} ms` } });
       }, this.requestTimeoutMs);
       timer.unref();
-      e.open.set(internal, {
-        id: msg.id,
-        resolve: (m) => {
-          clearTimeout(timer);
-          resolve(m);
-        },
-      });
-      u.send({ ...msg, id: internal });
+      const onAbort = (): void => {
+        if (!e.open.delete(internal)) return;
+        u.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: internal, reason: 'the client went away' } });
+        finish({ jsonrpc: '2.0', id: msg.id, error: { code: -32800, message: 'request cancelled: the client went away' } });
+      };
+      if (opts.signal?.aborted) return finish({ jsonrpc: '2.0', id: msg.id, error: { code: -32800, message: 'request cancelled: the client went away' } });
+      e.open.set(internal, { id: msg.id, resolve: finish, ...(token === undefined ? {} : { progressToken: token }), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      u.send(sent);
     });
   }
 
