@@ -98,7 +98,7 @@ export class HttpRouter {
     private readonly draw: () => number = Math.random,
   ) {
     this.stdioOptions = { maxMessageBytes: opts.maxBodyBytes, lifeline: this.lifeline };
-    this.pool = new StdioPool(this.stdioOptions);
+    this.pool = new StdioPool(this.metrics, this.stdioOptions);
     this.http = http.createServer((req, res) => void this.handle(req, res));
     this.http.keepAliveTimeout = 30_000;
     view.on('change', () => this.onRegistryChange());

@@ -41,6 +41,7 @@ export class SessionBridge {
     const events: UpstreamEvents = {
       message: (m) => this.fromBackend(m as Msg),
       close: (reason, unexpected) => {
+        if (record.type === 'stdio') this.metrics.processEnded(this.server, this.record.version);
         if (unexpected) {
           this.metrics.crashed(this.server, this.record.version);
           this.failOpen(reason);
@@ -52,7 +53,12 @@ export class SessionBridge {
       record.type === 'stdio'
         ? StdioUpstream.start(label, record, stdioOptions, events)
         : HttpUpstream.start(label, record.type, record.url, record.headers, events);
-    this.starting.catch(() => undefined);
+    this.starting.then(
+      () => {
+        if (record.type === 'stdio') this.metrics.processStarted(server, record.version);
+      },
+      () => undefined,
+    );
   }
 
   private fromClient(m: Msg): void {

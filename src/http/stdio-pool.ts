@@ -6,6 +6,7 @@
  * requests at once and is started again for the next one.
  */
 import type { VersionRecord } from '../domain/types.js';
+import type { VersionMetrics } from '../telemetry/version-metrics.js';
 import { StdioUpstream, type StdioOptions } from '../upstream/stdio-upstream.js';
 
 type Id = string | number;
@@ -29,8 +30,11 @@ export interface PoolRequestOptions {
 export class StdioPool {
   private readonly processes = new Map<string, { upstream: Promise<StdioUpstream>; open: Map<string, Open> }>();
   private seq = 0;
+  /** Versions whose process died unasked: the next one started for them is a restart. */
+  private readonly died = new Set<string>();
 
   constructor(
+    private readonly metrics: VersionMetrics,
     private readonly stdioOptions: StdioOptions,
     private readonly requestTimeoutMs = 300_000,
   ) {}
@@ -61,13 +65,23 @@ export class StdioPool {
         open.delete(msg.id);
         o.resolve({ ...msg, id: o.id });
       },
-      close: (reason) => {
+      close: (reason, unexpected) => {
         this.processes.delete(k);
+        this.metrics.processEnded(server, record.version);
+        if (unexpected) {
+          this.metrics.crashed(server, record.version);
+          this.died.add(k);
+        }
         for (const o of open.values()) o.resolve({ jsonrpc: '2.0', id: o.id, error: { code: -32603, message: reason } });
         open.clear();
       },
     });
-    upstream.catch(() => this.processes.delete(k));
+    upstream.then(
+      () => {
+        this.metrics.processStarted(server, record.version, this.died.delete(k));
+      },
+      () => this.processes.delete(k),
+    );
     e = { upstream, open };
     this.processes.set(k, e);
     return e;

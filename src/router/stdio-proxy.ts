@@ -89,6 +89,8 @@ export class StdioProxy {
   private privateSeq = 0;
   private readonly privateWaiters = new Map<string, (m: Msg) => void>();
   private restarts: number[] = [];
+  /** The next backend started replaces one that died (counted as a restart). */
+  private restarting = false;
   private migrating: Promise<void> | undefined;
   private ended = false;
   private done!: () => void;
@@ -166,6 +168,7 @@ export class StdioProxy {
       message: (m: unknown, text?: string) => this.fromBackend(b, m, text),
       close: (reason: string, unexpected: boolean) => {
         this.forget(b);
+        if (record.type === 'stdio') this.metrics.processEnded(this.name, record.version);
         if (unexpected) void this.backendDied(b, reason);
       },
       oversize: (bytes: number, head?: string, tail?: string) => this.backendOversize(b, bytes, head === undefined || tail === undefined ? undefined : peekId(head, tail)),
@@ -177,6 +180,8 @@ export class StdioProxy {
           : await HttpUpstream.start(label, record.type, record.url, record.headers, events);
       this.live.add(b);
       this.metrics.sessionStarted(this.name, record.version);
+      if (record.type === 'stdio') this.metrics.processStarted(this.name, record.version, this.restarting);
+      this.restarting = false;
     } catch (e) {
       b.failure = `${label} could not be started: ${(e as Error).message}`;
     }
@@ -358,6 +363,7 @@ export class StdioProxy {
     }
     this.restarts.push(now);
     b.failure = reason;
+    this.restarting = true;
     await this.migrate(`${reason}; moving the session`);
   }
 

@@ -16,6 +16,8 @@ export interface Counters {
   toolErrors: number;
   transportFailures: number;
   crashes: number;
+  /** Backend processes started again after one of the version's processes died (absent in older files). */
+  restarts?: number;
   /** One count per bucket plus +Inf. */
   latency: number[];
   latencySumMs: number;
@@ -24,14 +26,14 @@ export interface Counters {
 export const zero = (): Counters => ({ sessionsStarted: 0, requests: 0, errors: 0, toolCalls: 0, toolErrors: 0, transportFailures: 0, crashes: 0, latency: LATENCY_BUCKETS_MS.map(() => 0).concat(0), latencySumMs: 0 });
 
 export class VersionMetrics {
-  private readonly series = new Map<string, { server: string; version: string; c: Counters; byMethod: Map<string, number>; active: number }>();
+  private readonly series = new Map<string, { server: string; version: string; c: Counters; byMethod: Map<string, number>; active: number; processes: number }>();
   private snapshots: { at: number; data: Map<string, Counters> }[] = [];
 
   private entry(server: string, version: string) {
     const key = `${server}\u0000${version}`;
     let e = this.series.get(key);
     if (!e) {
-      e = { server, version, c: zero(), byMethod: new Map(), active: 0 };
+      e = { server, version, c: zero(), byMethod: new Map(), active: 0, processes: 0 };
       this.series.set(key, e);
     }
     return e;
@@ -64,6 +66,17 @@ export class VersionMetrics {
 
   crashed(server: string, version: string): void {
     this.entry(server, version).c.crashes++;
+  }
+
+  /** A backend process of the version started (`restart`: in place of one that died) or ended. */
+  processStarted(server: string, version: string, restart = false): void {
+    const e = this.entry(server, version);
+    e.processes++;
+    if (restart) e.c.restarts = (e.c.restarts ?? 0) + 1;
+  }
+
+  processEnded(server: string, version: string): void {
+    this.entry(server, version).processes--;
   }
 
   /** Every series' cumulative counters, requests by method and open sessions (for telemetry files and status). */
@@ -107,6 +120,10 @@ export class VersionMetrics {
     for (const e of all) lines.push(`mcp_rollout_tool_errors_total${lbl(e.server, e.version)} ${e.c.toolErrors}`);
     head('mcp_rollout_backend_crashes_total', 'counter', 'Backend processes that exited unasked.');
     for (const e of all) lines.push(`mcp_rollout_backend_crashes_total${lbl(e.server, e.version)} ${e.c.crashes}`);
+    head('mcp_rollout_backend_processes', 'gauge', 'Backend processes (stdio versions) running now.');
+    for (const e of all) lines.push(`mcp_rollout_backend_processes${lbl(e.server, e.version)} ${e.processes}`);
+    head('mcp_rollout_backend_restarts_total', 'counter', 'Backend processes started again after one died.');
+    for (const e of all) lines.push(`mcp_rollout_backend_restarts_total${lbl(e.server, e.version)} ${e.c.restarts ?? 0}`);
     head('mcp_rollout_request_duration_seconds', 'histogram', 'Time from request to response.');
     for (const e of all) {
       let cum = 0;
@@ -134,13 +151,14 @@ export interface SeriesTotals {
 /** Adds `b` into `a` (in place) and returns `a`. */
 export function addCounters(a: Counters, b: Counters): Counters {
   for (const f of ['sessionsStarted', 'requests', 'errors', 'toolCalls', 'toolErrors', 'transportFailures', 'crashes', 'latencySumMs'] as const) a[f] += b[f];
+  if (b.restarts) a.restarts = (a.restarts ?? 0) + b.restarts;
   b.latency.forEach((n, i) => (a.latency[i] = (a.latency[i] ?? 0) + n));
   return a;
 }
 
 /** What happened between two cumulative readings (never negative: a reading that went back counts as zero). */
 export function windowBetween(base: Counters, now: Counters): VersionWindow {
-  const d = (f: keyof Omit<Counters, 'latency'>): number => Math.max(0, now[f] - base[f]);
+  const d = (f: keyof Omit<Counters, 'latency' | 'restarts'>): number => Math.max(0, now[f] - base[f]);
   const hist = now.latency.map((n, i) => Math.max(0, n - (base.latency[i] ?? 0)));
   const p99 = percentile(hist, 0.99);
   return { requests: d('requests'), errors: d('errors'), toolCalls: d('toolCalls'), toolErrors: d('toolErrors'), crashes: d('crashes'), ...(p99 === undefined ? {} : { p99Ms: p99 }) };

@@ -1,0 +1,74 @@
+/**
+ * The router's /metrics count backend processes: one per legacy session on a stdio version, one pooled per
+ * version for stateless requests; a pooled process that dies counts as a crash, and the one started in its
+ * place as a restart.
+ */
+import { strict as assert } from 'node:assert';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../src/http/http-router.js';
+import { LiveView } from '../../src/registry/live-view.js';
+import { Registry } from '../../src/registry/registry.js';
+import { MemoryStore } from '../../src/state/memory-store.js';
+
+const RAW = fileURLToPath(new URL('../../../test/fixtures/servers/raw-server.mjs', import.meta.url));
+
+describe('backend process metrics', () => {
+  let view: LiveView;
+  let router: HttpRouter;
+  let base: string;
+  before(async () => {
+    const registry = new Registry(new MemoryStore());
+    await registry.deploy('raw', { version: '1.0.0', transport: { type: 'stdio', command: process.execPath, args: [RAW], env: {} } });
+    view = new LiveView(registry.store, 50);
+    await view.start();
+    router = new HttpRouter(view, { ...DEFAULT_ROUTER_OPTIONS, port: 0 });
+    base = `http://127.0.0.1:${await router.listen()}`;
+  });
+  after(async () => {
+    await router.close(1000);
+    view.stop();
+  });
+
+  /** One metric's value for raw@1.0.0 in /metrics. */
+  const metric = async (name: string): Promise<number> => {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    const m = new RegExp(`^${name}\\{server="raw",version="1\\.0\\.0"\\} (\\d+)$`, 'm').exec(text);
+    assert.ok(m, `${name} is in /metrics`);
+    return Number(m[1]);
+  };
+  const stateless = (id: number, tool: string) =>
+    fetch(`${base}/mcp/raw`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': tool },
+      body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: tool, arguments: { text: 'hi' }, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } }),
+    }).then((r) => r.json() as Promise<{ result?: unknown; error?: { message: string } }>);
+
+  it('counts session and pooled processes, and a pooled crash and its restart', async () => {
+    const client = new Client({ name: 'metrics-test', version: '1.0.0' });
+    const transport = new StreamableHTTPClientTransport(new URL(`${base}/mcp/raw`));
+    await client.connect(transport);
+    assert.equal(await metric('mcp_rollout_backend_processes'), 1, 'the session\'s process');
+
+    assert.ok((await stateless(1, 'echo')).result);
+    assert.equal(await metric('mcp_rollout_backend_processes'), 2, 'and the pooled one');
+
+    const crashed = await stateless(2, 'crash');
+    assert.match(crashed.error?.message ?? '', /server "raw" version 1\.0\.0 exited/);
+    assert.equal(await metric('mcp_rollout_backend_crashes_total'), 1);
+    assert.equal(await metric('mcp_rollout_backend_processes'), 1);
+
+    assert.ok((await stateless(3, 'echo')).result, 'a new pooled process answers');
+    assert.equal(await metric('mcp_rollout_backend_restarts_total'), 1);
+    assert.equal(await metric('mcp_rollout_backend_processes'), 2);
+
+    await transport.terminateSession(); // DELETE: the session ends
+    await client.close();
+    for (let i = 0; i < 100 && (await metric('mcp_rollout_backend_processes')) !== 1; i++) await sleep(20);
+    assert.equal(await metric('mcp_rollout_backend_processes'), 1, 'the session\'s process ended with it');
+    assert.equal(await metric('mcp_rollout_backend_restarts_total'), 1);
+  });
+});
