@@ -6,109 +6,30 @@
  * stdout is gone, an empty batch. Real backend processes; the proxy in this process.
  */
 import { strict as assert } from 'node:assert';
-import { PassThrough } from 'node:stream';
 import { afterEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Transport } from '../../src/domain/types.js';
-import { LiveView } from '../../src/registry/live-view.js';
 import { Registry } from '../../src/registry/registry.js';
-import { DEFAULT_PROXY_OPTIONS, StdioProxy, type ProxyOptions } from '../../src/router/stdio-proxy.js';
-import { MemoryStore } from '../../src/state/memory-store.js';
-import { VersionMetrics } from '../../src/telemetry/version-metrics.js';
 import { freePort, startEverything } from '../helpers/everything-http.js';
 import { pidAlive, waitGone } from '../helpers/processes.js';
+import { endAll, proxyHarness, type Msg, type ProxyHarness } from '../helpers/proxy-harness.js';
 
 const RAW = fileURLToPath(new URL('../../../test/fixtures/servers/raw-server.mjs', import.meta.url));
 const raw = (tag: string, mode = 'normal'): Transport => ({ type: 'stdio', command: process.execPath, args: [RAW, mode], env: { TAG: tag } });
 const INIT = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: { roots: {} }, clientInfo: { name: 't', version: '1' } } };
 
-type Msg = { id?: unknown; method?: string; result?: Record<string, unknown>; error?: { code: number; message: string } };
+type Harness = ProxyHarness;
 
-interface Harness {
-  registry: Registry;
-  view: LiveView;
-  input: PassThrough;
-  output: PassThrough;
-  proxy: StdioProxy;
-  metrics: VersionMetrics;
-  running: Promise<void>;
-  send(m: unknown): void;
-  next(): Promise<Msg>;
-  /** The next message that is not a notification. */
-  answer(): Promise<Msg>;
-  /** Pids of the current backend process and of its `sleep` grandchild (raw-server's `pids` tool). */
-  pids(id: number): Promise<{ pid: number; grandchild?: number }>;
-  end(): Promise<void>;
+/** Pids of the current backend process and of its `sleep` grandchild (raw-server's `pids` tool). */
+async function pids(h: Harness, id: number): Promise<{ pid: number; grandchild?: number }> {
+  h.send({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'pids' } });
+  const r = await h.answer();
+  assert.equal(r.id, id);
+  return JSON.parse((r.result!.content as { text: string }[])[0]!.text) as { pid: number; grandchild?: number };
 }
 
-const open: Harness[] = [];
-
-async function harness(setup: (r: Registry) => Promise<void>, opts: Partial<ProxyOptions> = {}): Promise<Harness> {
-  const registry = new Registry(new MemoryStore());
-  await setup(registry);
-  const view = new LiveView(registry.store, 50);
-  await view.start();
-  const input = new PassThrough();
-  const output = new PassThrough();
-  const metrics = new VersionMetrics();
-  const proxy = new StdioProxy('s', view, input, output, metrics, { ...DEFAULT_PROXY_OPTIONS, stderr: () => undefined, ...opts });
-  const running = proxy.run();
-  const queue: Msg[] = [];
-  const waiters: ((m: Msg) => void)[] = [];
-  let buf = '';
-  output.on('data', (c: Buffer) => {
-    buf += c.toString();
-    let nl;
-    while ((nl = buf.indexOf('\n')) !== -1) {
-      const m = JSON.parse(buf.slice(0, nl)) as Msg;
-      buf = buf.slice(nl + 1);
-      const w = waiters.shift();
-      if (w) w(m);
-      else queue.push(m);
-    }
-  });
-  const next = (): Promise<Msg> => {
-    const m = queue.shift();
-    if (m) return Promise.resolve(m);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('no message within 10 s')), 10_000);
-      waiters.push((x) => {
-        clearTimeout(t);
-        resolve(x);
-      });
-    });
-  };
-  const h: Harness = {
-    registry,
-    view,
-    input,
-    output,
-    proxy,
-    metrics,
-    running,
-    next,
-    send: (m) => input.write(typeof m === 'string' ? `${m}\n` : `${JSON.stringify(m)}\n`),
-    answer: async () => {
-      let m = await next();
-      while (m.method !== undefined && m.id === undefined) m = await next();
-      return m;
-    },
-    pids: async (id) => {
-      h.send({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'pids' } });
-      const r = await h.answer();
-      assert.equal(r.id, id);
-      return JSON.parse((r.result!.content as { text: string }[])[0]!.text) as { pid: number; grandchild?: number };
-    },
-    end: async () => {
-      input.end();
-      await running;
-      view.stop();
-    },
-  };
-  open.push(h);
-  return h;
-}
+const harness = proxyHarness;
 
 async function handshake(h: Harness): Promise<void> {
   h.send(INIT);
@@ -118,7 +39,7 @@ async function handshake(h: Harness): Promise<void> {
 
 describe('stdio proxy: sessions that end badly or move', () => {
   afterEach(async () => {
-    await Promise.all(open.splice(0).map((h) => h.end()));
+    await endAll();
   });
 
   it('the client leaving while the old backend still works on a request after a move: both backends end', async () => {
@@ -127,14 +48,13 @@ describe('stdio proxy: sessions that end badly or move', () => {
       await r.deploy('s', { version: '2.0.0', transport: raw('green'), traffic: 100 });
     });
     await handshake(h);
-    const green = await h.pids(1);
+    const green = await pids(h, 1);
     h.send({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'hang' } });
     await h.registry.rollback('s', '2.0.0', 'bad');
     const blue = await waitForBackend(h, 'blue');
     assert.notEqual(blue.pid, green.pid);
     assert.ok(pidAlive(green.pid), 'the old backend still works on its request');
     await h.end();
-    open.splice(open.indexOf(h), 1);
     assert.equal(pidAlive(green.pid), false, 'the old backend ended with the session');
     assert.equal(pidAlive(blue.pid), false, 'the new backend ended with the session');
     assert.equal(h.view.listenerCount('change'), 0, 'the proxy stopped watching the registry');
@@ -246,10 +166,9 @@ describe('stdio proxy: sessions that end badly or move', () => {
   it('a backend that ignores EOF and SIGTERM is killed with its process group', async () => {
     const h = await harness((r) => r.deploy('s', { version: '1.0.0', transport: raw('blue', 'stubborn') }).then(() => undefined));
     await handshake(h);
-    const { pid, grandchild } = await h.pids(1);
+    const { pid, grandchild } = await pids(h, 1);
     assert.ok(grandchild !== undefined && pidAlive(grandchild));
     await h.end();
-    open.splice(open.indexOf(h), 1);
     assert.equal(pidAlive(pid), false);
     assert.ok(await waitGone(grandchild, 5000), 'the grandchild in the backend\'s group is gone too');
   });
@@ -257,7 +176,7 @@ describe('stdio proxy: sessions that end badly or move', () => {
   it('a backend that crashes leaving a child in its group: the child is ended too', async () => {
     const h = await harness((r) => r.deploy('s', { version: '1.0.0', transport: raw('blue', 'stubborn') }).then(() => undefined), { maxRestartsPerMinute: 0 });
     await handshake(h);
-    const { pid, grandchild } = await h.pids(1);
+    const { pid, grandchild } = await pids(h, 1);
     assert.ok(grandchild !== undefined && pidAlive(grandchild));
     h.send({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'crash' } });
     const e = await h.next();
@@ -270,7 +189,7 @@ describe('stdio proxy: sessions that end badly or move', () => {
   it('the client\'s output failing (its reader gone) ends the session and the backend', async () => {
     const h = await harness((r) => r.deploy('s', { version: '1.0.0', transport: raw('blue') }).then(() => undefined));
     await handshake(h);
-    const { pid } = await h.pids(1);
+    const { pid } = await pids(h, 1);
     h.output.destroy(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
     await h.running;
     assert.equal(pidAlive(pid), false);
@@ -279,7 +198,7 @@ describe('stdio proxy: sessions that end badly or move', () => {
   it('stop() ends a session whose client never closed its input', async () => {
     const h = await harness((r) => r.deploy('s', { version: '1.0.0', transport: raw('blue') }).then(() => undefined));
     await handshake(h);
-    const { pid } = await h.pids(1);
+    const { pid } = await pids(h, 1);
     await h.proxy.stop();
     await h.running;
     assert.equal(pidAlive(pid), false);
@@ -364,7 +283,7 @@ async function waitForBackend(h: Harness, tag: string): Promise<{ pid: number }>
   for (let i = 100; i < 200; i++) {
     h.send({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'tag' } });
     const r = await h.answer();
-    if ((r.result?.content as { text: string }[] | undefined)?.[0]?.text === tag) return h.pids(1000 + i);
+    if ((r.result?.content as { text: string }[] | undefined)?.[0]?.text === tag) return pids(h, 1000 + i);
     await sleep(50);
   }
   throw new Error(`the session never moved to ${tag}`);

@@ -10,79 +10,19 @@ import { fileURLToPath } from 'node:url';
 import type { Transport } from '../../src/domain/types.js';
 import { seededDraws } from '../../src/domain/weighted-choice.js';
 import { LiveView } from '../../src/registry/live-view.js';
-import { Registry } from '../../src/registry/registry.js';
-import { DEFAULT_PROXY_OPTIONS, StdioProxy, type ProxyOptions } from '../../src/router/stdio-proxy.js';
+import { DEFAULT_PROXY_OPTIONS, StdioProxy } from '../../src/router/stdio-proxy.js';
 import { MemoryStore } from '../../src/state/memory-store.js';
 import { VersionMetrics } from '../../src/telemetry/version-metrics.js';
+import { Registry } from '../../src/registry/registry.js';
 import { startEverything } from '../helpers/everything-http.js';
+import { endAll, proxyHarness } from '../helpers/proxy-harness.js';
 
 const RAW = fileURLToPath(new URL('../../../test/fixtures/servers/raw-server.mjs', import.meta.url));
 const WEATHER = fileURLToPath(new URL('../../../examples/weather-server.mjs', import.meta.url));
 const raw = (mode = 'normal', env: Record<string, string> = {}): Transport => ({ type: 'stdio', command: process.execPath, args: [RAW, mode], env });
 const INIT = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } };
 
-type Msg = { id?: unknown; method?: string; result?: Record<string, unknown>; error?: { code: number; message: string } };
-
-interface Session {
-  registry: Registry;
-  send(m: unknown): void;
-  next(): Promise<Msg>;
-  end(): Promise<void>;
-  proxy: StdioProxy;
-  metrics: VersionMetrics;
-}
-
-const open: Session[] = [];
-
-async function session(setup: (r: Registry) => Promise<void>, opts: Partial<ProxyOptions> = {}): Promise<Session> {
-  const registry = new Registry(new MemoryStore());
-  await setup(registry);
-  const view = new LiveView(registry.store, 50);
-  await view.start();
-  const input = new PassThrough();
-  const output = new PassThrough();
-  const metrics = new VersionMetrics();
-  const proxy = new StdioProxy('s', view, input, output, metrics, { ...DEFAULT_PROXY_OPTIONS, stderr: () => undefined, ...opts });
-  const running = proxy.run();
-  const queue: Msg[] = [];
-  const waiters: ((m: Msg) => void)[] = [];
-  let buf = '';
-  output.on('data', (c: Buffer) => {
-    buf += c.toString();
-    let nl;
-    while ((nl = buf.indexOf('\n')) !== -1) {
-      const m = JSON.parse(buf.slice(0, nl)) as Msg;
-      buf = buf.slice(nl + 1);
-      const w = waiters.shift();
-      if (w) w(m);
-      else queue.push(m);
-    }
-  });
-  const s: Session = {
-    registry,
-    proxy,
-    metrics,
-    send: (m) => input.write(typeof m === 'string' ? `${m}\n` : `${JSON.stringify(m)}\n`),
-    next: () => {
-      const m = queue.shift();
-      if (m) return Promise.resolve(m);
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error('no message within 10 s')), 10_000);
-        waiters.push((x) => {
-          clearTimeout(t);
-          resolve(x);
-        });
-      });
-    },
-    end: async () => {
-      input.end();
-      await running;
-      view.stop();
-    },
-  };
-  open.push(s);
-  return s;
-}
+const session = proxyHarness;
 
 function pidAlive(pid: number): boolean {
   try {
@@ -95,7 +35,7 @@ function pidAlive(pid: number): boolean {
 
 describe('stdio proxy', () => {
   afterEach(async () => {
-    await Promise.all(open.splice(0).map((s) => s.end()));
+    await endAll();
   });
   after(() => undefined);
 
@@ -185,7 +125,6 @@ describe('stdio proxy', () => {
     const pid = (s.proxy as unknown as { current: { upstream: { pid: number } } }).current.upstream.pid;
     assert.ok(pidAlive(pid));
     await s.end();
-    open.splice(open.indexOf(s), 1);
     assert.equal(pidAlive(pid), false);
   });
 
@@ -238,8 +177,7 @@ describe('stdio proxy', () => {
         while (r.id !== 0) r = await s.next(); // notifications the server sends after initialize
         assert.deepEqual(r.result!.content, [{ type: 'text', text: `Echo: ${mode}` }]);
         await s.end();
-        open.splice(open.indexOf(s), 1);
-      } finally {
+          } finally {
         await backend.stop();
       }
     }
