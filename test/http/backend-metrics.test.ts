@@ -9,29 +9,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../src/http/http-router.js';
-import { LiveView } from '../../src/registry/live-view.js';
-import { Registry } from '../../src/registry/registry.js';
-import { MemoryStore } from '../../src/state/memory-store.js';
+import { startRouter, type RouterHarness } from '../helpers/router-harness.js';
 
 const RAW = fileURLToPath(new URL('../../../test/fixtures/servers/raw-server.mjs', import.meta.url));
 
 describe('backend process metrics', () => {
-  let view: LiveView;
-  let router: HttpRouter;
+  let r: RouterHarness;
   let base: string;
   before(async () => {
-    const registry = new Registry(new MemoryStore());
-    await registry.deploy('raw', { version: '1.0.0', transport: { type: 'stdio', command: process.execPath, args: [RAW], env: {} } });
-    view = new LiveView(registry.store, 50);
-    await view.start();
-    router = new HttpRouter(view, { ...DEFAULT_ROUTER_OPTIONS, port: 0 });
-    base = `http://127.0.0.1:${await router.listen()}`;
+    r = await startRouter((registry) => registry.deploy('raw', { version: '1.0.0', transport: { type: 'stdio', command: process.execPath, args: [RAW], env: {} } }).then(() => undefined));
+    base = r.base;
   });
-  after(async () => {
-    await router.close(1000);
-    view.stop();
-  });
+  after(() => r.close());
 
   /** One metric's value for raw@1.0.0 in /metrics. */
   const metric = async (name: string): Promise<number> => {

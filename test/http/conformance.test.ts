@@ -8,32 +8,23 @@ import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../src/http/http-router.js';
-import { LiveView } from '../../src/registry/live-view.js';
-import { Registry } from '../../src/registry/registry.js';
-import { MemoryStore } from '../../src/state/memory-store.js';
 import { startEverything, type RunningBackend } from '../helpers/everything-http.js';
+import { startRouter, type RouterHarness } from '../helpers/router-harness.js';
 
 const SCRIPT = fileURLToPath(new URL('../../../scripts/conformance.mjs', import.meta.url));
 type Results = Record<string, { passed: number; failed: number }>;
 
 describe('conformance: direct == through the router', () => {
   let backend: RunningBackend;
-  let view: LiveView;
-  let router: HttpRouter;
+  let r: RouterHarness;
   let routed: string;
   before(async () => {
     backend = await startEverything();
-    const registry = new Registry(new MemoryStore());
-    await registry.deploy('everything', { version: '1.0.0', transport: { type: 'http', url: backend.url, headers: {} } });
-    view = new LiveView(registry.store, 100);
-    await view.start();
-    router = new HttpRouter(view, { ...DEFAULT_ROUTER_OPTIONS, port: 0 });
-    routed = `http://127.0.0.1:${await router.listen()}/mcp/everything`;
+    r = await startRouter((registry) => registry.deploy('everything', { version: '1.0.0', transport: { type: 'http', url: backend.url, headers: {} } }).then(() => undefined));
+    routed = r.url('everything');
   });
   after(async () => {
-    await router.close(1000);
-    view.stop();
+    await r.close();
     await backend.stop();
   });
 

@@ -8,11 +8,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../src/http/http-router.js';
-import { LiveView } from '../../src/registry/live-view.js';
-import { Registry } from '../../src/registry/registry.js';
-import { MemoryStore } from '../../src/state/memory-store.js';
 import { startEverything, type RunningBackend } from '../helpers/everything-http.js';
+import { startRouter, type RouterHarness } from '../helpers/router-harness.js';
 import { tempProject, type TempProject } from '../helpers/temp-project.js';
 
 const INSPECTOR = fileURLToPath(new URL('../../../node_modules/@modelcontextprotocol/inspector-cli/build/cli.js', import.meta.url));
@@ -20,22 +17,16 @@ const INSPECTOR = fileURLToPath(new URL('../../../node_modules/@modelcontextprot
 describe('MCP Inspector CLI through the router', () => {
   let p: TempProject;
   let backend: RunningBackend;
-  let view: LiveView;
-  let router: HttpRouter;
+  let r: RouterHarness;
   let url: string;
   before(async () => {
     p = await tempProject();
     backend = await startEverything();
-    const registry = new Registry(new MemoryStore());
-    await registry.deploy('everything', { version: '1.0.0', transport: { type: 'http', url: backend.url, headers: {} } });
-    view = new LiveView(registry.store, 100);
-    await view.start();
-    router = new HttpRouter(view, { ...DEFAULT_ROUTER_OPTIONS, port: 0 });
-    url = `http://127.0.0.1:${await router.listen()}/mcp/everything`;
+    r = await startRouter((registry) => registry.deploy('everything', { version: '1.0.0', transport: { type: 'http', url: backend.url, headers: {} } }).then(() => undefined));
+    url = r.url('everything');
   });
   after(async () => {
-    await router.close(1000);
-    view.stop();
+    await r.close();
     await backend.stop();
     await p.cleanup();
   });

@@ -12,33 +12,33 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../src/http/http-router.js';
-import { LiveView } from '../../src/registry/live-view.js';
-import { Registry } from '../../src/registry/registry.js';
-import { MemoryStore } from '../../src/state/memory-store.js';
+import type { HttpRouter } from '../../src/http/http-router.js';
+import type { Registry } from '../../src/registry/registry.js';
+import { startRouter, type RouterHarness } from '../helpers/router-harness.js';
 
 const MODERN = fileURLToPath(new URL('../../../test/fixtures/servers/modern-server.mjs', import.meta.url));
 
 describe('2026-07-28 over HTTP through the router', () => {
+  let r: RouterHarness;
   let registry: Registry;
-  let view: LiveView;
   let router: HttpRouter;
   let url: URL;
   let dir: string;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'modern-http-'));
-    registry = new Registry(new MemoryStore());
     const v = (tag: string) => ({ type: 'stdio' as const, command: process.execPath, args: [MODERN], env: { TAG: tag, CANCEL_LOG: join(dir, 'cancelled') } });
-    await registry.deploy('modern', { version: '1.0.0', transport: v('one') });
-    await registry.deploy('modern', { version: '2.0.0', transport: v('two'), traffic: 100 });
-    view = new LiveView(registry.store, 50);
-    await view.start();
-    router = new HttpRouter(view, { ...DEFAULT_ROUTER_OPTIONS, port: 0, rollbackWindowMs: 3000 });
-    url = new URL(`http://127.0.0.1:${await router.listen()}/mcp/modern`);
+    r = await startRouter(
+      async (reg) => {
+        await reg.deploy('modern', { version: '1.0.0', transport: v('one') });
+        await reg.deploy('modern', { version: '2.0.0', transport: v('two'), traffic: 100 });
+      },
+      { rollbackWindowMs: 3000 },
+    );
+    ({ registry, router } = r);
+    url = new URL(r.url('modern'));
   });
   after(async () => {
-    await router.close(1000);
-    view.stop();
+    await r.close();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -109,22 +109,16 @@ describe('2026-07-28 over HTTP through the router', () => {
 
 describe('2026-07-28 through the router to a v2 SDK server over HTTP', () => {
   let backend: ChildProcess;
-  let router: HttpRouter;
-  let view: LiveView;
+  let r: RouterHarness;
   let url: URL;
   before(async () => {
     backend = spawn(process.execPath, [MODERN, '--http'], { env: { ...process.env, TAG: 'web' }, stdio: ['ignore', 'pipe', 'inherit'] });
     const port = await new Promise<string>((resolve) => backend.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
-    const registry = new Registry(new MemoryStore());
-    await registry.deploy('web', { version: '1.0.0', transport: { type: 'http', url: `http://127.0.0.1:${port}/mcp`, headers: {} } });
-    view = new LiveView(registry.store, 50);
-    await view.start();
-    router = new HttpRouter(view, { ...DEFAULT_ROUTER_OPTIONS, port: 0 });
-    url = new URL(`http://127.0.0.1:${await router.listen()}/mcp/web`);
+    r = await startRouter((reg) => reg.deploy('web', { version: '1.0.0', transport: { type: 'http', url: `http://127.0.0.1:${port}/mcp`, headers: {} } }).then(() => undefined));
+    url = new URL(r.url('web'));
   });
   after(async () => {
-    await router.close(1000);
-    view.stop();
+    await r.close();
     backend.kill('SIGTERM');
   });
 
@@ -141,7 +135,7 @@ describe('2026-07-28 through the router to a v2 SDK server over HTTP', () => {
       assert.deepEqual(progress, [1, 2, 3, 4]);
       const confirmed = await client.callTool({ name: 'confirm', arguments: { what: 'it' } });
       assert.equal((confirmed.content as { text: string }[])[0]!.text, 'web did it');
-      assert.deepEqual(router.sessionCounts(), {}, 'stateless: no sessions');
+      assert.deepEqual(r.router.sessionCounts(), {}, 'stateless: no sessions');
     } finally {
       await client.close();
     }
