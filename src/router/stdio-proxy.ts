@@ -72,6 +72,8 @@ interface Backend {
 }
 
 const REPLAY = 'mcp-rollout:';
+/** The ids under which a server request goes to the client when its own id is taken by another backend's. */
+const ASK_ALIAS = 'mcp-rollout-ask:';
 const key = (id: Id): string => (typeof id === 'number' ? `n${id}` : `s${id}`);
 
 export class StdioProxy {
@@ -81,6 +83,9 @@ export class StdioProxy {
   private readonly live = new Set<Backend>();
   /** Requests a backend sent the client (sampling, roots, ...), so the answer reaches that backend. */
   private readonly asked = new Map<string, Backend>();
+  /** Ids we gave server requests that clashed with another backend's (ours -> the backend's own). */
+  private readonly aliases = new Map<string, Id>();
+  private aliasSeq = 0;
   /** Non-JSON lines from backends already gone. */
   private goneNoise = 0;
   private readonly onRegistryChange = (): void => void this.checkPinned();
@@ -240,6 +245,12 @@ export class StdioProxy {
       // An answer to a server request: it goes to the backend that asked, even if the session moved since.
       const asker = this.asked.get(key(msg.id));
       this.asked.delete(key(msg.id));
+      const original = this.aliases.get(key(msg.id));
+      if (asker && original !== undefined) {
+        this.aliases.delete(key(msg.id));
+        if (asker.upstream?.alive) asker.upstream.send({ ...msg, id: original });
+        return;
+      }
       if (asker && asker !== this.current) {
         if (asker.upstream?.alive) asker.upstream.send(msg, text);
         return;
@@ -296,7 +307,18 @@ export class StdioProxy {
       this.privateWaiters.delete(m.id);
       return;
     }
-    if (m.method !== undefined && m.id !== undefined && m.id !== null) this.asked.set(key(m.id), b);
+    if (m.method !== undefined && m.id !== undefined && m.id !== null) {
+      const other = this.asked.get(key(m.id));
+      if (other !== undefined && other !== b) {
+        // During a move, the old and the new backend may each ask the client something under the same id:
+        // this one goes out under an id of ours, and its answer comes back to it under its own.
+        const alias = `${ASK_ALIAS}${++this.aliasSeq}`;
+        this.aliases.set(key(alias), m.id);
+        this.asked.set(key(alias), b);
+        return this.toClientText(JSON.stringify({ ...m, id: alias }));
+      }
+      this.asked.set(key(m.id), b);
+    }
     if (!this.account(b, m)) return; // a late answer to a request already failed: the client has its error
     this.toClientText(text ?? JSON.stringify(m));
   }
@@ -334,7 +356,11 @@ export class StdioProxy {
   /** `b` is gone (or going): it no longer counts as live, and nobody waits for its questions' answers. */
   private forget(b: Backend): void {
     if (this.live.delete(b)) this.goneNoise += b.upstream?.noise ?? 0;
-    for (const [k, asker] of this.asked) if (asker === b) this.asked.delete(k);
+    for (const [k, asker] of this.asked) {
+      if (asker !== b) continue;
+      this.asked.delete(k);
+      this.aliases.delete(k);
+    }
   }
 
   /** Ends `b` once (process group or HTTP session), however many callers ask. */

@@ -163,6 +163,31 @@ describe('stdio proxy: sessions that end badly or move', () => {
     assert.match(JSON.stringify(r.result), /file:\/\/\/answered/);
   });
 
+  it('the old and the new backend asking the client under the same id: each gets its own answer', async () => {
+    const same = (tag: string): Transport => ({ type: 'stdio', command: process.execPath, args: [RAW], env: { TAG: tag, ASK_PREFIX: 'srv' } });
+    const h = await harness(async (r) => {
+      await r.deploy('s', { version: '1.0.0', transport: same('blue') });
+      await r.deploy('s', { version: '2.0.0', transport: same('green'), traffic: 100 });
+    });
+    await handshake(h);
+    h.send({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'ask' } });
+    assert.deepEqual(await h.next(), { jsonrpc: '2.0', id: 'srv-1', method: 'roots/list' });
+    await h.registry.rollback('s', '2.0.0', 'bad');
+    await waitForBackend(h, 'blue');
+    h.send({ jsonrpc: '2.0', id: 6, method: 'tools/call', params: { name: 'ask' } });
+    const second = await h.next();
+    assert.equal(second.method, 'roots/list');
+    assert.notEqual(second.id, 'srv-1', 'the new backend\'s request goes out under another id');
+    h.send({ jsonrpc: '2.0', id: second.id, result: { roots: [{ uri: 'file:///for-blue' }] } });
+    const six = await h.answer();
+    assert.equal(six.id, 6);
+    assert.match(JSON.stringify(six.result), /for-blue/);
+    h.send({ jsonrpc: '2.0', id: 'srv-1', result: { roots: [{ uri: 'file:///for-green' }] } });
+    const five = await h.answer();
+    assert.equal(five.id, 5);
+    assert.match(JSON.stringify(five.result), /for-green/);
+  });
+
   it('a backend that ignores EOF and SIGTERM is killed with its process group', async () => {
     const h = await harness((r) => r.deploy('s', { version: '1.0.0', transport: raw('blue', 'stubborn') }).then(() => undefined));
     await handshake(h);
