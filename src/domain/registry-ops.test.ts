@@ -3,8 +3,10 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { AppError } from '../errors.js';
 import { checkServer } from './invariants.js';
-import { deploy, promote, removeVersion, rollback, setHealth, setTraffic, type OpResult } from './registry-ops.js';
-import type { ServerState, Transport } from './types.js';
+import { DEFAULT_THRESHOLDS } from './analysis.js';
+import { parseSteps, start, type RolloutSpec } from './rollout-controller.js';
+import { claimRollout, commitRolloutTick, deploy, promote, removeVersion, rollback, saveRollout, setHealth, setTraffic, type OpResult } from './registry-ops.js';
+import type { RolloutDriver, ServerState, Transport } from './types.js';
 
 const stdio: Transport = { type: 'stdio', command: 'node', args: ['server.js'], env: {} };
 const shares = (s: ServerState): Record<string, string> =>
@@ -186,5 +188,86 @@ describe('invariants hold under any sequence of operations', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe('rollout drivers: claim and guarded ticks', () => {
+  const spec: RolloutSpec = { server: 'w', version: '2.0.0', strategy: 'canary', steps: parseSteps('20,100'), intervalMs: 1000, failureLimit: 1, thresholds: DEFAULT_THRESHOLDS };
+  const A: RolloutDriver = { pid: 11, host: 'h1' };
+  const B: RolloutDriver = { pid: 22, host: 'h1' };
+  const DEAD: RolloutDriver = { pid: 33, host: 'h1' };
+  /** 1.0.0 blue, 2.0.0 green at 20%, and a rollout of 2.0.0 started at 5000 (by `driver`, if given). */
+  function withRollout(driver?: RolloutDriver): ServerState {
+    const t = start(spec, 5000);
+    const s = setTraffic(serverWith(['1.0.0'], ['2.0.0']), '2.0.0', 20, 5000).server;
+    return saveRollout(s, { spec, status: t.status, ...(driver ? { driver } : {}) }, t.events).server;
+  }
+  const isConflict = (pattern: RegExp) => (e: unknown) => e instanceof AppError && e.code === 'conflict' && pattern.test(e.message);
+
+  it('a claim takes over from the driver seen dead, or from none, and records who took over from whom', () => {
+    const r = claimRollout(withRollout(DEAD), A, DEAD);
+    assert.deepEqual(r.server.rollout!.driver, A);
+    assert.deepEqual(r.changes, [{ type: 'server:rollout', server: 'w', version: '2.0.0', phase: 'Progressing', message: 'driven by process 11 on h1 (taken over from process 33 on h1)' }]);
+    assert.deepEqual(claimRollout(withRollout(), A, undefined).server.rollout!.driver, A);
+  });
+  it('of two claims on the same dead driver, the second finds the first and fails naming it', () => {
+    const first = claimRollout(withRollout(DEAD), A, DEAD).server;
+    const before = structuredClone(first);
+    assert.throws(() => claimRollout(first, B, DEAD), isConflict(/^the rollout of "w" is already driven by process 11 on h1$/));
+    assert.throws(() => claimRollout(claimRollout(withRollout(), A, undefined).server, B, undefined), isConflict(/already driven by process 11 on h1/));
+    assert.deepEqual(first, before);
+  });
+  it('re-claiming its own rollout changes nothing; an ended one is returned as it is; none is a conflict', () => {
+    assert.equal(claimRollout(withRollout(A), A, A).changes.length, 0);
+    const done = withRollout(A);
+    done.rollout!.status = { ...done.rollout!.status, phase: 'Healthy', message: '2.0.0 promoted' };
+    const r = claimRollout(done, B, A);
+    assert.equal(r.changes.length, 0);
+    assert.deepEqual(r.server.rollout!.driver, A);
+    assert.throws(() => claimRollout(serverWith(['1.0.0']), A, undefined), isConflict(/server "w" has no rollout to drive/));
+  });
+
+  it('a tick by the driver applies its actions and saves the status and events in one result', () => {
+    const s = withRollout(A);
+    const status = { ...s.rollout!.status, stepIndex: 1, message: 'step 2/2: 100% to 2.0.0, observing' };
+    const events = [{ at: 6000, type: 'weight-set' as const, message: status.message }];
+    const r = commitRolloutTick(s, { actions: [{ type: 'set-weight', percent: 100 }], next: { spec, status, driver: A }, events }, { driving: A }, 6000);
+    assert.equal(r.superseded, undefined);
+    assert.deepEqual(shares(r.server), { '1.0.0': 'blue 0', '2.0.0': 'green 100' });
+    assert.deepEqual(r.changes.map((c) => c.type), ['server:traffic-changed', 'server:traffic-changed', 'server:rollout']);
+    assert.deepEqual(r.server.rollout!.events.map((e) => e.type), ['started', 'weight-set', 'weight-set']);
+    assert.deepEqual(r.events, events);
+  });
+  it('a tick by a runner that was taken over (or whose rollout was replaced) applies nothing and says who drives it', () => {
+    const s = claimRollout(withRollout(A), B, A).server;
+    const next = { spec, status: { ...s.rollout!.status, stepIndex: 1 }, driver: A };
+    const r = commitRolloutTick(s, { actions: [{ type: 'set-weight', percent: 100 }], next, events: [{ at: 6000, type: 'weight-set', message: 'x' }] }, { driving: A }, 6000);
+    assert.deepEqual(r.superseded, { driver: B });
+    assert.equal(r.server, s);
+    assert.deepEqual(r.changes, []);
+    assert.deepEqual(r.events, []);
+    assert.match(r.messages[0]!, /is now driven by process 22 on h1: process 11 on h1 stops driving it/);
+    const replaced = commitRolloutTick(s, { actions: [], next: { ...next, status: { ...next.status, startedAt: 1 } }, events: [] }, { driving: B }, 6000);
+    assert.deepEqual(replaced.superseded, { driver: undefined });
+  });
+  it('an action the registry refuses becomes an analysis event; the status is still saved', () => {
+    const s = withRollout(A);
+    const gone = rollback(s, '2.0.0', 5500, 'by hand').server;
+    const status = { ...s.rollout!.status, phase: 'Degraded' as const, message: 'rolled back' };
+    const r = commitRolloutTick(gone, { actions: [{ type: 'rollback', reason: 'error rate' }], next: { spec, status, driver: A }, events: [] }, { driving: A }, 6000);
+    assert.deepEqual(r.events, [{ at: 6000, type: 'analysis', message: 'could not rollback: version "2.0.0" of server "w" is inactive: nothing to roll back' }]);
+    assert.equal(r.server.rollout!.status.phase, 'Degraded');
+  });
+  it('a start replaces only the rollout it saw: none, an ended one or an orphan, never one started since', () => {
+    const base = serverWith(['1.0.0'], ['2.0.0']);
+    const t = start(spec, 7000);
+    const tick = { actions: t.actions, next: { spec, status: t.status, driver: B }, events: t.events };
+    const fresh = commitRolloutTick(base, tick, { replacing: undefined }, 7000);
+    assert.deepEqual(shares(fresh.server), { '1.0.0': 'blue 80', '2.0.0': 'green 20' });
+    assert.deepEqual(fresh.server.rollout!.driver, B);
+    const orphan = withRollout(DEAD);
+    assert.deepEqual(commitRolloutTick(orphan, tick, { replacing: orphan.rollout }, 7000).server.rollout!.driver, B);
+    assert.throws(() => commitRolloutTick(withRollout(A), tick, { replacing: undefined }, 7000), isConflict(/server "w" already has a rollout in progress \(2.0.0: .*, driven by process 11 on h1\)/));
+    assert.throws(() => commitRolloutTick(claimRollout(orphan, A, DEAD).server, tick, { replacing: orphan.rollout }, 7000), isConflict(/already has a rollout in progress/));
   });
 });

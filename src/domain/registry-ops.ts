@@ -17,12 +17,13 @@ import {
   type ServerState,
   type Status,
   type Transport,
+  type RolloutDriver,
   type RolloutRecord,
   type ValidationSummary,
   type VersionRecord,
 } from './types.js';
 import type { Contract } from './contract-diff.js';
-import type { Command as RolloutCommand, RolloutEvent } from './rollout-controller.js';
+import type { Action as RolloutAction, Command as RolloutCommand, RolloutEvent, RolloutStatus } from './rollout-controller.js';
 
 /** A change the registry made; the registry turns these into events and deployment-log lines. */
 export type Change =
@@ -358,4 +359,128 @@ export function commandRollout(current: ServerState, command: RolloutCommand): O
     changes: [{ type: 'server:rollout', server: server.name, version: r.spec.version, phase: r.status.phase, message: `${command.type} requested` }],
     messages: [`${command.type} requested for the rollout of ${server.name}@${r.spec.version}; the runner acts on it within a second`],
   };
+}
+
+/** Whether two drivers name the same process; two absent drivers are the same (nobody). */
+export function sameDriver(a: RolloutDriver | undefined, b: RolloutDriver | undefined): boolean {
+  return a === undefined || b === undefined ? a === b : a.pid === b.pid && a.host === b.host;
+}
+
+const nameDriver = (d: RolloutDriver): string => `process ${d.pid} on ${d.host}`;
+const ended = (s: RolloutStatus): boolean => s.phase === 'Healthy' || s.phase === 'Degraded';
+const isSameRollout = (a: RolloutRecord, b: Pick<RolloutRecord, 'spec' | 'status'>): boolean =>
+  a.spec.version === b.spec.version && a.status.startedAt === b.status.startedAt;
+
+/**
+ * Takes over the rollout in progress of `current` for `claimant` (a lease): it applies only while the stored
+ * driver is still `seen` - the driver the caller found dead, or undefined when it found none - or already is
+ * the claimant (a runner resuming its own rollout); a rollout with no driver is free. Whether `seen` is dead
+ * is the caller's judgement (this module does no I/O); run inside the store's locked read-modify-write,
+ * naming what was judged is what makes the claim atomic: of two processes that both saw the same dead
+ * driver, the second finds the first and fails.
+ * A rollout that ended meanwhile is returned unchanged. Throws AppError `conflict` when the server has no
+ * rollout, or when another driver holds it (naming that driver).
+ */
+export function claimRollout(current: ServerState, claimant: RolloutDriver, seen: RolloutDriver | undefined): OpResult {
+  const r = current.rollout;
+  if (!r) throw new AppError('conflict', `server "${current.name}" has no rollout to drive`);
+  const holder = r.driver;
+  if (holder !== undefined && !sameDriver(holder, seen) && !sameDriver(holder, claimant)) {
+    throw new AppError('conflict', `the rollout of "${current.name}" is already driven by ${nameDriver(holder)}`);
+  }
+  if (ended(r.status)) {
+    return { server: current, changes: [], messages: [`the rollout of ${current.name}@${r.spec.version} already ended (${r.status.phase}: ${r.status.message})`] };
+  }
+  if (sameDriver(holder, claimant)) return { server: current, changes: [], messages: [`the rollout of ${current.name}@${r.spec.version} is driven by ${nameDriver(claimant)}`] };
+  const server = cloneServer(current);
+  server.rollout = { ...r, driver: { pid: claimant.pid, host: claimant.host } };
+  const message = `driven by ${nameDriver(claimant)}${holder ? ` (taken over from ${nameDriver(holder)})` : ''}`;
+  return {
+    server,
+    changes: [{ type: 'server:rollout', server: server.name, version: r.spec.version, phase: r.status.phase, message }],
+    messages: [`the rollout of ${server.name}@${r.spec.version} is now ${message}`],
+  };
+}
+
+/** A runner's tick (or a rollout's start) as one write: see `commitRolloutTick`. */
+export interface RolloutTick {
+  /** The controller's actions, applied to the versions in order. */
+  actions: RolloutAction[];
+  /** The new status; `driver` is who writes it (absent for a detached start). */
+  next: Omit<RolloutRecord, 'events' | 'command'>;
+  events: RolloutEvent[];
+  /** The command this tick acted on (cleared unless another arrived meanwhile). */
+  consumed?: RolloutCommand;
+}
+
+/** What a tick may assume about the stored rollout; checked under the store's lock. */
+export type TickGuard =
+  /** A running rollout: the tick applies only while `driving` still drives this rollout. */
+  | { driving: RolloutDriver }
+  /**
+   * A new rollout: it applies only while the stored rollout is still `replacing` (the one the caller saw and
+   * judged replaceable: ended, orphaned or none; undefined for none).
+   */
+  | { replacing: RolloutRecord | undefined };
+
+export interface TickResult extends OpResult {
+  /** Every event saved: the tick's own, then one per action the registry refused. */
+  events: RolloutEvent[];
+  /**
+   * Set when a `driving` tick was refused because the rollout is no longer the caller's: nothing was applied
+   * or saved. `driver` is who drives it now (undefined: nobody, or the rollout was replaced or removed).
+   */
+  superseded?: { driver: RolloutDriver | undefined };
+}
+
+/**
+ * Applies one rollout tick to `current`: the controller's `actions` (set-weight, promote, rollback of
+ * `next.spec.version`, each recorded with the rollout's reason; one the registry refuses becomes an
+ * `analysis` event saying so, and the rest still run), then saves the status as `saveRollout` does. Run
+ * inside the store's locked write, so the guard and the changes are one atomic step:
+ * - `{ driving }`: when the stored rollout is not this one (same version and start) driven by `driving`,
+ *   nothing is applied and the result says who drives it (`superseded`); this is not an error.
+ * - `{ replacing }`: when a rollout in progress other than the one seen is stored, throws AppError `conflict`.
+ * `now` is epoch ms, for the history entries and refusal events.
+ */
+export function commitRolloutTick(current: ServerState, tick: RolloutTick, guard: TickGuard, now: number): TickResult {
+  const r = current.rollout;
+  if ('driving' in guard) {
+    if (!r || !isSameRollout(r, tick.next) || !sameDriver(r.driver, guard.driving)) {
+      const driver = r && isSameRollout(r, tick.next) ? r.driver : undefined;
+      const why = driver ? `is now driven by ${nameDriver(driver)}` : r && isSameRollout(r, tick.next) ? 'has no driver' : 'was replaced or removed';
+      return {
+        server: current,
+        changes: [],
+        messages: [`the rollout of ${current.name}@${tick.next.spec.version} ${why}: ${nameDriver(guard.driving)} stops driving it`],
+        events: [],
+        superseded: { driver },
+      };
+    }
+  } else if (r && !ended(r.status) && !(guard.replacing && isSameRollout(r, guard.replacing) && sameDriver(r.driver, guard.replacing.driver))) {
+    const by = r.driver ? `, driven by ${nameDriver(r.driver)}` : '';
+    throw new AppError('conflict', `server "${current.name}" already has a rollout in progress (${r.spec.version}: ${r.status.message}${by}); abort it or let it finish`);
+  }
+  const { spec } = tick.next;
+  const events = [...tick.events];
+  const changes: Change[] = [];
+  let server = current;
+  for (const a of tick.actions) {
+    try {
+      const step =
+        a.type === 'set-weight'
+          ? setTraffic(server, spec.version, a.percent, now, `${spec.strategy} rollout`)
+          : a.type === 'promote'
+            ? promote(server, spec.version, now, `${spec.strategy} rollout: all steps passed`)
+            : rollback(server, spec.version, now, a.reason);
+      server = step.server;
+      changes.push(...step.changes);
+    } catch (e) {
+      if (!(e instanceof AppError)) throw e;
+      // The registry refused (someone changed the versions meanwhile): say so; the next tick sees the new truth.
+      events.push({ at: now, type: 'analysis', message: `could not ${a.type}: ${e.message}` });
+    }
+  }
+  const saved = saveRollout(server, tick.next, events, tick.consumed);
+  return { server: saved.server, changes: [...changes, ...saved.changes], messages: [], events };
 }

@@ -84,8 +84,17 @@ export interface RolloutRecord {
   events: RolloutEvent[];
   /** A person's request waiting for the runner (promote, abort, resume). */
   command?: RolloutCommand;
-  /** The process driving it, so a second driver is refused while the first is alive. */
-  driver?: { pid: number; host: string };
+  /**
+   * The process driving it, so a second driver is refused while the first is alive. Taken over only by an
+   * atomic claim (`claimRollout`) that names the driver it found dead; every save of a tick checks it.
+   */
+  driver?: RolloutDriver;
+}
+
+/** Who drives a rollout: a process id on a host (compared by both; see `sameDriver`). */
+export interface RolloutDriver {
+  pid: number;
+  host: string;
 }
 
 /** Everything the registry knows about one server. */

@@ -3,11 +3,17 @@
  * candidate's status and any command), the telemetry of the candidate and the blue since the analysis
  * window began, and a health probe now and then; it applies the controller's actions through the registry
  * and saves the status, so another runner can resume where this one stopped.
+ *
+ * One rollout has one driver at a time, recorded in it. Taking over an orphaned rollout is an atomic claim
+ * that names the driver found dead (`Registry.claimRollout`); each tick's actions and status are written in
+ * one locked write that first checks this runner still is the driver (`Registry.commitRolloutTick`), so a
+ * runner that was taken over stops without acting again.
  */
 import { hostname } from 'node:os';
 import type { VersionWindow } from '../domain/analysis.js';
-import { start, tick, type Action, type RolloutEvent, type RolloutSpec, type RolloutStatus } from '../domain/rollout-controller.js';
-import { blueOf, findVersion, type ServerState, type VersionRecord } from '../domain/types.js';
+import { start, tick, type RolloutEvent, type RolloutSpec, type RolloutStatus } from '../domain/rollout-controller.js';
+import { sameDriver } from '../domain/registry-ops.js';
+import { blueOf, findVersion, type RolloutDriver, type ServerState, type VersionRecord } from '../domain/types.js';
 import { AppError } from '../errors.js';
 import { isProcessAlive } from '../process-alive.js';
 import type { Registry } from '../registry/registry.js';
@@ -37,6 +43,12 @@ export interface RunnerDeps {
   onEvent: (e: RolloutEvent) => void;
   /** Stops driving (the status stays saved and resumable). */
   signal?: AbortSignal;
+  /**
+   * Who this runner is, as recorded in the rollouts it drives (default: this process, its pid and host
+   * name). The pid must be a live process on this host for others to leave the rollout alone; two runners
+   * in one process (tests) need distinct identities.
+   */
+  self?: RolloutDriver;
 }
 
 /** Throws `conflict` when `server` has a rollout that a live process is still driving. */
@@ -62,28 +74,39 @@ export function startDetached(deps: RunnerDeps, spec: RolloutSpec): Promise<Roll
 }
 
 async function startRollout(deps: RunnerDeps, spec: RolloutSpec, drivenHere: boolean): Promise<RolloutStatus> {
-  assertNoRolloutInProgress((await deps.registry.get(spec.server)).server);
+  const { server } = await deps.registry.get(spec.server);
+  assertNoRolloutInProgress(server);
   const t = start(spec, deps.registry.now());
-  await apply(deps, spec, t.actions, t.events);
-  await deps.registry.saveRollout(spec.server, { spec, status: t.status, ...(drivenHere ? { driver: me() } : {}) }, t.events);
-  t.events.forEach(deps.onEvent);
+  // The first step and the record in one write, refused if another rollout started since the check above.
+  const next = { spec, status: t.status, ...(drivenHere ? { driver: me(deps) } : {}) };
+  const done = await deps.registry.commitRolloutTick(spec.server, { actions: t.actions, next, events: t.events }, { replacing: server.rollout });
+  done.events.forEach(deps.onEvent);
   return t.status;
 }
 
-/** Drives the saved rollout of `name` from where it is. Refused while another live process drives it. */
+/**
+ * Drives the saved rollout of `name` from where it is, after claiming it (see `Registry.claimRollout`).
+ * Throws AppError `conflict` when there is no rollout, or when another live process drives it or claimed it
+ * first. Returns the last status (at once when the rollout already ended).
+ */
 export async function resumeRollout(deps: RunnerDeps, name: string): Promise<RolloutStatus> {
+  const self = me(deps);
   const { server } = await deps.registry.get(name);
   const r = server.rollout;
   if (!r) throw new AppError('conflict', `server "${name}" has no rollout to drive`);
   if (isTerminal(r.status)) return r.status;
-  if (r.driver && driverAlive(r.driver) && r.driver.pid !== process.pid) {
-    throw new AppError('conflict', `the rollout of "${name}" is already driven by process ${r.driver.pid}`);
+  if (r.driver && !sameDriver(r.driver, self) && driverAlive(r.driver)) {
+    throw new AppError('conflict', `the rollout of "${name}" is already driven by process ${r.driver.pid} on ${r.driver.host}`);
   }
-  await deps.registry.saveRollout(name, { spec: r.spec, status: r.status, driver: me() }, []);
+  // Atomic: applies only if the driver is still the one just found dead (or none), so of two processes that
+  // both found it orphaned, one drives it and the other gets a conflict naming the first.
+  const claimed = (await deps.registry.claimRollout(name, self, r.driver)).server.rollout;
+  if (claimed && isTerminal(claimed.status)) return claimed.status;
   return drive(deps, name);
 }
 
 async function drive(deps: RunnerDeps, name: string): Promise<RolloutStatus> {
+  const self = me(deps);
   const tickMs = deps.tickMs ?? 1000;
   const probeEvery = deps.probeEveryMs ?? 5000;
   let lastProbe = -Infinity;
@@ -92,6 +115,8 @@ async function drive(deps: RunnerDeps, name: string): Promise<RolloutStatus> {
     const r = server.rollout;
     if (!r) throw new AppError('conflict', `the rollout of "${name}" disappeared from the registry`);
     if (isTerminal(r.status) || deps.signal?.aborted) return r.status;
+    // Another process took the rollout over (it found this one dead): it is theirs now; stop without a word.
+    if (!sameDriver(r.driver, self)) return r.status;
     const { spec } = r;
     const now = deps.registry.now();
     const candidate = findVersion(server, spec.version);
@@ -114,33 +139,30 @@ async function drive(deps: RunnerDeps, name: string): Promise<RolloutStatus> {
       ...(probe ? { probe } : {}),
       ...(r.command ? { command: r.command } : {}),
     });
-    await apply(deps, spec, t.actions, t.events);
-    await deps.registry.saveRollout(name, { spec, status: t.status, ...(r.driver ? { driver: r.driver } : {}) }, t.events, r.command);
-    t.events.forEach(deps.onEvent);
+    // Taken over since the read above: nothing of this tick is applied, and this runner stops.
+    const done = await deps.registry.commitRolloutTick(name, { actions: t.actions, next: { spec, status: t.status, driver: self }, events: t.events, ...(r.command ? { consumed: r.command } : {}) }, { driving: self });
+    if (done.superseded) return done.server.rollout?.status ?? r.status;
+    done.events.forEach(deps.onEvent);
     if (isTerminal(t.status)) return t.status;
     await deps.sleep(tickMs);
   }
 }
 
-async function apply(deps: RunnerDeps, spec: RolloutSpec, actions: Action[], events: RolloutEvent[]): Promise<void> {
-  const { registry } = deps;
-  for (const a of actions) {
-    try {
-      if (a.type === 'set-weight') await registry.setTraffic(spec.server, spec.version, a.percent, `${spec.strategy} rollout`);
-      else if (a.type === 'promote') await registry.promote(spec.server, spec.version, `${spec.strategy} rollout: all steps passed`);
-      else await registry.rollback(spec.server, spec.version, a.reason);
-    } catch (e) {
-      // The registry refused (someone changed it meanwhile): say so; the next tick sees the new truth.
-      events.push({ at: registry.now(), type: 'analysis', message: `could not ${a.type}: ${(e as Error).message}` });
-    }
-  }
-}
-
 const isTerminal = (s: RolloutStatus): boolean => s.phase === 'Healthy' || s.phase === 'Degraded';
-const me = (): { pid: number; host: string } => ({ pid: process.pid, host: hostname() });
+/** The identity a runner with `deps` drives under: `deps.self`, else this process. */
+export const me = (deps: Pick<RunnerDeps, 'self'>): RolloutDriver => deps.self ?? { pid: process.pid, host: hostname() };
 
-/** A driver on another host is taken to be alive (it cannot be checked from here). */
-function driverAlive(d: { pid: number; host: string } | undefined): boolean {
+/**
+ * Whether a rollout's recorded driver may still be driving it; false for none.
+ *
+ * A driver on another host is taken to be alive: its pid cannot be checked from here, so such a rollout is
+ * never taken over automatically. There is deliberately no lease expiry (a driver refreshing a heartbeat that
+ * goes stale): every registry write appends a deployment-log line, so a heartbeat would put one in the log
+ * per tick, and the registry's file lock already assumes its users share one host (it too takes a holder on
+ * another host to be alive). A registry shared between hosts would need both a lease and a store that can
+ * write without logging.
+ */
+export function driverAlive(d: RolloutDriver | undefined): boolean {
   if (!d || d.host !== hostname()) return d !== undefined;
   return isProcessAlive(d.pid);
 }

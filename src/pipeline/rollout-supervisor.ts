@@ -1,26 +1,31 @@
 /**
  * Rollouts inside a long-running router: any rollout in progress whose driver is gone (a foreground
  * `mcp-deploy --strategy` that was stopped, a router that restarted) is picked up and driven from where its
- * saved status says it is. A rollout with a live driver is left to it.
+ * saved status says it is. A rollout with a live driver is left to it. Several routers may supervise one
+ * registry: taking a rollout over is an atomic claim, so each orphan is driven by exactly one of them.
  */
 import type { RolloutEvent } from '../domain/rollout-controller.js';
+import { sameDriver } from '../domain/registry-ops.js';
 import type { LiveView } from '../registry/live-view.js';
-import { resumeRollout, type RunnerDeps } from './rollout-runner.js';
+import { driverAlive, me, resumeRollout, type RunnerDeps } from './rollout-runner.js';
 
 /**
  * Watches `view` (on every change and every `everyMs`, default 5000) and drives orphaned rollouts with
- * `deps`. Returns the function that stops watching (rollouts being driven stop at `deps.signal`).
+ * `deps` (`deps.self` is this router's identity as a driver). Returns the function that stops watching
+ * (rollouts being driven stop at `deps.signal`).
  */
 export function superviseRollouts(view: LiveView, deps: Omit<RunnerDeps, 'onEvent'>, onEvent: (server: string, e: RolloutEvent) => void, everyMs = 5000): () => void {
+  const self = me(deps);
   const driving = new Set<string>();
   const look = (): void => {
     for (const name of view.names()) {
       const r = view.get(name)?.rollout;
       if (!r || r.status.phase === 'Healthy' || r.status.phase === 'Degraded' || driving.has(name) || deps.signal?.aborted) continue;
-      if (r.driver?.pid === process.pid) continue;
+      // Ours already (started in this process), or a live driver's. The view may be stale: the claim is what decides.
+      if (sameDriver(r.driver, self) || driverAlive(r.driver)) continue;
       driving.add(name);
-      resumeRollout({ ...deps, onEvent: (e) => onEvent(name, e) }, name)
-        .catch(() => undefined) // a live driver elsewhere: its rollout, not ours
+      resumeRollout({ ...deps, self, onEvent: (e) => onEvent(name, e) }, name)
+        .catch(() => undefined) // another router (or `resume --wait`) claimed it first: its rollout, not ours
         .finally(() => driving.delete(name));
     }
   };

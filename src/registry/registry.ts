@@ -6,10 +6,10 @@
 import { EventEmitter } from 'node:events';
 import { toLogRecord } from '../domain/deployment-log.js';
 import * as ops from '../domain/registry-ops.js';
-import type { Change, DeployRequest, OpResult } from '../domain/registry-ops.js';
+import type { Change, DeployRequest, OpResult, RolloutTick, TickGuard, TickResult } from '../domain/registry-ops.js';
 import type { Contract } from '../domain/contract-diff.js';
 import type { Command as RolloutCommand, RolloutEvent } from '../domain/rollout-controller.js';
-import type { Health, HistoryEntry, RolloutRecord, Scope, ServerState, ValidationSummary } from '../domain/types.js';
+import type { Health, HistoryEntry, RolloutDriver, RolloutRecord, Scope, ServerState, ValidationSummary } from '../domain/types.js';
 import { findVersion } from '../domain/types.js';
 import { AppError } from '../errors.js';
 import type { Store, StoredServer } from '../state/store.js';
@@ -85,6 +85,26 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return this.apply(name, undefined, (cur) => ops.saveRollout(cur!, next, events, consumed));
   }
 
+  /**
+   * Makes `claimant` the driver of the rollout of `name`, atomically: only while its stored driver is still
+   * `seen` (the driver the caller found dead, undefined for none) or already `claimant` (see `ops.claimRollout`).
+   * Throws AppError `conflict` naming the live driver when another process got there first.
+   */
+  claimRollout(name: string, claimant: RolloutDriver, seen: RolloutDriver | undefined): Promise<ChangeResult> {
+    return this.apply(name, undefined, (cur) => ops.claimRollout(cur!, claimant, seen));
+  }
+
+  /**
+   * Applies a rollout tick's actions and saves its status in one locked write, under `guard` (see
+   * `ops.commitRolloutTick`). With `{ driving }`, a rollout taken over by another process is left untouched
+   * and the result's `superseded` says who drives it; with `{ replacing }`, throws `conflict` when another
+   * rollout started meanwhile.
+   */
+  async commitRolloutTick(name: string, tick: RolloutTick, guard: TickGuard): Promise<ChangeResult & Pick<TickResult, 'events' | 'superseded'>> {
+    const { result, value } = await this.write(name, undefined, (cur, now) => ops.commitRolloutTick(cur!, tick, guard, now));
+    return { ...result, events: value.events, ...(value.superseded ? { superseded: value.superseded } : {}) };
+  }
+
   /** Hands a person's command (promote, abort, resume) to the rollout in progress of `name`. */
   commandRollout(name: string, command: RolloutCommand): Promise<ChangeResult> {
     return this.apply(name, undefined, (cur) => ops.commandRollout(cur!, command));
@@ -113,6 +133,16 @@ export class Registry extends EventEmitter<RegistryEvents> {
     op: (current: ServerState | undefined, now: number) => OpResult,
     mayCreate = false,
   ): Promise<ChangeResult> {
+    return (await this.write(name, scope, op, mayCreate)).result;
+  }
+
+  /** Runs `op` inside the store's locked read-modify-write; returns the change and the op's own result. */
+  private async write<R extends OpResult>(
+    name: string,
+    scope: Scope | undefined,
+    op: (current: ServerState | undefined, now: number) => R,
+    mayCreate = false,
+  ): Promise<{ result: ChangeResult; value: R }> {
     const now = this.now();
     const missing = new AppError('not-found', `unknown server "${name}"`);
     let outcome;
@@ -129,7 +159,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     }
     const { value, scope: where, location } = outcome;
     for (const change of value.changes) this.emit(change.type, change as never);
-    return { server: value.server, scope: where, location, changes: value.changes, messages: value.messages };
+    return { result: { server: value.server, scope: where, location, changes: value.changes, messages: value.messages }, value };
   }
 }
 
