@@ -2,8 +2,9 @@
  * `npm run bench`: what our code costs, measured against the direct path in the same run.
  * 1. stdio: sequential tools/call echo on server-everything, direct vs. through `mcp-rollout proxy`,
  *    interleaved in rounds; p50, p99, their ratios and added microseconds; the proxy's resident memory.
- * 2. HTTP at 1 and 32 concurrent sessions: server-everything over Streamable HTTP directly and through the
- *    router; server-everything over stdio through the router and through supergateway; p50, p99, req/s.
+ * 2. HTTP at 1 and 32 concurrent sessions: server-everything over Streamable HTTP directly, through the
+ *    router, and through a bare Node.js proxy (the least one Node hop costs, for reference); server-everything
+ *    over stdio through the router and through supergateway; p50, p99, req/s.
  * 3. What 1,000 idle legacy sessions cost the router in memory.
  * Prints a table and writes bench-results/bench-<time>.json. A script, never a test: machines are noisy.
  */
@@ -21,6 +22,7 @@ import { freePort, startEverything } from '../test/helpers/everything-http.js';
 
 const EVERYTHING = fileURLToPath(new URL('../../node_modules/@modelcontextprotocol/server-everything/dist/index.js', import.meta.url));
 const CLI = fileURLToPath(new URL('../src/cli/bin/mcp-rollout.js', import.meta.url));
+const BARE_PROXY = fileURLToPath(new URL('./bare-proxy.js', import.meta.url));
 const SUPERGATEWAY = fileURLToPath(new URL('../../node_modules/supergateway/dist/index.js', import.meta.url));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
 const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 100);
@@ -115,11 +117,15 @@ try {
     gateway.stderr!.on('data', look);
     gateway.once('exit', (c) => reject(new Error(`supergateway exited with ${c}: ${out}`)));
   });
+  const barePort = await freePort();
+  const bare = spawn(process.execPath, [BARE_PROXY, backend.url, String(barePort)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve) => bare.stdout!.once('data', () => resolve()));
   await new Promise((r) => setTimeout(r, 500));
   const http: Record<string, { p50: number; p99: number; rps: number }> = {};
   const paths: [string, string][] = [
     ['direct http', backend.url],
     ['router -> http', `http://127.0.0.1:${port}/mcp/everything-http`],
+    ['bare node proxy -> http', `http://127.0.0.1:${barePort}/mcp`],
     ['router -> stdio', `http://127.0.0.1:${port}/mcp/everything`],
     ['supergateway -> stdio', `http://127.0.0.1:${sgPort}/mcp`],
   ];
@@ -134,6 +140,7 @@ try {
     }
   }
   gateway.kill('SIGTERM');
+  bare.kill('SIGTERM');
 
   // 1,000 idle legacy sessions on the HTTP backend: what each costs the router.
   const before = await rss(router.pid!);
@@ -159,6 +166,7 @@ try {
     'http (sequential echo per session)        p50        p99      req/s',
     ...Object.entries(http).map(([k, v]) => `  ${k.padEnd(30)} ${us(v.p50).padStart(9)} ${us(v.p99).padStart(9)} ${v.rps.toFixed(0).padStart(9)}`),
     `  router -> http throughput vs direct: ${((http['router -> http @1']!.rps / http['direct http @1']!.rps) * 100).toFixed(0)}% at 1 session, ${((http['router -> http @32']!.rps / http['direct http @32']!.rps) * 100).toFixed(0)}% at 32 (target >= 85%)`,
+    `  bare node proxy -> http throughput vs direct (the least a Node hop costs): ${((http['bare node proxy -> http @1']!.rps / http['direct http @1']!.rps) * 100).toFixed(0)}% at 1 session, ${((http['bare node proxy -> http @32']!.rps / http['direct http @32']!.rps) * 100).toFixed(0)}% at 32`,
     `  router -> stdio p50 vs supergateway -> stdio: ${(100 - ratio('router -> stdio @1', 'supergateway -> stdio @1') * 100).toFixed(0)}% faster at 1 session, ${(100 - ratio('router -> stdio @32', 'supergateway -> stdio @32') * 100).toFixed(0)}% at 32 (target >= 25%)`,
     `  router RSS ${routerRss.toFixed(1)} MiB; 1,000 idle legacy sessions cost ${perSessionKiB.toFixed(1)} KiB each (target <= 64)`,
   ];
