@@ -40,6 +40,12 @@ export interface ProxyOptions {
    * so (SIGKILL, a crash); default true. See lifeline.ts.
    */
   lifeline: boolean;
+  /**
+   * After the session moves off a version that was made inactive (a promotion of another), its backend stays
+   * up, idle, this long (ms; default 10 min): a rollback within it moves the session back at once, to the
+   * very process it left. 0 turns this off.
+   */
+  rollbackWindowMs: number;
 }
 
 export const DEFAULT_PROXY_OPTIONS: ProxyOptions = {
@@ -48,6 +54,7 @@ export const DEFAULT_PROXY_OPTIONS: ProxyOptions = {
   draw: Math.random,
   maxRestartsPerMinute: 3,
   lifeline: true,
+  rollbackWindowMs: 600_000,
 };
 
 type Id = string | number;
@@ -81,6 +88,8 @@ export class StdioProxy {
   private readonly pending = new Map<string, Pending>();
   /** Backends whose process or connection is up: the current one and any old one finishing its work. */
   private readonly live = new Set<Backend>();
+  /** The backend the session left at a promotion, kept warm for the rollback window. */
+  private standby: { backend: Backend; timer: NodeJS.Timeout } | undefined;
   /** Requests a backend sent the client (sampling, roots, ...), so the answer reaches that backend. */
   private readonly asked = new Map<string, Backend>();
   /** Ids we gave server requests that clashed with another backend's (ours -> the backend's own). */
@@ -307,6 +316,8 @@ export class StdioProxy {
       this.privateWaiters.delete(m.id);
       return;
     }
+    // A standby backend's own news (list changes, logs) is not the session's: it speaks only to finish requests.
+    if (this.standby?.backend === b && m.method !== undefined && (m.id === undefined || m.id === null) && !this.busy(b)) return;
     if (m.method !== undefined && m.id !== undefined && m.id !== null) {
       const other = this.asked.get(key(m.id));
       if (other !== undefined && other !== b) {
@@ -409,7 +420,17 @@ export class StdioProxy {
     // Set before the first await, so messages arriving meanwhile are held back.
     this.migrating ??= (async () => {
       const old = this.current!;
-      const next = await this.startBackend(this.choose());
+      const chosen = this.choose();
+      const warm = this.takeStandby(chosen?.version);
+      if (warm) {
+        // Back to the process this session left at a promotion: it still holds the session as it was.
+        if (old.upstream?.alive && this.initialized) await this.announceListChanges(old, warm);
+        this.current = warm;
+        this.opts.notice?.(`${why}: the session is back on version ${warm.version} (its process was kept for the rollback window)`);
+        void this.retire(old);
+        return;
+      }
+      const next = await this.startBackend(chosen);
       const replayed = next.upstream && this.initializeParams ? await this.privateRequest(next, 'initialize', this.initializeParams) : undefined;
       if (next.upstream && this.initializeParams && !replayed?.result) {
         // A backend that would not be initialised must not serve the session half set up: requests get this
@@ -428,15 +449,54 @@ export class StdioProxy {
       }
       this.current = next;
       this.opts.notice?.(`${why}: the session now uses ${next.upstream ? `version ${next.version}` : `nothing (${next.failure})`}`);
-      // The old backend finishes what it was asked, then goes.
-      void this.retire(old);
+      // Left at a promotion: the old backend stays warm for the rollback window. Otherwise it finishes what
+      // it was asked, then goes.
+      if (this.leftAtPromotion(old)) this.keepStandby(old);
+      else void this.retire(old);
     })().finally(() => (this.migrating = undefined));
     return this.migrating;
   }
 
+  /** True when `b` is healthy and its version is merely inactive now (another was promoted), not rolled back or gone. */
+  private leftAtPromotion(b: Backend): boolean {
+    if (this.opts.rollbackWindowMs <= 0 || b.failure !== undefined || !b.upstream?.alive || b.closing) return false;
+    const server = this.view.get(this.name);
+    const v = server?.versions.find((x) => x.version === b.version);
+    return v?.status === 'inactive' && !rolledBackSince(server!, b);
+  }
+
+  private keepStandby(b: Backend): void {
+    const before = this.standby;
+    const timer = setTimeout(() => {
+      if (this.standby?.backend !== b) return;
+      this.standby = undefined;
+      void this.retire(b);
+    }, this.opts.rollbackWindowMs);
+    timer.unref();
+    this.standby = { backend: b, timer };
+    if (before) {
+      clearTimeout(before.timer);
+      void this.retire(before.backend);
+    }
+  }
+
+  /** The standby backend, if it serves `version` and still runs (then it is no longer a standby). */
+  private takeStandby(version: string | undefined): Backend | undefined {
+    const s = this.standby;
+    if (!s || version === undefined || s.backend.version !== version || !s.backend.upstream?.alive || s.backend.closing) return undefined;
+    clearTimeout(s.timer);
+    this.standby = undefined;
+    return s.backend;
+  }
+
+  /** True while `b` has requests of the client to answer. */
+  private busy(b: Backend): boolean {
+    return [...this.pending.values()].some((p) => p.backend === b);
+  }
+
   private async retire(b: Backend): Promise<void> {
     const deadline = Date.now() + this.opts.requestTimeoutMs;
-    while (!this.ended && [...this.pending.values()].some((p) => p.backend === b) && Date.now() < deadline && b.upstream?.alive) {
+    while (!this.ended && this.busy(b) && Date.now() < deadline && b.upstream?.alive) {
       await new Promise((r) => setTimeout(r, 50));
     }
     await this.closeBackend(b); // at shutdown, ended there already
@@ -494,6 +554,8 @@ export class StdioProxy {
     this.ended = true;
     this.view.off('change', this.onRegistryChange);
     for (const p of this.pending.values()) clearTimeout(p.timer);
+    if (this.standby) clearTimeout(this.standby.timer);
+    this.standby = undefined;
     // Nothing more is read from the client (lets a process whose stdin is still open exit).
     if (!this.input.readableEnded) this.input.destroy();
     await this.migrating;

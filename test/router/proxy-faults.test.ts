@@ -188,6 +188,44 @@ describe('stdio proxy: sessions that end badly or move', () => {
     assert.match(JSON.stringify(five.result), /for-green/);
   });
 
+  it('after a promotion the old backend stays warm: a rollback in the window returns the session to that very process', async () => {
+    const h = await harness(
+      async (r) => {
+        await r.deploy('s', { version: '1.0.0', transport: raw('blue') });
+        await r.deploy('s', { version: '2.0.0', transport: raw('green'), traffic: 0 });
+      },
+      { rollbackWindowMs: 60_000 },
+    );
+    await handshake(h);
+    const blue = await pids(h, 1);
+    await h.registry.promote('s', '2.0.0');
+    const green = await waitForBackend(h, 'green');
+    assert.notEqual(green.pid, blue.pid);
+    assert.ok(pidAlive(blue.pid), 'the old blue runs on for the rollback window');
+    await h.registry.rollback('s', '2.0.0', 'bad');
+    const back = await waitForBackend(h, 'blue');
+    assert.equal(back.pid, blue.pid, 'the session is back on the process it left, not a new one');
+    assert.ok(await waitGone(green.pid, 5000), 'the rolled-back backend ends');
+  });
+
+  it('the kept backend ends when the rollback window closes', async () => {
+    const h = await harness(
+      async (r) => {
+        await r.deploy('s', { version: '1.0.0', transport: raw('blue') });
+        await r.deploy('s', { version: '2.0.0', transport: raw('green'), traffic: 0 });
+      },
+      { rollbackWindowMs: 500 },
+    );
+    await handshake(h);
+    const blue = await pids(h, 1);
+    await h.registry.promote('s', '2.0.0');
+    await waitForBackend(h, 'green');
+    assert.ok(await waitGone(blue.pid, 10_000), 'the old blue is stopped after the window');
+    await h.registry.rollback('s', '2.0.0', 'bad');
+    const back = await waitForBackend(h, 'blue');
+    assert.notEqual(back.pid, blue.pid, 'a rollback after the window starts the old version afresh');
+  });
+
   it('a backend that ignores EOF and SIGTERM is killed with its process group', async () => {
     const h = await harness((r) => r.deploy('s', { version: '1.0.0', transport: raw('blue', 'stubborn') }).then(() => undefined));
     await handshake(h);

@@ -87,6 +87,7 @@ describe('mcp-rollout proxy options, through the real CLI', () => {
     [['--seed', 'x'], /--seed must be a non-negative integer/],
     [['--request-timeout', '0'], /--request-timeout must be at least 1ms/],
     [['--request-timeout', 'soon'], /not a duration/],
+    [['--rollback-window', 'later'], /--rollback-window "later" is not a duration/],
   ] as const) {
     it(`${args.join(' ')}: exit 2 with one line on stderr`, async () => {
       const r = await runCli('rollout', ['proxy', 'raw', ...args], { cwd: p.dir, env: p.env });

@@ -11,14 +11,16 @@ import { parseDuration } from '../rollout-options.js';
 export const proxyCommand: Command = {
   name: 'proxy',
   summary: 'be the MCP server <name> over stdio for one client, routing its session to a version chosen by weight',
-  usage: '<name> [--request-timeout 5m] [--max-message-bytes <n>] [--seed <n>]',
+  usage: '<name> [--request-timeout 5m] [--rollback-window 10m] [--max-message-bytes <n>] [--seed <n>]',
   help: [
     'A client configuration entry runs it in place of the server:',
     '  {"mcpServers": {"weather": {"command": "mcp-rollout", "args": ["proxy", "weather"]}}}',
-    'The session stays on its version; after a rollback it moves to a good version by itself. Only JSON-RPC goes',
-    'to stdout; notices go to stderr. Telemetry is written to .mcp-rollout/telemetry/ every second.',
+    'The session stays on its version; after a rollback it moves to a good version by itself, and after a promotion',
+    'to the new blue (the old backend stays up for --rollback-window, so a rollback returns to it at once; 0 turns',
+    'that off). Only JSON-RPC goes to stdout; notices go to stderr. Telemetry is written to .mcp-rollout/telemetry/',
+    'every second.',
   ].join('\n'),
-  spec: { positionals: ['name'], options: { 'request-timeout': 'string', 'max-message-bytes': 'string', seed: 'string' } },
+  spec: { positionals: ['name'], options: { 'request-timeout': 'string', 'rollback-window': 'string', 'max-message-bytes': 'string', seed: 'string' } },
   async run(args, ctx) {
     const name = args.positionals.name!;
     const streams = ctx.io.streams;
@@ -30,6 +32,8 @@ export const proxyCommand: Command = {
     const timeout = args.strings['request-timeout'];
     const requestTimeoutMs = timeout === undefined ? DEFAULT_PROXY_OPTIONS.requestTimeoutMs : parseDuration(timeout, 'request-timeout');
     if (requestTimeoutMs < 1) throw new AppError('usage', `--request-timeout must be at least 1ms, got "${timeout}"`);
+    const window = args.strings['rollback-window'];
+    const rollbackWindowMs = window === undefined ? DEFAULT_PROXY_OPTIONS.rollbackWindowMs : parseDuration(window, 'rollback-window');
     const view = new LiveView(ctx.registry().store);
     await view.start();
     const metrics = new VersionMetrics();
@@ -37,6 +41,7 @@ export const proxyCommand: Command = {
     const proxy = new StdioProxy(name, view, streams.stdin, streams.stdout, metrics, {
       ...DEFAULT_PROXY_OPTIONS,
       requestTimeoutMs,
+      rollbackWindowMs,
       maxMessageBytes: bytes === undefined ? DEFAULT_PROXY_OPTIONS.maxMessageBytes : Number(bytes),
       ...(seed === undefined ? {} : { draw: seededDraws(Number(seed)) }),
       notice: (text) => ctx.io.stderr(`mcp-rollout proxy ${name}: ${text}\n`),
