@@ -71,6 +71,7 @@ interface Session {
 type JsonRpc = { jsonrpc?: string; id?: string | number | null; method?: string; params?: Record<string, unknown>; result?: Record<string, unknown>; error?: unknown };
 
 const MODERN = '2026-07-28';
+const LISTEN = 'subscriptions/listen';
 
 export class HttpRouter {
   readonly metrics = new VersionMetrics();
@@ -354,8 +355,9 @@ export class HttpRouter {
 
   /**
    * A stateless request to a stdio version: the version's pooled process answers it. The answer is one JSON
-   * message, or an SSE stream when the client asked for progress (and accepts streams): its progress
-   * notifications as they come, then the answer. A client that goes away cancels the request at the backend.
+   * message, or an SSE stream when the client asked for progress or listens for changes (and accepts streams):
+   * the request's notifications as they come, then the answer (a `subscriptions/listen` stream lasts until the
+   * client closes it). A client that goes away cancels the request at the backend.
    */
   private async modernStdio(req: IncomingMessage, res: ServerResponse, server: ServerState, record: VersionRecord & { type: 'stdio' }, msg: JsonRpc): Promise<void> {
     if (msg.id === undefined || msg.id === null || msg.method === undefined) {
@@ -367,17 +369,18 @@ export class HttpRouter {
     res.on('close', () => {
       if (!res.writableFinished) gone.abort();
     });
+    const listen = msg.method === LISTEN;
     const wantsProgress = (msg.params?._meta as { progressToken?: unknown } | undefined)?.progressToken !== undefined;
-    const streams = wantsProgress && (header(req, 'accept') ?? '').includes('text/event-stream');
+    const streams = (wantsProgress || listen) && (header(req, 'accept') ?? '').includes('text/event-stream');
     const event = (m: unknown): string => `event: message\ndata: ${JSON.stringify(m)}\n\n`;
-    const onProgress = (m: unknown): void => {
+    const onNotification = (m: unknown): void => {
       if (!res.headersSent) res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
       res.write(event(m));
     };
     const t0 = performance.now();
-    const answer = (await this.pool.request(server.name, record, msg as JsonRpc & { id: string | number }, { signal: gone.signal, ...(streams ? { onProgress } : {}) })) as JsonRpc;
+    const answer = (await this.pool.request(server.name, record, msg as JsonRpc & { id: string | number }, { signal: gone.signal, longLived: listen, ...(streams ? { onNotification } : {}) })) as JsonRpc;
     if (gone.signal.aborted) return; // nobody to answer; not the version's failure either
-    this.metrics.request(server.name, record.version, msg.method, performance.now() - t0, {
+    if (!listen) this.metrics.request(server.name, record.version, msg.method, performance.now() - t0, {
       error: answer.error !== undefined,
       toolError: msg.method === 'tools/call' && answer.result?.isError === true,
     });
@@ -400,7 +403,8 @@ export class HttpRouter {
     const t0 = performance.now();
     const backend = s.record!;
     const pending = new Map<string, string>(); // JSON-RPC id -> method, for the requests in this POST
-    for (const m of messages) if (m.method !== undefined && m.id !== undefined && m.id !== null) pending.set(JSON.stringify(m.id), m.method);
+    // A subscriptions/listen stream is not a request to time: it lasts until the client closes it.
+    for (const m of messages) if (m.method !== undefined && m.method !== LISTEN && m.id !== undefined && m.id !== null) pending.set(JSON.stringify(m.id), m.method);
     const asked = pending.size > 0;
     const onMessage = (raw: unknown): void => {
       const m = raw as JsonRpc;

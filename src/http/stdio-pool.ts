@@ -1,7 +1,8 @@
 /**
  * Stateless (2026-07-28) requests to a stdio version: one long-lived process per version serves every
  * client's requests. Ids and progress tokens are rewritten on the way in (clients reuse both; 0 is an id) and
- * restored on the way out, so a request's progress reaches its own client and no other. A request whose
+ * restored on the way out, so a request's progress (and a `subscriptions/listen` stream's notifications) reach
+ * its own client and no other. A request whose
  * client goes away is cancelled at the backend (`notifications/cancelled`). A process that dies fails its open
  * requests at once and is started again for the next one.
  */
@@ -17,15 +18,22 @@ interface Open {
   resolve: (m: Msg) => void;
   /** The client's progress token, when it asked for progress. */
   progressToken?: Id;
-  onProgress?: (m: Msg) => void;
+  onNotification?: (m: Msg) => void;
 }
 
 export interface PoolRequestOptions {
-  /** Progress notifications about this request, with the client's token restored. */
-  onProgress?: (m: Msg) => void;
+  /**
+   * Notifications about this request, with the client's values restored: progress (by progress token) and,
+   * for `subscriptions/listen`, the subscription's notifications (by subscription id, the request's id).
+   */
+  onNotification?: (m: Msg) => void;
+  /** No answer deadline (a `subscriptions/listen` stream lasts until the client closes it). */
+  longLived?: boolean;
   /** Aborted when the client goes away: the backend is told to cancel the request. */
   signal?: AbortSignal;
 }
+
+const SUBSCRIPTION = 'io.modelcontextprotocol/subscriptionId';
 
 export class StdioPool {
   private readonly processes = new Map<string, { upstream: Promise<StdioUpstream>; open: Map<string, Open> }>();
@@ -55,7 +63,14 @@ export class StdioPool {
         if (msg.method === 'notifications/progress') {
           const token = msg.params?.progressToken;
           const o = typeof token === 'string' ? open.get(token) : undefined;
-          if (o?.onProgress && o.progressToken !== undefined) o.onProgress({ ...msg, params: { ...msg.params, progressToken: o.progressToken } });
+          if (o?.onNotification && o.progressToken !== undefined) o.onNotification({ ...msg, params: { ...msg.params, progressToken: o.progressToken } });
+          return;
+        }
+        const meta = msg.params?._meta as Record<string, unknown> | undefined;
+        const subscription = meta?.[SUBSCRIPTION];
+        if (msg.method !== undefined && typeof subscription === 'string') {
+          const o = open.get(subscription);
+          o?.onNotification?.({ ...msg, params: { ...msg.params, _meta: { ...meta, [SUBSCRIPTION]: o.id } } });
           return;
         }
         // Stateless: nothing else unsolicited can be attributed to a client (the process serves them all).
@@ -107,17 +122,18 @@ export class StdioPool {
         opts.signal?.removeEventListener('abort', onAbort);
         resolve(m);
       };
-      const timer = setTimeout(() => {
-        if (e.open.delete(internal)) finish({ jsonrpc: '2.0', id: msg.id, error: { code: -32603, message: `server "${server}" version ${record.version} did not answer ${msg.method} within ${this.requestTimeoutMs} ms` } });
-      }, this.requestTimeoutMs);
-      timer.unref();
+      const timer = opts.longLived
+        ? undefined
+        : setTimeout(() => {
+            if (e.open.delete(internal)) finish({ jsonrpc: '2.0', id: msg.id, error: { code: -32603, message: `server "${server}" version ${record.version} did not answer ${msg.method} within ${this.requestTimeoutMs} ms` } });
+          }, this.requestTimeoutMs).unref();
       const onAbort = (): void => {
         if (!e.open.delete(internal)) return;
         u.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: internal, reason: 'the client went away' } });
         finish({ jsonrpc: '2.0', id: msg.id, error: { code: -32800, message: 'request cancelled: the client went away' } });
       };
       if (opts.signal?.aborted) return finish({ jsonrpc: '2.0', id: msg.id, error: { code: -32800, message: 'request cancelled: the client went away' } });
-      e.open.set(internal, { id: msg.id, resolve: finish, ...(token === undefined ? {} : { progressToken: token }), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
+      e.open.set(internal, { id: msg.id, resolve: finish, ...(token === undefined ? {} : { progressToken: token }), ...(opts.onNotification ? { onNotification: opts.onNotification } : {}) });
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       u.send(sent);
     });

@@ -53,12 +53,12 @@ describe('era-aware validation over stdio', () => {
     assert.deepEqual(lines(r), ['PASS handshake', 'PASS discovery', 'PASS tool-calls', 'PASS error-handling', 'PASS latency', 'PASS shutdown'], JSON.stringify(r.checks, null, 2));
     assert.equal(r.era, 'modern');
     assert.match(message(r, 'handshake'), /^server\/discover answered in [\d.]+ ms: 2026-07-28 \(server modern 1\.0\.0\)$/);
-    assert.equal(message(r, 'discovery'), '4 tools, 0 prompts, 0 resources, 0 resource templates');
+    assert.equal(message(r, 'discovery'), '5 tools, 0 prompts, 0 resources, 0 resource templates');
     assert.equal(message(r, 'tool-calls'), '1 call(s) from the smoke file succeeded');
     // The unknown tool and the tool without its required argument were answered with errors over 2026-07-28.
     assert.match(r.checks.find((c) => c.check === 'error-handling')!.details.join('\n'), /unknown tool: .*not found[\s\S]*tool "echo" without its required arguments: /);
     assert.match(message(r, 'shutdown'), /^exited [\d.]+ ms after stdin closed$/);
-    assert.deepEqual(r.contract!.tools.map((t) => t.name).sort(), ['confirm', 'count', 'echo', 'wait']);
+    assert.deepEqual(r.contract!.tools.map((t) => t.name).sort(), ['confirm', 'count', 'echo', 'grow', 'wait']);
   });
 
   it('a wrong smoke expectation still fails on a modern server (the calls really go to it)', async () => {

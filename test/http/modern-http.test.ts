@@ -87,6 +87,31 @@ describe('2026-07-28 over HTTP through the router', () => {
     }
   });
 
+  it('subscriptions/listen: a listening client hears of a change another client makes, on its own stream', async () => {
+    const pinned = (name: string) => new Client({ name, version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+    const listener = pinned('listener');
+    const changer = pinned('changer');
+    try {
+      await listener.connect(new StreamableHTTPClientTransport(url));
+      await changer.connect(new StreamableHTTPClientTransport(url));
+      let changes = 0;
+      listener.setNotificationHandler('notifications/tools/list_changed', () => void changes++);
+      const subscription = await listener.listen({ toolsListChanged: true });
+      assert.deepEqual(subscription.honoredFilter, { toolsListChanged: true });
+      assert.equal(((await changer.callTool({ name: 'grow', arguments: { name: 'sprout' } })).content as { text: string }[])[0]!.text, 'added sprout');
+      for (let i = 0; i < 100 && changes === 0; i++) await sleep(20);
+      assert.equal(changes, 1);
+      await subscription.close();
+      assert.equal(await subscription.closed, 'local');
+      const metrics = r.router.metrics.prometheus();
+      assert.doesNotMatch(metrics, /method="subscriptions\/listen"/, 'a listen stream is not a request to time');
+      assert.match(metrics, /mcp_rollout_transport_failures_total\{server="modern",version="1\.0\.0"\} 0/);
+    } finally {
+      await listener.close();
+      await changer.close();
+    }
+  });
+
   it('a client that goes away cancels its request at the backend', async () => {
     const gone = new AbortController();
     const call = fetch(url, {
