@@ -8,6 +8,7 @@
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { VersionRecord } from '../domain/types.js';
+import { peekId } from '../protocol/peek-id.js';
 import type { VersionMetrics } from '../telemetry/version-metrics.js';
 import { HttpUpstream } from '../upstream/http-upstream.js';
 import { StdioUpstream, type StdioOptions } from '../upstream/stdio-upstream.js';
@@ -40,6 +41,13 @@ export class SessionBridge {
     const label = `server "${server}" version ${record.version}`;
     const events: UpstreamEvents = {
       message: (m) => this.fromBackend(m as Msg),
+      noise: () => this.metrics.dropped(server, record.version),
+      oversize: (bytes, head, tail) => {
+        this.metrics.dropped(server, record.version);
+        // An answer too large to pass on: its request fails now rather than waiting for ever.
+        const id = head === undefined || tail === undefined ? undefined : peekId(head, tail);
+        if (id !== undefined && id !== null) this.failOne(id, `${label} sent an answer of ${bytes} bytes, over the limit of ${stdioOptions.maxMessageBytes}`);
+      },
       close: (reason, unexpected) => {
         if (record.type === 'stdio') this.metrics.processEnded(this.server, this.record.version);
         if (unexpected) {
@@ -100,6 +108,16 @@ export class SessionBridge {
       related = (byToken ?? only)?.id;
     }
     this.transport.send(m as JSONRPCMessage, related === undefined ? undefined : { relatedRequestId: related }).catch(() => undefined);
+  }
+
+  /** One open request (by its id) gets an error. */
+  private failOne(id: Id, reason: string): void {
+    const k = JSON.stringify(id);
+    const o = this.open.get(k);
+    if (!o) return;
+    this.open.delete(k);
+    this.metrics.request(this.server, this.record.version, o.method, performance.now() - o.started, { error: true });
+    this.transport.send({ jsonrpc: '2.0', id: o.id, error: { code: -32603, message: reason } }, { relatedRequestId: o.id }).catch(() => undefined);
   }
 
   /** Every open request gets an error naming the server and version. */

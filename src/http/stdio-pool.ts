@@ -7,6 +7,7 @@
  * requests at once and is started again for the next one.
  */
 import type { VersionRecord } from '../domain/types.js';
+import { peekId } from '../protocol/peek-id.js';
 import type { VersionMetrics } from '../telemetry/version-metrics.js';
 import { StdioUpstream, type StdioOptions } from '../upstream/stdio-upstream.js';
 
@@ -79,6 +80,16 @@ export class StdioPool {
         if (!o) return;
         open.delete(msg.id);
         o.resolve({ ...msg, id: o.id });
+      },
+      noise: () => this.metrics.dropped(server, record.version),
+      oversize: (bytes, head, tail) => {
+        this.metrics.dropped(server, record.version);
+        // An answer too large to pass on: its request fails now rather than at its deadline.
+        const id = head === undefined || tail === undefined ? undefined : peekId(head, tail);
+        const o = typeof id === 'string' ? open.get(id) : undefined;
+        if (!o || typeof id !== 'string') return;
+        open.delete(id);
+        o.resolve({ jsonrpc: '2.0', id: o.id, error: { code: -32603, message: `${label} sent an answer of ${bytes} bytes, over the limit of ${this.stdioOptions.maxMessageBytes}` } });
       },
       close: (reason, unexpected) => {
         this.processes.delete(k);

@@ -185,7 +185,11 @@ export class StdioProxy {
         if (record.type === 'stdio') this.metrics.processEnded(this.name, record.version);
         if (unexpected) void this.backendDied(b, reason);
       },
-      oversize: (bytes: number, head?: string, tail?: string) => this.backendOversize(b, bytes, head === undefined || tail === undefined ? undefined : peekId(head, tail)),
+      oversize: (bytes: number, head?: string, tail?: string) => {
+        this.metrics.dropped(this.name, record.version);
+        this.backendOversize(b, bytes, head === undefined || tail === undefined ? undefined : peekId(head, tail));
+      },
+      noise: () => this.metrics.dropped(this.name, record.version),
     };
     try {
       b.upstream =

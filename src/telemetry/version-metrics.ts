@@ -18,6 +18,8 @@ export interface Counters {
   crashes: number;
   /** Backend processes started again after one of the version's processes died (absent in older files). */
   restarts?: number;
+  /** Lines from the version's backends that were not JSON-RPC, or over the size limit: dropped (absent in older files). */
+  dropped?: number;
   /** One count per bucket plus +Inf. */
   latency: number[];
   latencySumMs: number;
@@ -75,6 +77,12 @@ export class VersionMetrics {
     if (restart) e.c.restarts = (e.c.restarts ?? 0) + 1;
   }
 
+  /** A backend line that was not a JSON-RPC message, or was too large, was dropped. */
+  dropped(server: string, version: string): void {
+    const c = this.entry(server, version).c;
+    c.dropped = (c.dropped ?? 0) + 1;
+  }
+
   processEnded(server: string, version: string): void {
     this.entry(server, version).processes--;
   }
@@ -124,6 +132,8 @@ export class VersionMetrics {
     for (const e of all) lines.push(`mcp_rollout_backend_processes${lbl(e.server, e.version)} ${e.processes}`);
     head('mcp_rollout_backend_restarts_total', 'counter', 'Backend processes started again after one died.');
     for (const e of all) lines.push(`mcp_rollout_backend_restarts_total${lbl(e.server, e.version)} ${e.c.restarts ?? 0}`);
+    head('mcp_rollout_backend_dropped_total', 'counter', 'Backend output dropped: lines that were not JSON-RPC, messages over the size limit.');
+    for (const e of all) lines.push(`mcp_rollout_backend_dropped_total${lbl(e.server, e.version)} ${e.c.dropped ?? 0}`);
     head('mcp_rollout_request_duration_seconds', 'histogram', 'Time from request to response.');
     for (const e of all) {
       let cum = 0;
@@ -152,13 +162,14 @@ export interface SeriesTotals {
 export function addCounters(a: Counters, b: Counters): Counters {
   for (const f of ['sessionsStarted', 'requests', 'errors', 'toolCalls', 'toolErrors', 'transportFailures', 'crashes', 'latencySumMs'] as const) a[f] += b[f];
   if (b.restarts) a.restarts = (a.restarts ?? 0) + b.restarts;
+  if (b.dropped) a.dropped = (a.dropped ?? 0) + b.dropped;
   b.latency.forEach((n, i) => (a.latency[i] = (a.latency[i] ?? 0) + n));
   return a;
 }
 
 /** What happened between two cumulative readings (never negative: a reading that went back counts as zero). */
 export function windowBetween(base: Counters, now: Counters): VersionWindow {
-  const d = (f: keyof Omit<Counters, 'latency' | 'restarts'>): number => Math.max(0, now[f] - base[f]);
+  const d = (f: keyof Omit<Counters, 'latency' | 'restarts' | 'dropped'>): number => Math.max(0, now[f] - base[f]);
   const hist = now.latency.map((n, i) => Math.max(0, n - (base.latency[i] ?? 0)));
   const p99 = percentile(hist, 0.99);
   return { requests: d('requests'), errors: d('errors'), toolCalls: d('toolCalls'), toolErrors: d('toolErrors'), crashes: d('crashes'), ...(p99 === undefined ? {} : { p99Ms: p99 }) };

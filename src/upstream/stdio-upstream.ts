@@ -78,10 +78,12 @@ export class StdioUpstream implements Upstream {
           msg = JSON.parse(text);
         } catch {
           this.noise++;
+          events.noise?.();
           return;
         }
         if (typeof msg !== 'object' || msg === null) {
           this.noise++;
+          events.noise?.();
           return;
         }
         events.message(msg, text);

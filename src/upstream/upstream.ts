@@ -8,6 +8,8 @@ export interface UpstreamEvents {
   close(reason: string, unexpected: boolean): void;
   /** A message over the size limit was dropped; `head` and `tail` are its first and last bytes (stdio). */
   oversize?(bytes: number, head?: string, tail?: string): void;
+  /** A line that was not a JSON-RPC message was dropped (stdio). */
+  noise?(): void;
 }
 
 export interface Upstream {

@@ -1,7 +1,8 @@
 /**
  * The router's /metrics count backend processes: one per legacy session on a stdio version, one pooled per
  * version for stateless requests; a pooled process that dies counts as a crash, and the one started in its
- * place as a restart.
+ * place as a restart. Backend output that is not JSON-RPC, or too large, is dropped and counted; a request
+ * whose answer was too large fails at once.
  */
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
@@ -17,7 +18,7 @@ describe('backend process metrics', () => {
   let r: RouterHarness;
   let base: string;
   before(async () => {
-    r = await startRouter((registry) => registry.deploy('raw', { version: '1.0.0', transport: { type: 'stdio', command: process.execPath, args: [RAW], env: {} } }).then(() => undefined));
+    r = await startRouter((registry) => registry.deploy('raw', { version: '1.0.0', transport: { type: 'stdio', command: process.execPath, args: [RAW], env: {} } }).then(() => undefined), { maxBodyBytes: 64 * 1024 });
     base = r.base;
   });
   after(() => r.close());
@@ -29,11 +30,11 @@ describe('backend process metrics', () => {
     assert.ok(m, `${name} is in /metrics`);
     return Number(m[1]);
   };
-  const stateless = (id: number, tool: string) =>
+  const stateless = (id: number, tool: string, args: Record<string, unknown> = { text: 'hi' }) =>
     fetch(`${base}/mcp/raw`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': tool },
-      body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: tool, arguments: { text: 'hi' }, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } }),
+      body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: tool, arguments: args, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } }),
     }).then((r) => r.json() as Promise<{ result?: unknown; error?: { message: string } }>);
 
   it('counts session and pooled processes, and a pooled crash and its restart', async () => {
@@ -59,5 +60,23 @@ describe('backend process metrics', () => {
     for (let i = 0; i < 100 && (await metric('mcp_rollout_backend_processes')) !== 1; i++) await sleep(20);
     assert.equal(await metric('mcp_rollout_backend_processes'), 1, 'the session\'s process ended with it');
     assert.equal(await metric('mcp_rollout_backend_restarts_total'), 1);
+  });
+
+  it('drops and counts backend lines that are not JSON-RPC, and fails at once a request whose answer is too large', async () => {
+    const before = await metric('mcp_rollout_backend_dropped_total');
+    assert.ok((await stateless(10, 'noise')).result, 'the answer after the noise arrives');
+    assert.equal(await metric('mcp_rollout_backend_dropped_total'), before + 1);
+    const big = await stateless(11, 'big', { bytes: 100_000 });
+    assert.match(big.error?.message ?? '', /server "raw" version 1\.0\.0 sent an answer of \d+ bytes, over the limit of 65536/);
+    assert.equal(await metric('mcp_rollout_backend_dropped_total'), before + 2);
+
+    const client = new Client({ name: 'metrics-test', version: '1.0.0' });
+    const transport = new StreamableHTTPClientTransport(new URL(`${base}/mcp/raw`));
+    await client.connect(transport);
+    await assert.rejects(client.callTool({ name: 'big', arguments: { bytes: 100_000 } }), /over the limit of 65536/);
+    assert.ok((await client.callTool({ name: 'echo', arguments: { text: 'still here' } })).content, 'the session goes on');
+    assert.equal(await metric('mcp_rollout_backend_dropped_total'), before + 3);
+    await transport.terminateSession();
+    await client.close();
   });
 });
