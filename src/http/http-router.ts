@@ -41,6 +41,11 @@ export interface HttpRouterOptions extends GuardOptions {
    * replaced it), so rolling back to it is instant (default 10 min).
    */
   rollbackWindowMs: number;
+  /**
+   * A request unanswered this long gets a JSON-RPC error naming the server and version, and counts as a
+   * transport failure of the version (default 5 min; subscriptions/listen streams have none).
+   */
+  requestTimeoutMs: number;
 }
 
 export const DEFAULT_ROUTER_OPTIONS: HttpRouterOptions = {
@@ -52,6 +57,7 @@ export const DEFAULT_ROUTER_OPTIONS: HttpRouterOptions = {
   maxSessionsPerServer: 1000,
   idleTimeoutMs: 30 * 60_000,
   rollbackWindowMs: 10 * 60_000,
+  requestTimeoutMs: 5 * 60_000,
 };
 
 interface Session {
@@ -99,7 +105,7 @@ export class HttpRouter {
     private readonly draw: () => number = Math.random,
   ) {
     this.stdioOptions = { maxMessageBytes: opts.maxBodyBytes, lifeline: this.lifeline };
-    this.pool = new StdioPool(this.metrics, this.stdioOptions);
+    this.pool = new StdioPool(this.metrics, this.stdioOptions, opts.requestTimeoutMs);
     this.http = http.createServer((req, res) => void this.handle(req, res));
     this.http.keepAliveTimeout = 30_000;
     view.on('change', () => this.onRegistryChange());
@@ -272,7 +278,7 @@ export class HttpRouter {
   /** Wires a session's client-facing transport to its backend and registers the session. */
   private bridge(session: Session, record: VersionRecord, front: StreamableHTTPServerTransport | SSEServerTransport): void {
     session.front = front;
-    session.bridge = new SessionBridge(session.server, record, front, this.metrics, () => this.dropSession(session), this.stdioOptions);
+    session.bridge = new SessionBridge(session.server, record, front, this.metrics, () => this.dropSession(session), this.stdioOptions, this.opts.requestTimeoutMs);
     this.sessions.set(session.token, session);
     this.metrics.sessionStarted(session.server, record.version);
   }
@@ -416,10 +422,14 @@ export class HttpRouter {
       this.metrics.request(s.server, s.version, method, performance.now() - t0, { error: m.error !== undefined, toolError: method === 'tools/call' && m.result?.isError === true });
       onResult?.(m);
     };
+    // A request unanswered by the deadline fails (listen streams and the GET stream have none).
+    const deadline = new AbortController();
+    const timer = asked ? setTimeout(() => deadline.abort(new Error(`did not answer within ${this.opts.requestTimeoutMs} ms`)), this.opts.requestTimeoutMs).unref() : undefined;
     try {
       await forward(
         {
           url: backend.url,
+          signal: deadline.signal,
           method: req.method as 'POST' | 'GET' | 'DELETE',
           clientHeaders: req.headers,
           headers: backend.headers,
@@ -436,11 +446,20 @@ export class HttpRouter {
       for (const method of pending.values()) this.metrics.request(s.server, s.version, method, performance.now() - t0, { transportFailure: true });
       const ids = [...pending.keys()].map((k) => JSON.parse(k) as string | number);
       pending.clear();
-      if (res.headersSent) return void res.destroy();
-      const message = `server "${s.server}" version ${s.version} is unreachable at ${backend.url}: ${(e as Error).message}`;
+      const message = deadline.signal.aborted
+        ? `server "${s.server}" version ${s.version} ${(e as Error).message}`
+        : `server "${s.server}" version ${s.version} is unreachable at ${backend.url}: ${(e as Error).message}`;
+      if (res.headersSent) {
+        // Mid-stream: an SSE answer can still carry the errors; anything else can only be cut.
+        if (!String(res.getHeader('content-type') ?? '').includes('text/event-stream') || res.writableEnded) return void res.destroy();
+        for (const id of ids) res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id, error: { code: -32603, message } })}\n\n`);
+        return void res.end();
+      }
       if (ids.length === 0) return rpcError(res, 502, -32603, message, null);
       const errors = ids.map((id) => ({ jsonrpc: '2.0', id, error: { code: -32603, message } }));
       return json(res, 200, Array.isArray(messages) && messages.length > 1 ? errors : errors[0]);
+    } finally {
+      clearTimeout(timer);
     }
     // Requests whose answer never came (the stream ended first) count as failures.
     for (const method of pending.values()) this.metrics.request(s.server, s.version, method, performance.now() - t0, { transportFailure: true });

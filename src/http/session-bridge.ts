@@ -18,7 +18,7 @@ type Id = string | number;
 type Msg = { id?: Id | null; method?: string; params?: { progressToken?: Id; _meta?: { progressToken?: Id } }; result?: { isError?: boolean; protocolVersion?: string }; error?: unknown };
 
 export class SessionBridge {
-  private readonly open = new Map<string, { id: Id; method: string; started: number; progressToken?: Id }>();
+  private readonly open = new Map<string, { id: Id; method: string; started: number; timer: NodeJS.Timeout; progressToken?: Id }>();
   private closed = false;
   private initializing: Id | undefined;
   /** Resolves when the process is running; rejects with the reason it could not start. */
@@ -35,6 +35,7 @@ export class SessionBridge {
     private readonly metrics: VersionMetrics,
     private readonly onClose: () => void,
     stdioOptions: StdioOptions,
+    private readonly requestTimeoutMs = 300_000,
   ) {
     this.transport.onmessage = (m) => this.fromClient(m as Msg);
     this.transport.onclose = () => void this.close();
@@ -72,7 +73,11 @@ export class SessionBridge {
   private fromClient(m: Msg): void {
     if (m.method !== undefined && m.id !== undefined && m.id !== null) {
       const token = m.params?._meta?.progressToken;
-      this.open.set(JSON.stringify(m.id), { id: m.id, method: m.method, started: performance.now(), ...(token === undefined ? {} : { progressToken: token }) });
+      const id = m.id;
+      const method = m.method;
+      const timer = setTimeout(() => this.failOne(id, `server "${this.server}" version ${this.record.version} did not answer ${method} within ${this.requestTimeoutMs} ms`, { transportFailure: true }), this.requestTimeoutMs);
+      timer.unref();
+      this.open.set(JSON.stringify(id), { id, method, started: performance.now(), timer, ...(token === undefined ? {} : { progressToken: token }) });
     }
     // In order, once the process runs; if it never does, the request gets the reason.
     void this.starting.then(
@@ -97,6 +102,7 @@ export class SessionBridge {
       const k = JSON.stringify(m.id);
       const o = this.open.get(k);
       if (o) {
+        clearTimeout(o.timer);
         this.open.delete(k);
         this.metrics.request(this.server, this.record.version, o.method, performance.now() - o.started, { error: m.error !== undefined, toolError: o.method === 'tools/call' && m.result?.isError === true });
       }
@@ -111,18 +117,20 @@ export class SessionBridge {
   }
 
   /** One open request (by its id) gets an error. */
-  private failOne(id: Id, reason: string): void {
+  private failOne(id: Id, reason: string, outcome: { error?: boolean; transportFailure?: boolean } = { error: true }): void {
     const k = JSON.stringify(id);
     const o = this.open.get(k);
     if (!o) return;
+    clearTimeout(o.timer);
     this.open.delete(k);
-    this.metrics.request(this.server, this.record.version, o.method, performance.now() - o.started, { error: true });
+    this.metrics.request(this.server, this.record.version, o.method, performance.now() - o.started, outcome);
     this.transport.send({ jsonrpc: '2.0', id: o.id, error: { code: -32603, message: reason } }, { relatedRequestId: o.id }).catch(() => undefined);
   }
 
   /** Every open request gets an error naming the server and version. */
   private failOpen(reason: string): void {
     for (const o of this.open.values()) {
+      clearTimeout(o.timer);
       this.metrics.request(this.server, this.record.version, o.method, performance.now() - o.started, { transportFailure: true });
       this.transport.send({ jsonrpc: '2.0', id: o.id, error: { code: -32603, message: reason } }, { relatedRequestId: o.id }).catch(() => undefined);
     }
@@ -133,6 +141,7 @@ export class SessionBridge {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const o of this.open.values()) clearTimeout(o.timer);
     this.onClose();
     await this.starting.then((u) => u.close()).catch(() => undefined);
     await this.transport.close().catch(() => undefined);

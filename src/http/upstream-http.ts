@@ -24,6 +24,8 @@ export interface ForwardRequest {
   body?: Buffer;
   /** Passed through when the router itself does not use bearer tokens. */
   forwardAuthorization: boolean;
+  /** Aborting gives up on the backend: `forward` rejects with the signal's reason, leaving `res` unended. */
+  signal?: AbortSignal;
 }
 
 export interface ForwardResult {
@@ -57,7 +59,18 @@ export function forward(
   if (req.body) headers['content-length'] = String(req.body.length);
   const lib = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
+    let done = false;
+    let flush: NodeJS.Timeout | undefined;
+    const giveUp = (): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(flush);
+      out.destroy();
+      reject(req.signal?.reason instanceof Error ? req.signal.reason : new Error('given up'));
+    };
+    req.signal?.addEventListener('abort', giveUp, { once: true });
     const out = lib.request({ ...url.options, method: req.method, headers, agent: agents[url.protocol] }, (up) => {
+      if (done) return void up.destroy();
       const sid = up.headers['mcp-session-id'];
       const result: ForwardResult = { status: up.statusCode ?? 502, ...(typeof sid === 'string' ? { backendSession: sid } : {}) };
       const back: Record<string, string> = {};
@@ -66,15 +79,18 @@ export function forward(
         if (typeof v === 'string') back[h] = v;
       }
       if (typeof up.headers['content-length'] === 'string') back['content-length'] = up.headers['content-length'];
-      res.writeHead(result.status, { ...back, ...withHeaders(result) });
+      // Set one by one (not passed to writeHead), so they can be read back if the stream must be ended early.
+      for (const [k, v] of Object.entries({ ...back, ...withHeaders(result) })) res.setHeader(k, v);
+      res.writeHead(result.status);
       // A GET stream shows its headers at once. A POST's headers go out with the first chunk of its answer (one
       // write, one packet), or after a moment when the answer is slow to start.
-      const flush = setTimeout(() => res.flushHeaders(), req.method === 'GET' ? 0 : HEADER_DELAY_MS);
+      flush = setTimeout(() => res.flushHeaders(), req.method === 'GET' ? 0 : HEADER_DELAY_MS);
       const inspect = messageInspector(back['content-type'] ?? '', onMessage);
-      let done = false;
+      req.signal?.addEventListener('abort', () => up.destroy(), { once: true });
       const finish = (last?: Buffer): void => {
         clearTimeout(flush);
         done = true;
+        req.signal?.removeEventListener('abort', giveUp);
         res.end(last);
         resolve(result);
       };
@@ -97,6 +113,7 @@ export function forward(
       up.on('error', (e) => {
         clearTimeout(flush);
         if (done) return;
+        done = true;
         res.destroy(e);
         reject(e);
       });
@@ -106,7 +123,11 @@ export function forward(
         if (!done && !up.complete) up.destroy();
       });
     });
-    out.on('error', reject);
+    out.on('error', (e) => {
+      if (done) return;
+      done = true;
+      reject(e);
+    });
     out.end(req.body);
   });
 }

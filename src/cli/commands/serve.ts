@@ -13,7 +13,7 @@ import { parseDuration, renderEvent } from '../rollout-options.js';
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'run the HTTP router: /mcp/<name> for every server, sessions split by weight and pinned',
-  usage: '[--host 127.0.0.1] [--port 7300] [--token <t>] [--allow-origin <o...>] [--allow-host <h...>] [--max-body <bytes>] [--max-sessions <n>] [--idle-timeout 30m] [--rollback-window 10m]',
+  usage: '[--host 127.0.0.1] [--port 7300] [--token <t>] [--allow-origin <o...>] [--allow-host <h...>] [--max-body <bytes>] [--max-sessions <n>] [--idle-timeout 30m] [--rollback-window 10m] [--request-timeout 5m]',
   help: [
     'Clients connect to http://HOST:PORT/mcp/<name> (Streamable HTTP). /healthz, /readyz and /metrics (Prometheus) too.',
     'Traffic changes made with the CLI reach the running router within a second. SIGTERM or Ctrl-C: stop accepting,',
@@ -27,7 +27,7 @@ export const serveCommand: Command = {
     positionals: [],
     options: {
       host: 'string', port: 'string', token: 'string', 'allow-origin': 'list', 'allow-host': 'list',
-      'max-body': 'string', 'max-sessions': 'string', 'idle-timeout': 'string', 'rollback-window': 'string',
+      'max-body': 'string', 'max-sessions': 'string', 'idle-timeout': 'string', 'rollback-window': 'string', 'request-timeout': 'string',
     },
   },
   async run(args, ctx) {
@@ -48,6 +48,7 @@ export const serveCommand: Command = {
       maxSessionsPerServer: int('max-sessions', DEFAULT_ROUTER_OPTIONS.maxSessionsPerServer, 1, 1_000_000),
       idleTimeoutMs: args.strings['idle-timeout'] === undefined ? DEFAULT_ROUTER_OPTIONS.idleTimeoutMs : parseDuration(args.strings['idle-timeout'], 'idle-timeout'),
       rollbackWindowMs: args.strings['rollback-window'] === undefined ? DEFAULT_ROUTER_OPTIONS.rollbackWindowMs : parseDuration(args.strings['rollback-window'], 'rollback-window'),
+      requestTimeoutMs: requestTimeout(args.strings['request-timeout']),
       ...(token ? { token } : {}),
     };
     const view = new LiveView(ctx.registry().store);
@@ -89,3 +90,11 @@ export const serveCommand: Command = {
     ctx.print('stopped');
   },
 };
+
+/** `--request-timeout`: a duration of at least 1 ms (default 5 min). */
+function requestTimeout(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_ROUTER_OPTIONS.requestTimeoutMs;
+  const ms = parseDuration(text, 'request-timeout');
+  if (ms < 1) throw new AppError('usage', `--request-timeout must be at least 1ms, got "${text}"`);
+  return ms;
+}

@@ -1,0 +1,89 @@
+/**
+ * `--request-timeout` in the router: a request its backend never answers gets a JSON-RPC error naming the
+ * server and version at the deadline, counted as a transport failure, whether the backend is a stdio process
+ * (a session's own, or the pooled one for stateless requests) or an HTTP server (silent, or silent after
+ * opening its SSE answer). The session goes on.
+ */
+import { strict as assert } from 'node:assert';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { startRouter, type RouterHarness } from '../helpers/router-harness.js';
+
+const RAW = fileURLToPath(new URL('../../../test/fixtures/servers/raw-server.mjs', import.meta.url));
+
+/** A Streamable HTTP server that answers initialize and `echo`, and never answers `hang` / `hang-sse`. */
+function silentServer(): Promise<Server> {
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      if (req.method !== 'POST') return void res.writeHead(405).end();
+      const m = JSON.parse(body) as { id?: number; method: string; params?: { name?: string } };
+      if (m.id === undefined) return void res.writeHead(202).end();
+      const answer = (result: unknown) => res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'backend-1' }).end(JSON.stringify({ jsonrpc: '2.0', id: m.id, result }));
+      if (m.method === 'initialize') return answer({ protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: 'silent', version: '1' } });
+      if (m.params?.name === 'echo') return answer({ content: [{ type: 'text', text: 'echo' }] });
+      if (m.params?.name === 'hang-sse') res.writeHead(200, { 'content-type': 'text/event-stream' }).flushHeaders();
+      // hang, hang-sse: nothing more, ever
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+describe('the router\'s request timeout', () => {
+  let r: RouterHarness;
+  let silent: Server;
+  before(async () => {
+    silent = await silentServer();
+    const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/mcp`;
+    r = await startRouter(
+      async (reg) => {
+        await reg.deploy('raw', { version: '1.0.0', transport: { type: 'stdio', command: process.execPath, args: [RAW], env: {} } });
+        await reg.deploy('silent', { version: '2.0.0', transport: { type: 'http', url, headers: {} } });
+      },
+      { requestTimeoutMs: 400 },
+    );
+  });
+  after(async () => {
+    await r.close();
+    silent.closeAllConnections();
+    silent.close();
+  });
+
+  const failures = (server: string, version: string): number => Number(new RegExp(`^mcp_rollout_transport_failures_total\\{server="${server}",version="${version.replace(/\./g, '\\.')}"\\} (\\d+)$`, 'm').exec(r.router.metrics.prometheus())?.[1] ?? 0);
+
+  for (const [server, version, tool] of [
+    ['raw', '1.0.0', 'hang'],
+    ['silent', '2.0.0', 'hang'],
+    ['silent', '2.0.0', 'hang-sse'],
+  ] as const) {
+    it(`${server} (${tool}): the request fails at the deadline, and the session goes on`, async () => {
+      const before = failures(server, version);
+      const client = new Client({ name: 'timeout-test', version: '1.0.0' });
+      await client.connect(new StreamableHTTPClientTransport(new URL(r.url(server))));
+      try {
+        await assert.rejects(client.callTool({ name: tool }), new RegExp(`server "${server}" version ${version.replace(/\./g, '\\.')} did not answer (tools/call )?within 400 ms`));
+        assert.equal(failures(server, version), before + 1);
+        assert.ok((await client.callTool({ name: 'echo', arguments: {} })).content, 'the next request is answered');
+      } finally {
+        await client.close();
+      }
+    });
+  }
+
+  it('a stateless request to a stdio version fails at the deadline too', async () => {
+    const answer = (await (
+      await fetch(r.url('raw'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'hang' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'hang', _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } }),
+      })
+    ).json()) as { id: number; error?: { message: string } };
+    assert.equal(answer.id, 3);
+    assert.match(answer.error?.message ?? '', /server "raw" version 1\.0\.0 did not answer tools\/call within 400 ms/);
+  });
+});
