@@ -9,54 +9,12 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { diffContracts, type Contract, type ContractDiff } from '../domain/contract-diff.js';
 import type { Transport } from '../domain/types.js';
-import { connectVersion, type Connection, type ProtocolEra } from './connect-version.js';
+import { connectVersion, type Connection } from './connect-version.js';
 import { discoverContract } from './discover-contract.js';
 import { checkExpectations, type SmokeCall } from './smoke-file.js';
+import { DEFAULT_VALIDATION, type CheckName, type CheckResult, type ValidationOptions, type ValidationReport } from './validation-spec.js';
 
-export type CheckName = 'handshake' | 'discovery' | 'tool-calls' | 'error-handling' | 'latency' | 'contract' | 'shutdown';
-
-export interface CheckResult {
-  check: CheckName;
-  ok: boolean;
-  message: string;
-  details: string[];
-}
-
-export interface ValidationReport {
-  ok: boolean;
-  checks: CheckResult[];
-  /** The era the handshake found; absent when there was no handshake. */
-  era?: ProtocolEra;
-  contract?: Contract;
-  diff?: ContractDiff;
-}
-
-export interface ValidationOptions {
-  /** ms for the server to start and complete its era's handshake: server/discover, else initialize (default 10000). */
-  handshakeTimeoutMs: number;
-  /** ms for each request (default 5000). */
-  requestTimeoutMs: number;
-  /** Average and maximum latency of the calls made, ms (defaults 10 and 100: the design's criteria). */
-  maxAvgLatencyMs: number;
-  maxLatencyMs: number;
-  /** ms a stdio server has to exit after its stdin closes (the SDK client waits 2000 before SIGTERM). */
-  shutdownGraceMs: number;
-  /** Tool calls to make; without them, read-only tools that need no arguments are called. */
-  smoke?: SmokeCall[];
-  /** The stable version's contract, to diff against. */
-  stable?: { version: string; contract: Contract };
-  /** A breaking contract diff passes (and is still reported). */
-  allowBreaking: boolean;
-}
-
-export const DEFAULT_VALIDATION: ValidationOptions = {
-  handshakeTimeoutMs: 10_000,
-  requestTimeoutMs: 5_000,
-  maxAvgLatencyMs: 10,
-  maxLatencyMs: 100,
-  shutdownGraceMs: 2_000,
-  allowBreaking: false,
-};
+export * from './validation-spec.js';
 
 const LATENCY_SAMPLES = 10;
 const ms = (n: number): string => `${Math.round(n * 10) / 10} ms`;

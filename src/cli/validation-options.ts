@@ -3,7 +3,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { DEFAULT_VALIDATION, type ValidationOptions, type ValidationReport } from '../checks/validate.js';
+import { DEFAULT_VALIDATION, type ValidationOptions, type ValidationReport } from '../checks/validation-spec.js';
 import { parseSmokeFile } from '../checks/smoke-file.js';
 import { AppError } from '../errors.js';
 import type { OptionKind, ParsedArgs } from './args.js';

@@ -2,9 +2,7 @@
  * The validation gate: a new version is validated before it gets any traffic. A version that fails is
  * recorded inactive at 0% with the reason in its history; one that passes is deployed as asked.
  */
-import { connectVersion } from '../checks/connect-version.js';
-import { discoverContract } from '../checks/discover-contract.js';
-import { validateTransport, type CheckResult, type ValidationOptions, type ValidationReport } from '../checks/validate.js';
+import type { CheckResult, ValidationOptions, ValidationReport } from '../checks/validation-spec.js';
 import type { Contract } from '../domain/contract-diff.js';
 import * as ops from '../domain/registry-ops.js';
 import type { DeployRequest } from '../domain/registry-ops.js';
@@ -61,6 +59,8 @@ export async function validateAgainstBlue(
       note = { check: 'contract', ok: true, message: `not compared: could not read the contract of blue ${blue.version}: ${(e as Error).message}`, details: [] };
     }
   }
+  // The protocol clients load only when a validation runs (commands that never validate stay light).
+  const { validateTransport } = await import('../checks/validate.js');
   const report = await validateTransport(transport, { ...options, ...(stable ? { stable } : {}) });
   if (note) report.checks.push(note);
   const summary: ValidationSummary = {
@@ -75,6 +75,7 @@ export async function validateAgainstBlue(
 }
 
 async function liveContract(blue: VersionRecord, options: ValidationOptions): Promise<Contract> {
+  const [{ connectVersion }, { discoverContract }] = await Promise.all([import('../checks/connect-version.js'), import('../checks/discover-contract.js')]);
   const conn = await connectVersion(blue, options.handshakeTimeoutMs, 'mcp-rollout-contract');
   try {
     return await discoverContract(conn.client, options.requestTimeoutMs);

@@ -3,7 +3,7 @@
  * The era found by a version's first probe is remembered, so later probes make one handshake of that era
  * (no `server/discover` probe process each time); a failed probe forgets it.
  */
-import { connectVersion, withDeadline, type ProtocolEra } from '../checks/connect-version.js';
+import type { ProtocolEra } from '../checks/connect-version.js';
 import type { VersionRecord } from '../domain/types.js';
 
 const eras = new Map<string, ProtocolEra>();
@@ -11,6 +11,8 @@ const eras = new Map<string, ProtocolEra>();
 /** Probes `record`; never throws. `timeoutMs` bounds the handshake and the listing each (default 5000). */
 export async function probeVersion(record: VersionRecord, timeoutMs = 5000): Promise<{ healthy: boolean; message: string }> {
   const key = JSON.stringify([record.type, record.type === 'stdio' ? [record.command, record.args, record.env, record.cwd] : [record.url]]);
+  // The protocol clients load with the first probe (commands that never probe stay light).
+  const { connectVersion, withDeadline } = await import('../checks/connect-version.js');
   let conn;
   try {
     conn = await connectVersion(record, timeoutMs, 'mcp-rollout-probe', eras.get(key));

@@ -17,7 +17,6 @@ import { LineSplitter } from '../protocol/line-splitter.js';
 import { peekId } from '../protocol/peek-id.js';
 import type { LiveView } from '../registry/live-view.js';
 import type { VersionMetrics } from '../telemetry/version-metrics.js';
-import { HttpUpstream } from '../upstream/http-upstream.js';
 import { Lifeline } from '../upstream/lifeline.js';
 import { StdioUpstream } from '../upstream/stdio-upstream.js';
 import type { Upstream } from '../upstream/upstream.js';
@@ -195,7 +194,7 @@ export class StdioProxy {
       b.upstream =
         record.type === 'stdio'
           ? await StdioUpstream.start(label, record, { maxMessageBytes: this.opts.maxMessageBytes, ...(this.lifeline ? { lifeline: this.lifeline } : {}), ...(this.opts.stderr ? { stderr: this.opts.stderr } : {}) }, events)
-          : await HttpUpstream.start(label, record.type, record.url, record.headers, events);
+          : await (await import('../upstream/http-upstream.js')).HttpUpstream.start(label, record.type, record.url, record.headers, events); // loaded only for http/sse versions
       this.live.add(b);
       this.metrics.sessionStarted(this.name, record.version);
       if (record.type === 'stdio') this.metrics.processStarted(this.name, record.version, this.restarting);

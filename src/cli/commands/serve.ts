@@ -1,4 +1,3 @@
-import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../http/http-router.js';
 import { AppError } from '../../errors.js';
 import { announceRouter, routersTelemetry } from '../../http/router-directory.js';
 import { LiveView } from '../../registry/live-view.js';
@@ -31,6 +30,8 @@ export const serveCommand: Command = {
     },
   },
   async run(args, ctx) {
+    // The router (and the protocol SDK under it) loads only for this command.
+    const { DEFAULT_ROUTER_OPTIONS, HttpRouter } = await import('../../http/http-router.js');
     const int = (o: string, fallback: number, min: number, max: number): number => {
       const v = args.strings[o];
       if (v === undefined) return fallback;
@@ -48,7 +49,7 @@ export const serveCommand: Command = {
       maxSessionsPerServer: int('max-sessions', DEFAULT_ROUTER_OPTIONS.maxSessionsPerServer, 1, 1_000_000),
       idleTimeoutMs: args.strings['idle-timeout'] === undefined ? DEFAULT_ROUTER_OPTIONS.idleTimeoutMs : parseDuration(args.strings['idle-timeout'], 'idle-timeout'),
       rollbackWindowMs: args.strings['rollback-window'] === undefined ? DEFAULT_ROUTER_OPTIONS.rollbackWindowMs : parseDuration(args.strings['rollback-window'], 'rollback-window'),
-      requestTimeoutMs: requestTimeout(args.strings['request-timeout']),
+      requestTimeoutMs: requestTimeout(args.strings['request-timeout'], DEFAULT_ROUTER_OPTIONS.requestTimeoutMs),
       ...(token ? { token } : {}),
     };
     const view = new LiveView(ctx.registry().store);
@@ -91,9 +92,9 @@ export const serveCommand: Command = {
   },
 };
 
-/** `--request-timeout`: a duration of at least 1 ms (default 5 min). */
-function requestTimeout(text: string | undefined): number {
-  if (text === undefined) return DEFAULT_ROUTER_OPTIONS.requestTimeoutMs;
+/** `--request-timeout`: a duration of at least 1 ms. */
+function requestTimeout(text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
   const ms = parseDuration(text, 'request-timeout');
   if (ms < 1) throw new AppError('usage', `--request-timeout must be at least 1ms, got "${text}"`);
   return ms;
