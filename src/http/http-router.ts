@@ -350,7 +350,7 @@ export class HttpRouter {
     if (!record) return rpcError(res, 503, -32603, `no version of server "${server.name}" carries traffic`, msg.id ?? null);
     remember(this.sticky, key, record.version);
     if (record.type === 'stdio') return this.modernStdio(req, res, server, record, msg);
-    if (record.type !== 'http') return this.unsupported(res, server, record, messages);
+    if (record.type !== 'http') return this.legacyOnly(res, server, record, messages);
     const session: Session = { token: '', server: server.name, version: record.version, record, startedAt: 0, lastUsed: 0 };
     const version = record.version;
     await this.exchange(req, res, session, body, messages, () => ({}), (m) => {
@@ -465,8 +465,12 @@ export class HttpRouter {
     for (const method of pending.values()) this.metrics.request(s.server, s.version, method, performance.now() - t0, { transportFailure: true });
   }
 
-  private unsupported(res: ServerResponse, server: ServerState, record: VersionRecord, messages: JsonRpc[]): void {
-    return rpcError(res, 502, -32603, `server "${server.name}" version ${record.version} is an sse version; the HTTP router does not forward to legacy SSE backends yet (use "mcp-rollout proxy")`, messages[0]?.id ?? null);
+  /**
+   * A 2026-07-28 request to an sse version (a legacy-only server by its transport): answered as such a server
+   * answers it, 400 "Server not initialized", so a dual-era client falls back to initialize (a bridged session).
+   */
+  private legacyOnly(res: ServerResponse, server: ServerState, record: VersionRecord, messages: JsonRpc[]): void {
+    return rpcError(res, 400, -32000, `Bad Request: Server not initialized (server "${server.name}" version ${record.version} speaks the legacy HTTP+SSE transport: start a session with initialize)`, messages[0]?.id ?? null);
   }
 
   private dropSession(s: Session): void {

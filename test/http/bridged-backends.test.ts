@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { Client as ModernClient, StreamableHTTPClientTransport as ModernStreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../src/http/http-router.js';
@@ -74,8 +75,31 @@ describe('stdio versions behind the HTTP router', () => {
         await transport.terminateSession().catch(() => undefined);
         await client.close();
       }
+      // A dual-era client probes with a 2026-07-28 request first: the router answers as a legacy-only server
+      // would, so the client falls back to initialize and gets a bridged session.
+      const dual = new ModernClient({ name: 'dual-era', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
+      try {
+        await dual.connect(new ModernStreamableHTTPClientTransport(new URL(url.href.replace('everything', 'legacy'))));
+        assert.equal(dual.getProtocolEra(), 'legacy');
+        const echo = await dual.callTool({ name: 'echo', arguments: { message: 'auto' } });
+        assert.deepEqual(echo.content, [{ type: 'text', text: 'Echo: auto' }]);
+      } finally {
+        await dual.close();
+      }
     } finally {
       await backend.stop();
+    }
+  });
+
+  it('a dual-era client reaches a legacy-only stdio server: its 2026-07-28 probe fails, it falls back to a session', async () => {
+    const dual = new ModernClient({ name: 'dual-era', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
+    try {
+      await dual.connect(new ModernStreamableHTTPClientTransport(url));
+      assert.equal(dual.getProtocolEra(), 'legacy');
+      const echo = await dual.callTool({ name: 'echo', arguments: { message: 'auto' } });
+      assert.deepEqual(echo.content, [{ type: 'text', text: 'Echo: auto' }]);
+    } finally {
+      await dual.close();
     }
   });
 
