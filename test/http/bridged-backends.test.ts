@@ -78,12 +78,14 @@ describe('stdio versions behind the HTTP router', () => {
       // A dual-era client probes with a 2026-07-28 request first: the router answers as a legacy-only server
       // would, so the client falls back to initialize and gets a bridged session.
       const dual = new ModernClient({ name: 'dual-era', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
+      const dualTransport = new ModernStreamableHTTPClientTransport(new URL(url.href.replace('everything', 'legacy')));
       try {
-        await dual.connect(new ModernStreamableHTTPClientTransport(new URL(url.href.replace('everything', 'legacy'))));
+        await dual.connect(dualTransport);
         assert.equal(dual.getProtocolEra(), 'legacy');
         const echo = await dual.callTool({ name: 'echo', arguments: { message: 'auto' } });
         assert.deepEqual(echo.content, [{ type: 'text', text: 'Echo: auto' }]);
       } finally {
+        await dualTransport.terminateSession().catch(() => undefined);
         await dual.close();
       }
     } finally {
@@ -93,12 +95,15 @@ describe('stdio versions behind the HTTP router', () => {
 
   it('a dual-era client reaches a legacy-only stdio server: its 2026-07-28 probe fails, it falls back to a session', async () => {
     const dual = new ModernClient({ name: 'dual-era', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
+    const transport = new ModernStreamableHTTPClientTransport(url);
     try {
-      await dual.connect(new ModernStreamableHTTPClientTransport(url));
+      await dual.connect(transport);
       assert.equal(dual.getProtocolEra(), 'legacy');
       const echo = await dual.callTool({ name: 'echo', arguments: { message: 'auto' } });
       assert.deepEqual(echo.content, [{ type: 'text', text: 'Echo: auto' }]);
+      assert.deepEqual(router.sessionCounts(), { everything: { '1.0.0': 1 } }, 'a session of its own');
     } finally {
+      await transport.terminateSession().catch(() => undefined);
       await dual.close();
     }
   });
