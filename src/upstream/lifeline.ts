@@ -36,12 +36,14 @@ export class Lifeline {
 
   /** Watches one process group; call the returned function once the group has been ended in-process. */
   watch(pgid: number): () => void {
-    this.write(`add ${pgid}\n`);
+    const w = this.watcher ?? this.start();
+    this.write(w, `add ${pgid}\n`);
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      this.write(`del ${pgid}\n`);
+      // To the watcher that was told of it (a watcher started later never knew the group).
+      this.write(w, `del ${pgid}\n`);
     };
   }
 
@@ -52,8 +54,7 @@ export class Lifeline {
     if (w?.stdin?.writable) w.stdin.end('bye\n');
   }
 
-  private write(line: string): void {
-    const w = this.watcher ?? this.start();
+  private write(w: ChildProcess, line: string): void {
     if (w.stdin?.writable) w.stdin.write(line);
   }
 
