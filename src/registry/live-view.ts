@@ -1,6 +1,7 @@
 /**
- * A running process's view of the registry: loaded once, then refreshed every `pollMs`, so traffic changes
- * made by any CLI reach a router without a restart. A refresh that fails (a hand-broken file) keeps the
+ * A running process's view of the registry: loaded once, then checked every `pollMs` (a cheap revision
+ * token; read and parsed only when it moved), so traffic changes made by any CLI reach a router without a
+ * restart. A refresh that fails (a hand-broken file) keeps the
  * last good view and records the error, so routing never stops because of an edit.
  */
 import { EventEmitter } from 'node:events';
@@ -11,6 +12,7 @@ export class LiveView extends EventEmitter<{ change: [] }> {
   private servers = new Map<string, ServerState>();
   private timer: NodeJS.Timeout | undefined;
   private lastText = '';
+  private lastRevision: string | undefined;
   /** The message of the last failed refresh, cleared by the next good one. */
   lastError: string | undefined;
 
@@ -41,10 +43,16 @@ export class LiveView extends EventEmitter<{ change: [] }> {
     return [...this.servers.keys()];
   }
 
-  /** Re-reads the registry now; emits `change` when anything differs. */
+  /**
+   * Re-reads the registry now (at once when `strict`, else only when the store's revision moved); emits
+   * `change` when anything differs.
+   */
   async refresh(strict = false): Promise<void> {
     try {
+      const revision = await this.store.revision();
+      if (!strict && revision === this.lastRevision && this.lastError === undefined) return;
       const list = await this.store.list();
+      this.lastRevision = revision;
       const text = JSON.stringify(list.map((s) => s.server));
       this.lastError = undefined;
       if (text === this.lastText) return;

@@ -66,6 +66,19 @@ export class JsonFileStore implements Store {
     return [...found.values()].sort((a, b) => a.server.name.localeCompare(b.server.name));
   }
 
+  /** Identity, size and modification time of every scope file (a write replaces the file: a new inode). */
+  async revision(): Promise<string> {
+    const parts = await Promise.all(
+      this.locations.map((loc) =>
+        stat(loc.file).then(
+          (s) => `${s.ino}:${s.size}:${s.mtimeMs}`,
+          () => '-',
+        ),
+      ),
+    );
+    return parts.join('|');
+  }
+
   async get(name: string): Promise<StoredServer | undefined> {
     return (await this.list()).find((s) => s.server.name === name);
   }

@@ -12,6 +12,7 @@ export class MemoryStore implements Store {
   /** Every log record written, in order. */
   readonly log: LogRecord[] = [];
   private queue: Promise<unknown> = Promise.resolve();
+  private writes = 0;
 
   constructor(private readonly historyLimit = 1000) {}
 
@@ -25,6 +26,10 @@ export class MemoryStore implements Store {
       }
     }
     return [...out.values()].sort((a, b) => a.server.name.localeCompare(b.server.name));
+  }
+
+  async revision(): Promise<string> {
+    return String(this.writes);
   }
 
   async get(name: string): Promise<StoredServer | undefined> {
@@ -43,6 +48,7 @@ export class MemoryStore implements Store {
       const current = servers.get(name);
       const outcome = fn(current && cloneServer(current));
       if (outcome.log.length > 0) {
+        this.writes++;
         if (outcome.server === undefined) servers.delete(name);
         else servers.set(name, { ...cloneServer(outcome.server), history: outcome.server.history.slice(-this.historyLimit) });
         this.log.push(...outcome.log);

@@ -37,6 +37,11 @@ export interface Store {
    * Throws AppError `conflict` when `scope` names another scope than the one the server lives in.
    */
   update<T>(name: string, scope: Scope | undefined, fn: (current: ServerState | undefined) => UpdateOutcome<T>): Promise<UpdateResult<T>>;
+  /**
+   * A cheap token of what `list` would return: it changes with every write (by any process), so a reader that
+   * polls can skip reading and parsing while it stays the same. Never throws for an unreadable file.
+   */
+  revision(): Promise<string>;
 }
 
 export interface UpdateResult<T> {

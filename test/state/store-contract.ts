@@ -63,6 +63,18 @@ export function storeContract(label: string, make: () => Promise<{ store: Store;
       assert.deepEqual(await store.get('alpha'), beforeState);
     });
 
+    it('the revision moves with every write and only then', async () => {
+      const r0 = await store.revision();
+      assert.equal(await store.revision(), r0, 'reading changes nothing');
+      await store.update('alpha', undefined, (cur) => ({ server: { ...cur!, versions: [] }, log: [], value: 0 }));
+      assert.equal(await store.revision(), r0, 'an update without log records writes nothing');
+      await store.update('delta', undefined, deployUpdate('delta', '1.0.0'));
+      const r1 = await store.revision();
+      assert.notEqual(r1, r0);
+      await store.update('delta', undefined, () => ({ server: undefined, log: [{ time: 'x', event: 'mcp_server_updated', server: 'delta' }], value: 0 }));
+      assert.notEqual(await store.revision(), r1);
+    });
+
     it('an undefined server deletes it', async () => {
       await store.update('gamma', undefined, deployUpdate('gamma', '1.0.0'));
       await store.update('gamma', undefined, () => ({ server: undefined, log: [{ time: 'x', event: 'mcp_server_updated', server: 'gamma' }], value: 0 }));
