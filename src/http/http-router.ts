@@ -24,7 +24,7 @@ import { SessionBridge } from './session-bridge.js';
 import { StdioPool } from './stdio-pool.js';
 import { Lifeline } from '../upstream/lifeline.js';
 import type { StdioOptions } from '../upstream/stdio-upstream.js';
-import { endBackendSession, forward } from './upstream-http.js';
+import { endBackendSession, forward, TimeoutError } from './upstream-http.js';
 import { VersionMetrics } from '../telemetry/version-metrics.js';
 
 export interface HttpRouterOptions extends GuardOptions {
@@ -412,6 +412,7 @@ export class HttpRouter {
     // A subscriptions/listen stream is not a request to time: it lasts until the client closes it.
     for (const m of messages) if (m.method !== undefined && m.method !== LISTEN && m.id !== undefined && m.id !== null) pending.set(JSON.stringify(m.id), m.method);
     const asked = pending.size > 0;
+    let streaming = false; // the backend answers with an SSE stream
     const onMessage = (raw: unknown): void => {
       const m = raw as JsonRpc;
       if (m.id === undefined || m.id === null || m.method !== undefined) return;
@@ -422,14 +423,12 @@ export class HttpRouter {
       this.metrics.request(s.server, s.version, method, performance.now() - t0, { error: m.error !== undefined, toolError: method === 'tools/call' && m.result?.isError === true });
       onResult?.(m);
     };
-    // A request unanswered by the deadline fails (listen streams and the GET stream have none).
-    const deadline = new AbortController();
-    const timer = asked ? setTimeout(() => deadline.abort(new Error(`did not answer within ${this.opts.requestTimeoutMs} ms`)), this.opts.requestTimeoutMs).unref() : undefined;
     try {
       await forward(
         {
           url: backend.url,
-          signal: deadline.signal,
+          // A request unanswered by the deadline fails (listen streams and the GET stream have none).
+          ...(asked ? { timeoutMs: this.opts.requestTimeoutMs } : {}),
           method: req.method as 'POST' | 'GET' | 'DELETE',
           clientHeaders: req.headers,
           headers: backend.headers,
@@ -438,7 +437,10 @@ export class HttpRouter {
           forwardAuthorization: this.opts.token === undefined,
         },
         res,
-        withHeaders,
+        (r) => {
+          streaming = r.contentType?.includes('text/event-stream') === true;
+          return withHeaders(r);
+        },
         onMessage,
         () => asked && pending.size === 0,
       );
@@ -446,20 +448,18 @@ export class HttpRouter {
       for (const method of pending.values()) this.metrics.request(s.server, s.version, method, performance.now() - t0, { transportFailure: true });
       const ids = [...pending.keys()].map((k) => JSON.parse(k) as string | number);
       pending.clear();
-      const message = deadline.signal.aborted
-        ? `server "${s.server}" version ${s.version} ${(e as Error).message}`
+      const message = e instanceof TimeoutError
+        ? `server "${s.server}" version ${s.version} ${e.message}`
         : `server "${s.server}" version ${s.version} is unreachable at ${backend.url}: ${(e as Error).message}`;
       if (res.headersSent) {
         // Mid-stream: an SSE answer can still carry the errors; anything else can only be cut.
-        if (!String(res.getHeader('content-type') ?? '').includes('text/event-stream') || res.writableEnded) return void res.destroy();
+        if (!streaming || res.writableEnded) return void res.destroy();
         for (const id of ids) res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id, error: { code: -32603, message } })}\n\n`);
         return void res.end();
       }
       if (ids.length === 0) return rpcError(res, 502, -32603, message, null);
       const errors = ids.map((id) => ({ jsonrpc: '2.0', id, error: { code: -32603, message } }));
       return json(res, 200, Array.isArray(messages) && messages.length > 1 ? errors : errors[0]);
-    } finally {
-      clearTimeout(timer);
     }
     // Requests whose answer never came (the stream ended first) count as failures.
     for (const method of pending.values()) this.metrics.request(s.server, s.version, method, performance.now() - t0, { transportFailure: true });

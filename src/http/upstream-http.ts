@@ -24,14 +24,22 @@ export interface ForwardRequest {
   body?: Buffer;
   /** Passed through when the router itself does not use bearer tokens. */
   forwardAuthorization: boolean;
-  /** Aborting gives up on the backend: `forward` rejects with the signal's reason, leaving `res` unended. */
-  signal?: AbortSignal;
+  /**
+   * ms until `forward` gives up on the backend: it then rejects with a TimeoutError, leaving `res` unended
+   * (the caller says why to the client). Default: no deadline.
+   */
+  timeoutMs?: number;
 }
+
+/** The backend did not finish answering within `ForwardRequest.timeoutMs`. */
+export class TimeoutError extends Error {}
 
 export interface ForwardResult {
   status: number;
   /** The backend's `Mcp-Session-Id`, if it sent one. */
   backendSession?: string;
+  /** The answer's content type (`text/event-stream` for a stream). */
+  contentType?: string;
 }
 
 /**
@@ -61,36 +69,39 @@ export function forward(
   return new Promise((resolve, reject) => {
     let done = false;
     let flush: NodeJS.Timeout | undefined;
-    const giveUp = (): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(flush);
-      out.destroy();
-      reject(req.signal?.reason instanceof Error ? req.signal.reason : new Error('given up'));
-    };
-    req.signal?.addEventListener('abort', giveUp, { once: true });
+    let upstream: http.IncomingMessage | undefined;
+    const deadline =
+      req.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            if (done) return;
+            done = true;
+            clearTimeout(flush);
+            upstream?.destroy();
+            out.destroy();
+            reject(new TimeoutError(`did not answer within ${req.timeoutMs} ms`));
+          }, req.timeoutMs).unref();
     const out = lib.request({ ...url.options, method: req.method, headers, agent: agents[url.protocol] }, (up) => {
       if (done) return void up.destroy();
+      upstream = up;
       const sid = up.headers['mcp-session-id'];
-      const result: ForwardResult = { status: up.statusCode ?? 502, ...(typeof sid === 'string' ? { backendSession: sid } : {}) };
+      const type = up.headers['content-type'];
+      const result: ForwardResult = { status: up.statusCode ?? 502, ...(typeof sid === 'string' ? { backendSession: sid } : {}), ...(typeof type === 'string' ? { contentType: type } : {}) };
       const back: Record<string, string> = {};
       for (const h of BACK) {
         const v = up.headers[h];
         if (typeof v === 'string') back[h] = v;
       }
       if (typeof up.headers['content-length'] === 'string') back['content-length'] = up.headers['content-length'];
-      // Set one by one (not passed to writeHead), so they can be read back if the stream must be ended early.
-      for (const [k, v] of Object.entries({ ...back, ...withHeaders(result) })) res.setHeader(k, v);
-      res.writeHead(result.status);
+      res.writeHead(result.status, { ...back, ...withHeaders(result) });
       // A GET stream shows its headers at once. A POST's headers go out with the first chunk of its answer (one
       // write, one packet), or after a moment when the answer is slow to start.
       flush = setTimeout(() => res.flushHeaders(), req.method === 'GET' ? 0 : HEADER_DELAY_MS);
       const inspect = messageInspector(back['content-type'] ?? '', onMessage);
-      req.signal?.addEventListener('abort', () => up.destroy(), { once: true });
       const finish = (last?: Buffer): void => {
         clearTimeout(flush);
+        clearTimeout(deadline);
         done = true;
-        req.signal?.removeEventListener('abort', giveUp);
         res.end(last);
         resolve(result);
       };
@@ -112,6 +123,7 @@ export function forward(
       });
       up.on('error', (e) => {
         clearTimeout(flush);
+        clearTimeout(deadline);
         if (done) return;
         done = true;
         res.destroy(e);
@@ -120,10 +132,13 @@ export function forward(
       // A client that goes away ends the backend stream too (for a stream, that is the cancellation).
       res.on('close', () => {
         clearTimeout(flush);
-        if (!done && !up.complete) up.destroy();
+        if (done) return;
+        clearTimeout(deadline);
+        if (!up.complete) up.destroy();
       });
     });
     out.on('error', (e) => {
+      clearTimeout(deadline);
       if (done) return;
       done = true;
       reject(e);
