@@ -25,6 +25,7 @@ import { StdioPool } from './stdio-pool.js';
 import { Lifeline } from '../upstream/lifeline.js';
 import type { StdioOptions } from '../upstream/stdio-upstream.js';
 import { endBackendSession, forward, TimeoutError } from './upstream-http.js';
+import { processMetrics } from '../telemetry/process-metrics.js';
 import { VersionMetrics } from '../telemetry/version-metrics.js';
 
 export interface HttpRouterOptions extends GuardOptions {
@@ -186,7 +187,7 @@ export class HttpRouter {
       const path = (req.url ?? '/').split('?')[0]!;
       if (path === '/healthz') return plain(res, 200, 'ok');
       if (path === '/readyz') return this.view.lastError ? plain(res, 503, `registry unreadable: ${this.view.lastError}`) : plain(res, this.closing ? 503 : 200, this.closing ? 'shutting down' : 'ready');
-      if (path === '/metrics') return plain(res, 200, this.metrics.prometheus(), { 'content-type': 'text/plain; version=0.0.4' });
+      if (path === '/metrics') return plain(res, 200, this.metrics.prometheus(processMetrics()), { 'content-type': 'text/plain; version=0.0.4' });
       if (path === '/telemetry/window') return this.telemetryWindow(req, res);
       if (path === '/telemetry/totals') return json(res, 200, this.metrics.totals());
       const m = /^\/(mcp|sse)\/([^/]+)(\/messages)?$/.exec(path);

@@ -62,6 +62,16 @@ describe('backend process metrics', () => {
     assert.equal(await metric('mcp_rollout_backend_restarts_total'), 1);
   });
 
+  it('the router\'s own process figures are in /metrics too', async () => {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    const value = (name: string): number => Number(new RegExp(`^${name} ([\\d.e+]+)$`, 'm').exec(text)?.[1]);
+    assert.ok(value('process_resident_memory_bytes') > 10 * 1024 * 1024, 'resident memory in bytes');
+    assert.ok(value('process_cpu_seconds_total') > 0);
+    assert.ok(Math.abs(value('process_start_time_seconds') - (Date.now() / 1000 - process.uptime())) < 5, 'this process started then');
+    assert.ok(value('nodejs_heap_used_bytes') > 0);
+    assert.ok(value('process_open_fds') > 3);
+  });
+
   it('drops and counts backend lines that are not JSON-RPC, and fails at once a request whose answer is too large', async () => {
     const before = await metric('mcp_rollout_backend_dropped_total');
     assert.ok((await stateless(10, 'noise')).result, 'the answer after the noise arrives');
