@@ -174,7 +174,7 @@ try {
     `  router -> http throughput vs direct: ${((http['router -> http @1']!.rps / http['direct http @1']!.rps) * 100).toFixed(0)}% at 1 session, ${((http['router -> http @32']!.rps / http['direct http @32']!.rps) * 100).toFixed(0)}% at 32 (target >= 85%)`,
     `  bare node proxy -> http throughput vs direct (the least a Node hop costs): ${((http['bare node proxy -> http @1']!.rps / http['direct http @1']!.rps) * 100).toFixed(0)}% at 1 session, ${((http['bare node proxy -> http @32']!.rps / http['direct http @32']!.rps) * 100).toFixed(0)}% at 32`,
     `  router -> stdio p50 vs supergateway -> stdio: ${(100 - ratio('router -> stdio @1', 'supergateway -> stdio @1') * 100).toFixed(0)}% faster at 1 session, ${(100 - ratio('router -> stdio @32', 'supergateway -> stdio @32') * 100).toFixed(0)}% at 32 (target >= 25%)`,
-    `  router RSS ${routerRss.toFixed(1)} MiB; 1,000 idle legacy sessions: RSS ${signed(perSessionKiB)} KiB, heap ${signed(heapPerSessionKiB)} KiB per session, so at most ${Math.max(0, perSessionKiB, heapPerSessionKiB).toFixed(1)} KiB each (target <= 64; the garbage collector moves both by more than the sessions take)`,
+    `  router RSS ${routerRss.toFixed(1)} MiB; 1,000 idle legacy sessions: RSS ${signed(perSessionKiB)} KiB, heap ${signed(heapPerSessionKiB)} KiB per session, so ${Math.max(perSessionKiB, heapPerSessionKiB) < 1 ? 'under 1 KiB (below what the garbage collector moves)' : `at most ${Math.max(perSessionKiB, heapPerSessionKiB).toFixed(1)} KiB`} each (target <= 64)`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
   await mkdir('bench-results', { recursive: true });
