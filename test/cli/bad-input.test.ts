@@ -40,6 +40,8 @@ const CASES: [string, string[], RegExp, number][] = [
   ['--url for stdio', ['deploy', 'weather', '3.0.0', '--type', 'stdio', '--command', 'x', '--url', 'http://h/'], /--url applies to http and sse versions/, 2],
   ['unknown command', ['frobnicate'], /unknown command "frobnicate"/, 2],
   ['history of a version that never existed', ['history', 'weather', '7.0.0'], /server "weather" has no version "7\.0\.0"/, 1],
+  ['serve with a request timeout that is no duration', ['serve', '--port', '0', '--request-timeout', 'soon'], /--request-timeout "soon" is not a duration/, 2],
+  ['serve with a zero request timeout', ['serve', '--port', '0', '--request-timeout', '0'], /--request-timeout must be at least 1ms/, 2],
 ];
 
 describe('bad input', () => {
