@@ -4,7 +4,8 @@
  * restored on the way out, so a request's progress (and a `subscriptions/listen` stream's notifications) reach
  * its own client and no other. A request whose
  * client goes away is cancelled at the backend (`notifications/cancelled`). A process that dies fails its open
- * requests at once and is started again for the next one.
+ * requests at once and is started again for the next one, unless it died three times within a minute: then
+ * requests get an error saying so until the minute has passed (no process per request for a crash loop).
  */
 import type { VersionRecord } from '../domain/types.js';
 import { peekId } from '../protocol/peek-id.js';
@@ -36,11 +37,17 @@ export interface PoolRequestOptions {
 
 const SUBSCRIPTION = 'io.modelcontextprotocol/subscriptionId';
 
+/** A version's process that died unasked this many times within RESTART_WINDOW_MS is not started again until the window passes. */
+const MAX_RESTARTS = 3;
+const RESTART_WINDOW_MS = 60_000;
+
 export class StdioPool {
   private readonly processes = new Map<string, { upstream: Promise<StdioUpstream>; open: Map<string, Open> }>();
   private seq = 0;
   /** Versions whose process died unasked: the next one started for them is a restart. */
   private readonly died = new Set<string>();
+  /** When each version's process died unasked, within the last minute, and the last reason. */
+  private readonly deaths = new Map<string, { at: number[]; reason: string }>();
 
   constructor(
     private readonly metrics: VersionMetrics,
@@ -97,6 +104,9 @@ export class StdioPool {
         if (unexpected) {
           this.metrics.crashed(server, record.version);
           this.died.add(k);
+          const now = Date.now();
+          const d = this.deaths.get(k);
+          this.deaths.set(k, { at: [...(d?.at ?? []).filter((t) => now - t < RESTART_WINDOW_MS), now], reason });
         }
         for (const o of open.values()) o.resolve({ jsonrpc: '2.0', id: o.id, error: { code: -32603, message: reason } });
         open.clear();
@@ -113,8 +123,25 @@ export class StdioPool {
     return e;
   }
 
+  /**
+   * Why a version's process is not started again now: it died unasked MAX_RESTARTS times within a minute (a
+   * crash loop would otherwise start a process per request). Undefined when it may start.
+   */
+  private held(server: string, version: string): string | undefined {
+    const k = this.key(server, version);
+    if (this.processes.has(k)) return undefined;
+    const d = this.deaths.get(k);
+    const now = Date.now();
+    const recent = d?.at.filter((t) => now - t < RESTART_WINDOW_MS) ?? [];
+    if (recent.length < MAX_RESTARTS) return undefined;
+    const until = new Date(recent[recent.length - MAX_RESTARTS]! + RESTART_WINDOW_MS).toISOString().slice(11, 19);
+    return `server "${server}" version ${version} exited ${recent.length} times in the last minute; not restarted until ${until} UTC (last: ${d!.reason})`;
+  }
+
   /** Sends one request to the version's process and resolves with its answer (original id restored). */
   async request(server: string, record: VersionRecord & { type: 'stdio' }, msg: Msg & { id: Id }, opts: PoolRequestOptions = {}): Promise<Msg> {
+    const why = this.held(server, record.version);
+    if (why !== undefined) return { jsonrpc: '2.0', id: msg.id, error: { code: -32603, message: why } };
     const e = this.entry(server, record);
     let u: StdioUpstream;
     try {
@@ -152,6 +179,7 @@ export class StdioPool {
 
   /** Delivers a notification to the version's process. */
   async notify(server: string, record: VersionRecord & { type: 'stdio' }, msg: Msg): Promise<void> {
+    if (this.held(server, record.version) !== undefined) return;
     const u = await this.entry(server, record).upstream.catch(() => undefined);
     u?.send(msg);
   }

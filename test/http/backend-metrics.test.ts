@@ -2,7 +2,8 @@
  * The router's /metrics count backend processes: one per legacy session on a stdio version, one pooled per
  * version for stateless requests; a pooled process that dies counts as a crash, and the one started in its
  * place as a restart. Backend output that is not JSON-RPC, or too large, is dropped and counted; a request
- * whose answer was too large fails at once.
+ * whose answer was too large fails at once. A pooled process that dies three times within a minute is not
+ * started again until the minute has passed.
  */
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
@@ -88,5 +89,15 @@ describe('backend process metrics', () => {
     assert.equal(await metric('mcp_rollout_backend_dropped_total'), before + 3);
     await transport.terminateSession();
     await client.close();
+  });
+
+  it('a pooled process that keeps dying is not started again for the rest of the minute', async () => {
+    let answer = await stateless(20, 'crash');
+    for (let i = 21; i < 25 && !/not restarted/.test(answer.error?.message ?? ''); i++) answer = await stateless(i, 'crash');
+    assert.match(answer.error?.message ?? '', /^server "raw" version 1\.0\.0 exited 3 times in the last minute; not restarted until \d\d:\d\d:\d\d UTC \(last: server "raw" version 1\.0\.0 exited with code 7/);
+    const crashes = await metric('mcp_rollout_backend_crashes_total');
+    const held = await stateless(30, 'echo');
+    assert.match(held.error?.message ?? '', /exited 3 times in the last minute; not restarted/, 'even a harmless request is refused: no process is started');
+    assert.equal(await metric('mcp_rollout_backend_crashes_total'), crashes);
   });
 });
