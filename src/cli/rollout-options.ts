@@ -28,6 +28,15 @@ export function parseDuration(text: string, option: string): number {
   return Math.round(Number(m[1]) * unit);
 }
 
+/** A duration option in ms: `fallback` when absent; a usage error below `minMs`. */
+export function durationOption(args: ParsedArgs, option: string, fallback: number, minMs = 0): number {
+  const text = args.strings[option];
+  if (text === undefined) return fallback;
+  const ms = parseDuration(text, option);
+  if (ms < minMs) throw new AppError('usage', `--${option} must be at least ${minMs}ms, got "${text}"`);
+  return ms;
+}
+
 function count(args: ParsedArgs, option: string, fallback: number, min: number, max: number): number {
   const v = args.strings[option];
   if (v === undefined) return fallback;

@@ -379,10 +379,9 @@ export class HttpRouter {
     const listen = msg.method === LISTEN;
     const wantsProgress = (msg.params?._meta as { progressToken?: unknown } | undefined)?.progressToken !== undefined;
     const streams = (wantsProgress || listen) && (header(req, 'accept') ?? '').includes('text/event-stream');
-    const event = (m: unknown): string => `event: message\ndata: ${JSON.stringify(m)}\n\n`;
     const onNotification = (m: unknown): void => {
       if (!res.headersSent) res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
-      res.write(event(m));
+      res.write(sseEvent(m));
     };
     const t0 = performance.now();
     const answer = (await this.pool.request(server.name, record, msg as JsonRpc & { id: string | number }, { signal: gone.signal, longLived: listen, ...(streams ? { onNotification } : {}) })) as JsonRpc;
@@ -393,7 +392,7 @@ export class HttpRouter {
     });
     const rs = answer.result;
     if (rs?.resultType === 'input_required' && typeof rs.requestState === 'string') remember(this.requestStates, `${server.name}\u0000${digest(rs.requestState)}`, record.version);
-    if (res.headersSent) res.end(event(answer));
+    if (res.headersSent) res.end(sseEvent(answer));
     else json(res, 200, answer);
   }
 
@@ -424,8 +423,9 @@ export class HttpRouter {
       this.metrics.request(s.server, s.version, method, performance.now() - t0, { error: m.error !== undefined, toolError: method === 'tools/call' && m.result?.isError === true });
       onResult?.(m);
     };
+    let outcome;
     try {
-      await forward(
+      outcome = await forward(
         {
           url: backend.url,
           // A request unanswered by the deadline fails (listen streams and the GET stream have none).
@@ -455,14 +455,16 @@ export class HttpRouter {
       if (res.headersSent) {
         // Mid-stream: an SSE answer can still carry the errors; anything else can only be cut.
         if (!streaming || res.writableEnded) return void res.destroy();
-        for (const id of ids) res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id, error: { code: -32603, message } })}\n\n`);
+        for (const id of ids) res.write(sseEvent({ jsonrpc: '2.0', id, error: { code: -32603, message } }));
         return void res.end();
       }
       if (ids.length === 0) return rpcError(res, 502, -32603, message, null);
       const errors = ids.map((id) => ({ jsonrpc: '2.0', id, error: { code: -32603, message } }));
       return json(res, 200, Array.isArray(messages) && messages.length > 1 ? errors : errors[0]);
     }
-    // Requests whose answer never came (the stream ended first) count as failures.
+    // The client left: what it did not wait for is nobody's failure. Otherwise requests whose answer never came
+    // (the stream ended first) count as failures of the version.
+    if (outcome.clientGone) return;
     for (const method of pending.values()) this.metrics.request(s.server, s.version, method, performance.now() - t0, { transportFailure: true });
   }
 
@@ -550,6 +552,9 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
     req.on('error', reject);
   });
 }
+
+/** One JSON-RPC message as an SSE event. */
+const sseEvent = (m: unknown): string => `event: message\ndata: ${JSON.stringify(m)}\n\n`;
 
 function plain(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers });

@@ -8,7 +8,6 @@
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { VersionRecord } from '../domain/types.js';
-import { peekId } from '../protocol/peek-id.js';
 import type { VersionMetrics } from '../telemetry/version-metrics.js';
 import { HttpUpstream } from '../upstream/http-upstream.js';
 import { StdioUpstream, type StdioOptions } from '../upstream/stdio-upstream.js';
@@ -43,10 +42,9 @@ export class SessionBridge {
     const events: UpstreamEvents = {
       message: (m) => this.fromBackend(m as Msg),
       noise: () => this.metrics.dropped(server, record.version),
-      oversize: (bytes, head, tail) => {
+      oversize: (bytes, id) => {
         this.metrics.dropped(server, record.version);
         // An answer too large to pass on: its request fails now rather than waiting for ever.
-        const id = head === undefined || tail === undefined ? undefined : peekId(head, tail);
         if (id !== undefined && id !== null) this.failOne(id, `${label} sent an answer of ${bytes} bytes, over the limit of ${stdioOptions.maxMessageBytes}`);
       },
       close: (reason, unexpected) => {
@@ -129,12 +127,7 @@ export class SessionBridge {
 
   /** Every open request gets an error naming the server and version. */
   private failOpen(reason: string): void {
-    for (const o of this.open.values()) {
-      clearTimeout(o.timer);
-      this.metrics.request(this.server, this.record.version, o.method, performance.now() - o.started, { transportFailure: true });
-      this.transport.send({ jsonrpc: '2.0', id: o.id, error: { code: -32603, message: reason } }, { relatedRequestId: o.id }).catch(() => undefined);
-    }
-    this.open.clear();
+    for (const o of [...this.open.values()]) this.failOne(o.id, reason, { transportFailure: true });
   }
 
   /** Ends the session: the process group, then the client streams. */

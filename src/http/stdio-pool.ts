@@ -8,7 +8,6 @@
  * requests get an error saying so until the minute has passed (no process per request for a crash loop).
  */
 import type { VersionRecord } from '../domain/types.js';
-import { peekId } from '../protocol/peek-id.js';
 import type { VersionMetrics } from '../telemetry/version-metrics.js';
 import { StdioUpstream, type StdioOptions } from '../upstream/stdio-upstream.js';
 
@@ -44,10 +43,11 @@ const RESTART_WINDOW_MS = 60_000;
 export class StdioPool {
   private readonly processes = new Map<string, { upstream: Promise<StdioUpstream>; open: Map<string, Open> }>();
   private seq = 0;
-  /** Versions whose process died unasked: the next one started for them is a restart. */
-  private readonly died = new Set<string>();
-  /** When each version's process died unasked, within the last minute, and the last reason. */
-  private readonly deaths = new Map<string, { at: number[]; reason: string }>();
+  /**
+   * Versions whose process died unasked: when (within the last minute), the last reason, and whether the
+   * next process started for them is a restart.
+   */
+  private readonly deaths = new Map<string, { at: number[]; reason: string; restartDue: boolean }>();
 
   constructor(
     private readonly metrics: VersionMetrics,
@@ -61,8 +61,8 @@ export class StdioPool {
 
   private entry(server: string, record: VersionRecord & { type: 'stdio' }) {
     const k = this.key(server, record.version);
-    let e = this.processes.get(k);
-    if (e) return e;
+    const running = this.processes.get(k);
+    if (running) return running;
     const open = new Map<string, Open>();
     const label = `server "${server}" version ${record.version}`;
     const upstream = StdioUpstream.start(label, record, this.stdioOptions, {
@@ -89,38 +89,41 @@ export class StdioPool {
         o.resolve({ ...msg, id: o.id });
       },
       noise: () => this.metrics.dropped(server, record.version),
-      oversize: (bytes, head, tail) => {
+      oversize: (bytes, id) => {
         this.metrics.dropped(server, record.version);
         // An answer too large to pass on: its request fails now rather than at its deadline.
-        const id = head === undefined || tail === undefined ? undefined : peekId(head, tail);
         const o = typeof id === 'string' ? open.get(id) : undefined;
         if (!o || typeof id !== 'string') return;
         open.delete(id);
         o.resolve({ jsonrpc: '2.0', id: o.id, error: { code: -32603, message: `${label} sent an answer of ${bytes} bytes, over the limit of ${this.stdioOptions.maxMessageBytes}` } });
       },
       close: (reason, unexpected) => {
-        this.processes.delete(k);
+        // Only this process's entry: after stop(), another process may already serve the version.
+        if (this.processes.get(k) === entry) this.processes.delete(k);
         this.metrics.processEnded(server, record.version);
         if (unexpected) {
           this.metrics.crashed(server, record.version);
-          this.died.add(k);
           const now = Date.now();
           const d = this.deaths.get(k);
-          this.deaths.set(k, { at: [...(d?.at ?? []).filter((t) => now - t < RESTART_WINDOW_MS), now], reason });
+          this.deaths.set(k, { at: [...(d?.at ?? []).filter((t) => now - t < RESTART_WINDOW_MS), now], reason, restartDue: true });
         }
         for (const o of open.values()) o.resolve({ jsonrpc: '2.0', id: o.id, error: { code: -32603, message: reason } });
         open.clear();
       },
     });
+    const entry = { upstream, open };
     upstream.then(
       () => {
-        this.metrics.processStarted(server, record.version, this.died.delete(k));
+        const d = this.deaths.get(k);
+        this.metrics.processStarted(server, record.version, d?.restartDue === true);
+        if (d) d.restartDue = false;
       },
-      () => this.processes.delete(k),
+      () => {
+        if (this.processes.get(k) === entry) this.processes.delete(k);
+      },
     );
-    e = { upstream, open };
-    this.processes.set(k, e);
-    return e;
+    this.processes.set(k, entry);
+    return entry;
   }
 
   /**
@@ -165,12 +168,13 @@ export class StdioPool {
         : setTimeout(() => {
             if (e.open.delete(internal)) finish({ jsonrpc: '2.0', id: msg.id, error: { code: -32603, message: `server "${server}" version ${record.version} did not answer ${msg.method} within ${this.requestTimeoutMs} ms` } });
           }, this.requestTimeoutMs).unref();
+      const cancelled: Msg = { jsonrpc: '2.0', id: msg.id, error: { code: -32800, message: 'request cancelled: the client went away' } };
       const onAbort = (): void => {
         if (!e.open.delete(internal)) return;
         u.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: internal, reason: 'the client went away' } });
-        finish({ jsonrpc: '2.0', id: msg.id, error: { code: -32800, message: 'request cancelled: the client went away' } });
+        finish(cancelled);
       };
-      if (opts.signal?.aborted) return finish({ jsonrpc: '2.0', id: msg.id, error: { code: -32800, message: 'request cancelled: the client went away' } });
+      if (opts.signal?.aborted) return finish(cancelled);
       e.open.set(internal, { id: msg.id, resolve: finish, ...(token === undefined ? {} : { progressToken: token }), ...(opts.onNotification ? { onNotification: opts.onNotification } : {}) });
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       u.send(sent);

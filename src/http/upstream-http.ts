@@ -40,13 +40,15 @@ export interface ForwardResult {
   backendSession?: string;
   /** The answer's content type (`text/event-stream` for a stream). */
   contentType?: string;
+  /** The client went away before the answer ended (the backend's stream was closed too). */
+  clientGone?: boolean;
 }
 
 /**
  * Sends `req` to the backend and streams its answer into `res`. `withHeaders` may add or change response
  * headers (the router's own session id) before they are written. `answered` tells, after each message seen,
- * whether the client has all it asked for (then its response ends). Resolves when the response has ended;
- * rejects when the backend cannot be reached or fails before its headers (nothing written to `res` then).
+ * whether the client has all it asked for (then its response ends). Resolves when the response has ended or
+ * the client went away; rejects when the backend cannot be reached, fails, or misses `timeoutMs`.
  */
 export function forward(
   req: ForwardRequest,
@@ -70,13 +72,20 @@ export function forward(
     let done = false;
     let flush: NodeJS.Timeout | undefined;
     let upstream: http.IncomingMessage | undefined;
+    let answer: ForwardResult | undefined;
+    /** Marks the exchange over (once: false when it already was) and stops its timers. */
+    const settle = (): boolean => {
+      if (done) return false;
+      done = true;
+      clearTimeout(flush);
+      clearTimeout(deadline);
+      return true;
+    };
     const deadline =
       req.timeoutMs === undefined
         ? undefined
         : setTimeout(() => {
-            if (done) return;
-            done = true;
-            clearTimeout(flush);
+            if (!settle()) return;
             upstream?.destroy();
             out.destroy();
             reject(new TimeoutError(`did not answer within ${req.timeoutMs} ms`));
@@ -87,6 +96,7 @@ export function forward(
       const sid = up.headers['mcp-session-id'];
       const type = up.headers['content-type'];
       const result: ForwardResult = { status: up.statusCode ?? 502, ...(typeof sid === 'string' ? { backendSession: sid } : {}), ...(typeof type === 'string' ? { contentType: type } : {}) };
+      answer = result;
       const back: Record<string, string> = {};
       for (const h of BACK) {
         const v = up.headers[h];
@@ -99,9 +109,7 @@ export function forward(
       flush = setTimeout(() => res.flushHeaders(), req.method === 'GET' ? 0 : HEADER_DELAY_MS);
       const inspect = messageInspector(back['content-type'] ?? '', onMessage);
       const finish = (last?: Buffer): void => {
-        clearTimeout(flush);
-        clearTimeout(deadline);
-        done = true;
+        settle();
         res.end(last);
         resolve(result);
       };
@@ -122,26 +130,21 @@ export function forward(
         finish();
       });
       up.on('error', (e) => {
-        clearTimeout(flush);
-        clearTimeout(deadline);
-        if (done) return;
-        done = true;
+        if (!settle()) return;
         res.destroy(e);
         reject(e);
       });
-      // A client that goes away ends the backend stream too (for a stream, that is the cancellation).
-      res.on('close', () => {
-        clearTimeout(flush);
-        if (done) return;
-        clearTimeout(deadline);
-        if (!up.complete) up.destroy();
-      });
     });
     out.on('error', (e) => {
-      clearTimeout(deadline);
-      if (done) return;
-      done = true;
-      reject(e);
+      if (settle()) reject(e);
+    });
+    // A client that goes away, before the answer or during it, ends the exchange with the backend too (for a
+    // stream, that is the cancellation). 499: the client closed the request.
+    res.on('close', () => {
+      if (!settle()) return;
+      if (upstream && !upstream.complete) upstream.destroy();
+      out.destroy();
+      resolve({ ...(answer ?? { status: 499 }), clientGone: true });
     });
     out.end(req.body);
   });

@@ -102,8 +102,6 @@ export class StdioProxy {
   private privateSeq = 0;
   private readonly privateWaiters = new Map<string, (m: Msg) => void>();
   private restarts: number[] = [];
-  /** The next backend started replaces one that died (counted as a restart). */
-  private restarting = false;
   private migrating: Promise<void> | undefined;
   private ended = false;
   private done!: () => void;
@@ -170,7 +168,8 @@ export class StdioProxy {
     return `server "${this.name}" version ${version}`;
   }
 
-  private async startBackend(record: VersionRecord | undefined): Promise<Backend> {
+  /** Starts a backend for `record`; `restart`: in place of one that died (counted as such). */
+  private async startBackend(record: VersionRecord | undefined, restart = false): Promise<Backend> {
     if (!record) {
       const known = this.view.get(this.name) !== undefined;
       return { version: '-', startedAt: Date.now(), failure: known ? `no version of server "${this.name}" carries traffic` : `unknown server "${this.name}"` };
@@ -184,9 +183,9 @@ export class StdioProxy {
         if (record.type === 'stdio') this.metrics.processEnded(this.name, record.version);
         if (unexpected) void this.backendDied(b, reason);
       },
-      oversize: (bytes: number, head?: string, tail?: string) => {
+      oversize: (bytes: number, id: Id | null | undefined) => {
         this.metrics.dropped(this.name, record.version);
-        this.backendOversize(b, bytes, head === undefined || tail === undefined ? undefined : peekId(head, tail));
+        this.backendOversize(b, bytes, id);
       },
       noise: () => this.metrics.dropped(this.name, record.version),
     };
@@ -197,8 +196,7 @@ export class StdioProxy {
           : await (await import('../upstream/http-upstream.js')).HttpUpstream.start(label, record.type, record.url, record.headers, events); // loaded only for http/sse versions
       this.live.add(b);
       this.metrics.sessionStarted(this.name, record.version);
-      if (record.type === 'stdio') this.metrics.processStarted(this.name, record.version, this.restarting);
-      this.restarting = false;
+      if (record.type === 'stdio') this.metrics.processStarted(this.name, record.version, restart);
     } catch (e) {
       b.failure = `${label} could not be started: ${(e as Error).message}`;
     }
@@ -403,8 +401,7 @@ export class StdioProxy {
     }
     this.restarts.push(now);
     b.failure = reason;
-    this.restarting = true;
-    await this.migrate(`${reason}; moving the session`);
+    await this.migrate(`${reason}; moving the session`, true);
   }
 
   /** On every registry change: move the session if its version was rolled back, removed or made inactive. */
@@ -419,7 +416,7 @@ export class StdioProxy {
   }
 
   /** Moves the session to the version now chosen by weight, replaying the client's handshake. */
-  private migrate(why: string): Promise<void> {
+  private migrate(why: string, afterCrash = false): Promise<void> {
     // Set before the first await, so messages arriving meanwhile are held back.
     this.migrating ??= (async () => {
       const old = this.current!;
@@ -433,7 +430,7 @@ export class StdioProxy {
         void this.retire(old);
         return;
       }
-      const next = await this.startBackend(chosen);
+      const next = await this.startBackend(chosen, afterCrash);
       const replayed = next.upstream && this.initializeParams ? await this.privateRequest(next, 'initialize', this.initializeParams) : undefined;
       if (next.upstream && this.initializeParams && !replayed?.result) {
         // A backend that would not be initialised must not serve the session half set up: requests get this

@@ -29,11 +29,6 @@ export class Lifeline {
   /** @param graceMs time between SIGTERM and SIGKILL once this process is gone */
   constructor(private readonly graceMs = 1000) {}
 
-  /** The watcher's pid, once started (for tests). */
-  get pid(): number | undefined {
-    return this.watcher?.pid;
-  }
-
   /** Watches one process group; call the returned function once the group has been ended in-process. */
   watch(pgid: number): () => void {
     const w = this.watcher ?? this.start();

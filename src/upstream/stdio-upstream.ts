@@ -9,6 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { LineSplitter } from '../protocol/line-splitter.js';
+import { peekId } from '../protocol/peek-id.js';
 import type { Lifeline } from './lifeline.js';
 import type { Upstream, UpstreamEvents } from './upstream.js';
 
@@ -88,7 +89,7 @@ export class StdioUpstream implements Upstream {
         }
         events.message(msg, text);
       },
-      oversize: (bytes, head, tail) => events.oversize?.(bytes, head, tail),
+      oversize: (bytes, head, tail) => events.oversize?.(bytes, peekId(head, tail)),
     });
     this.child.stdout!.on('data', (c: Buffer) => lines.push(c));
     this.child.stdout!.on('end', () => lines.end());

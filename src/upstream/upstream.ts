@@ -6,8 +6,8 @@ export interface UpstreamEvents {
   message(msg: unknown, text?: string): void;
   /** The backend is gone: `unexpected` is false only when we closed it. */
   close(reason: string, unexpected: boolean): void;
-  /** A message over the size limit was dropped; `head` and `tail` are its first and last bytes (stdio). */
-  oversize?(bytes: number, head?: string, tail?: string): void;
+  /** A message over the size limit was dropped; `id` is its JSON-RPC id when its ends showed one. */
+  oversize?(bytes: number, id: string | number | null | undefined): void;
   /** A line that was not a JSON-RPC message was dropped (stdio). */
   noise?(): void;
 }

@@ -2,12 +2,13 @@
  * `--request-timeout` in the router: a request its backend never answers gets a JSON-RPC error naming the
  * server and version at the deadline, counted as a transport failure, whether the backend is a stdio process
  * (a session's own, or the pooled one for stateless requests) or an HTTP server (silent, or silent after
- * opening its SSE answer). The session goes on.
+ * opening its SSE answer). The session goes on. A client that leaves first ends the exchange: nothing is counted.
  */
 import { strict as assert } from 'node:assert';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -74,6 +75,27 @@ describe('the router\'s request timeout', () => {
       }
     });
   }
+
+  it('a client that leaves before the deadline ends the exchange: no timeout follows, nothing is counted against the version', async () => {
+    const client = new Client({ name: 'leaving', version: '1.0.0' });
+    const transport = new StreamableHTTPClientTransport(new URL(r.url('silent')));
+    await client.connect(transport);
+    const before = failures('silent', '2.0.0');
+    const gone = new AbortController();
+    const call = fetch(r.url('silent'), {
+      method: 'POST',
+      signal: gone.signal,
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': transport.sessionId! },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'hang' } }),
+    });
+    await sleep(150);
+    gone.abort();
+    await call.catch(() => undefined);
+    await sleep(700); // past the 400 ms deadline
+    assert.equal(failures('silent', '2.0.0'), before);
+    assert.ok((await client.callTool({ name: 'echo', arguments: {} })).content, 'the session goes on');
+    await client.close();
+  });
 
   it('a stateless request to a stdio version fails at the deadline too', async () => {
     const answer = (await (

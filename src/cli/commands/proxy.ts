@@ -6,7 +6,7 @@ import { projectStateDir } from '../../state/scope-paths.js';
 import { startTelemetryWriter } from '../../telemetry/telemetry-files.js';
 import { VersionMetrics } from '../../telemetry/version-metrics.js';
 import type { Command } from '../command.js';
-import { parseDuration } from '../rollout-options.js';
+import { durationOption } from '../rollout-options.js';
 
 export const proxyCommand: Command = {
   name: 'proxy',
@@ -29,11 +29,8 @@ export const proxyCommand: Command = {
     if (bytes !== undefined && (!/^\d+$/.test(bytes) || Number(bytes) < 1024)) throw new AppError('usage', `--max-message-bytes must be an integer of at least 1024, got "${bytes}"`);
     const seed = args.strings.seed;
     if (seed !== undefined && !/^\d+$/.test(seed)) throw new AppError('usage', `--seed must be a non-negative integer, got "${seed}"`);
-    const timeout = args.strings['request-timeout'];
-    const requestTimeoutMs = timeout === undefined ? DEFAULT_PROXY_OPTIONS.requestTimeoutMs : parseDuration(timeout, 'request-timeout');
-    if (requestTimeoutMs < 1) throw new AppError('usage', `--request-timeout must be at least 1ms, got "${timeout}"`);
-    const window = args.strings['rollback-window'];
-    const rollbackWindowMs = window === undefined ? DEFAULT_PROXY_OPTIONS.rollbackWindowMs : parseDuration(window, 'rollback-window');
+    const requestTimeoutMs = durationOption(args, 'request-timeout', DEFAULT_PROXY_OPTIONS.requestTimeoutMs, 1);
+    const rollbackWindowMs = durationOption(args, 'rollback-window', DEFAULT_PROXY_OPTIONS.rollbackWindowMs);
     const view = new LiveView(ctx.registry().store);
     await view.start();
     const metrics = new VersionMetrics();

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { probeVersion } from '../../pipeline/health-probe.js';
 import { superviseRollouts } from '../../pipeline/rollout-supervisor.js';
 import { combinedTelemetry, fileTelemetry } from '../../telemetry/telemetry-files.js';
-import { parseDuration, renderEvent } from '../rollout-options.js';
+import { durationOption, renderEvent } from '../rollout-options.js';
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -47,9 +47,9 @@ export const serveCommand: Command = {
       origins: args.lists['allow-origin'] ?? [],
       maxBodyBytes: int('max-body', DEFAULT_ROUTER_OPTIONS.maxBodyBytes, 1024, 1 << 30),
       maxSessionsPerServer: int('max-sessions', DEFAULT_ROUTER_OPTIONS.maxSessionsPerServer, 1, 1_000_000),
-      idleTimeoutMs: args.strings['idle-timeout'] === undefined ? DEFAULT_ROUTER_OPTIONS.idleTimeoutMs : parseDuration(args.strings['idle-timeout'], 'idle-timeout'),
-      rollbackWindowMs: args.strings['rollback-window'] === undefined ? DEFAULT_ROUTER_OPTIONS.rollbackWindowMs : parseDuration(args.strings['rollback-window'], 'rollback-window'),
-      requestTimeoutMs: requestTimeout(args.strings['request-timeout'], DEFAULT_ROUTER_OPTIONS.requestTimeoutMs),
+      idleTimeoutMs: durationOption(args, 'idle-timeout', DEFAULT_ROUTER_OPTIONS.idleTimeoutMs),
+      rollbackWindowMs: durationOption(args, 'rollback-window', DEFAULT_ROUTER_OPTIONS.rollbackWindowMs),
+      requestTimeoutMs: durationOption(args, 'request-timeout', DEFAULT_ROUTER_OPTIONS.requestTimeoutMs, 1),
       ...(token ? { token } : {}),
     };
     const view = new LiveView(ctx.registry().store);
@@ -91,11 +91,3 @@ export const serveCommand: Command = {
     ctx.print('stopped');
   },
 };
-
-/** `--request-timeout`: a duration of at least 1 ms. */
-function requestTimeout(text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const ms = parseDuration(text, 'request-timeout');
-  if (ms < 1) throw new AppError('usage', `--request-timeout must be at least 1ms, got "${text}"`);
-  return ms;
-}
