@@ -25,6 +25,7 @@ import { StdioPool } from './stdio-pool.js';
 import { Lifeline } from '../upstream/lifeline.js';
 import type { StdioOptions } from '../upstream/stdio-upstream.js';
 import { endBackendSession, forward, TimeoutError } from './upstream-http.js';
+import { closeIdleBackendConnections } from './backend-client.js';
 import { processMetrics } from '../telemetry/process-metrics.js';
 import { VersionMetrics } from '../telemetry/version-metrics.js';
 
@@ -152,6 +153,7 @@ export class HttpRouter {
     while (this.inflight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     await Promise.all([...this.sessions.values()].map((s) => this.endSession(s)));
     await this.pool.close();
+    closeIdleBackendConnections();
     this.lifeline.close();
     this.http.closeAllConnections();
     await closed;

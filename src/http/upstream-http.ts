@@ -3,11 +3,8 @@
  * response streams back to the client as it arrives, and every JSON-RPC message in it (a JSON body, or the
  * `data:` lines of an SSE stream) is shown to `onMessage` on the way, without holding the stream back.
  */
-import http from 'node:http';
-import https from 'node:https';
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-
-const agents = { 'http:': new http.Agent({ keepAlive: true, maxSockets: 256 }), 'https:': new https.Agent({ keepAlive: true, maxSockets: 256 }) };
+import { backendTarget, send, type BackendCall } from './backend-client.js';
 
 /** Client headers worth passing to a backend (the rest are hop-by-hop or the router's own). */
 const FORWARD = ['accept', 'content-type', 'mcp-protocol-version', 'last-event-id', 'mcp-method', 'mcp-name', 'user-agent'];
@@ -57,21 +54,20 @@ export function forward(
   onMessage: (m: unknown) => void,
   answered: () => boolean = () => false,
 ): Promise<ForwardResult> {
-  const url = target(req.url);
   const headers: Record<string, string> = { ...req.headers };
+  const client = req.clientHeaders;
   for (const h of FORWARD) {
-    const v = req.clientHeaders[h];
+    const v = client[h];
     if (typeof v === 'string') headers[h] = v;
   }
-  for (const [k, v] of Object.entries(req.clientHeaders)) if (k.startsWith('mcp-param-') && typeof v === 'string') headers[k] = v;
-  if (req.forwardAuthorization && typeof req.clientHeaders.authorization === 'string') headers.authorization = req.clientHeaders.authorization;
+  // Parameter headers accompany Mcp-Method (2026-07-28 requests only).
+  if (client['mcp-method'] !== undefined) for (const [k, v] of Object.entries(client)) if (k.startsWith('mcp-param-') && typeof v === 'string') headers[k] = v;
+  if (req.forwardAuthorization && typeof client.authorization === 'string') headers.authorization = client.authorization;
   if (req.backendSession !== undefined) headers['mcp-session-id'] = req.backendSession;
-  if (req.body) headers['content-length'] = String(req.body.length);
-  const lib = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     let done = false;
     let flush: NodeJS.Timeout | undefined;
-    let upstream: http.IncomingMessage | undefined;
+    let drain: NodeJS.Timeout | undefined;
     let answer: ForwardResult | undefined;
     /** Marks the exchange over (once: false when it already was) and stops its timers. */
     const settle = (): boolean => {
@@ -86,84 +82,70 @@ export function forward(
         ? undefined
         : setTimeout(() => {
             if (!settle()) return;
-            upstream?.destroy();
-            out.destroy();
+            call.abort();
             reject(new TimeoutError(`did not answer within ${req.timeoutMs} ms`));
           }, req.timeoutMs).unref();
-    const out = lib.request({ ...url.options, method: req.method, headers, agent: agents[url.protocol] }, (up) => {
-      if (done) return void up.destroy();
-      upstream = up;
-      const sid = up.headers['mcp-session-id'];
-      const type = up.headers['content-type'];
-      const result: ForwardResult = { status: up.statusCode ?? 502, ...(typeof sid === 'string' ? { backendSession: sid } : {}), ...(typeof type === 'string' ? { contentType: type } : {}) };
-      answer = result;
-      const back: Record<string, string> = {};
-      for (const h of BACK) {
-        const v = up.headers[h];
-        if (typeof v === 'string') back[h] = v;
-      }
-      if (typeof up.headers['content-length'] === 'string') back['content-length'] = up.headers['content-length'];
-      res.writeHead(result.status, { ...back, ...withHeaders(result) });
-      // A GET stream shows its headers at once. A POST's headers go out with the first chunk of its answer (one
-      // write, one packet), or after a moment when the answer is slow to start.
-      flush = setTimeout(() => res.flushHeaders(), req.method === 'GET' ? 0 : HEADER_DELAY_MS);
-      const inspect = messageInspector(back['content-type'] ?? '', onMessage);
-      const finish = (last?: Buffer): void => {
-        settle();
-        res.end(last);
-        resolve(result);
-      };
-      up.on('data', (chunk: Buffer) => {
-        if (done) return; // after the answer: nothing left for the client (see below)
-        inspect.push(chunk);
-        // Every request of the POST is answered: the client's stream ends now, with its last chunk, rather than
-        // a round trip later when the backend ends its stream (the backend's rest is drained, the connection kept).
-        if (answered()) {
-          finish(chunk);
-          const drain = setTimeout(() => up.destroy(), DRAIN_MS).unref();
-          up.once('close', () => clearTimeout(drain));
-        } else res.write(chunk);
+    let inspect: ReturnType<typeof messageInspector> | undefined;
+    const finish = (last?: Buffer): void => {
+      settle();
+      res.end(last);
+      resolve(answer!);
+    };
+    let call: BackendCall;
+    try {
+      call = send(backendTarget(req.url), req.method, headers, req.body, {
+        head(up) {
+          if (done) return;
+          const sid = up.headers['mcp-session-id'];
+          const type = up.headers['content-type'];
+          answer = { status: up.status, ...(sid === undefined ? {} : { backendSession: sid }), ...(type === undefined ? {} : { contentType: type }) };
+          const back: Record<string, string> = {};
+          for (const h of BACK) {
+            const v = up.headers[h];
+            if (v !== undefined) back[h] = v;
+          }
+          if (up.headers['content-length'] !== undefined) back['content-length'] = up.headers['content-length'];
+          res.writeHead(up.status, { ...back, ...withHeaders(answer) });
+          // A GET stream shows its headers at once. A POST's headers go out with the first chunk of its answer (one
+          // write, one packet), or after a moment when the answer is slow to start.
+          flush = setTimeout(() => res.flushHeaders(), req.method === 'GET' ? 0 : HEADER_DELAY_MS);
+          inspect = messageInspector(type ?? '', onMessage);
+        },
+        data(chunk) {
+          if (done) return; // after the answer: nothing left for the client (see below)
+          inspect!.push(chunk);
+          // Every request of the POST is answered: the client's stream ends now, with its last chunk, rather than
+          // a round trip later when the backend ends its stream (the backend's rest is drained, the connection kept).
+          if (answered()) {
+            finish(chunk);
+            drain = setTimeout(() => call.abort(), DRAIN_MS).unref();
+          } else res.write(chunk);
+        },
+        end() {
+          clearTimeout(drain);
+          if (done) return;
+          inspect!.end();
+          finish();
+        },
+        error(e) {
+          clearTimeout(drain);
+          if (!settle()) return;
+          if (answer) res.destroy(e);
+          reject(e);
+        },
       });
-      up.on('end', () => {
-        if (done) return;
-        inspect.end();
-        finish();
-      });
-      up.on('error', (e) => {
-        if (!settle()) return;
-        res.destroy(e);
-        reject(e);
-      });
-    });
-    out.on('error', (e) => {
-      if (settle()) reject(e);
-    });
+    } catch (e) {
+      settle();
+      return reject(e as Error);
+    }
     // A client that goes away, before the answer or during it, ends the exchange with the backend too (for a
     // stream, that is the cancellation). 499: the client closed the request.
     res.on('close', () => {
       if (!settle()) return;
-      if (upstream && !upstream.complete) upstream.destroy();
-      out.destroy();
+      if (!call.complete) call.abort();
       resolve({ ...(answer ?? { status: 499 }), clientGone: true });
     });
-    out.end(req.body);
   });
-}
-
-/** A backend URL as request options, parsed once per URL. */
-type Target = { protocol: 'http:' | 'https:'; options: { protocol: string; hostname: string; port: string; path: string; auth?: string } };
-const targets = new Map<string, Target>();
-function target(url: string): Target {
-  let t = targets.get(url);
-  if (!t) {
-    const u = new URL(url);
-    const protocol = u.protocol === 'https:' ? 'https:' : 'http:';
-    const auth = u.username ? `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}` : undefined;
-    t = { protocol, options: { protocol, hostname: u.hostname.replace(/^\[|\]$/g, ''), port: u.port, path: u.pathname + u.search, ...(auth === undefined ? {} : { auth }) } };
-    if (targets.size > 1000) targets.clear();
-    targets.set(url, t);
-  }
-  return t;
 }
 
 /** How long a POST's response headers may wait for the first chunk of its body, ms. */
@@ -218,15 +200,20 @@ function messageInspector(contentType: string, onMessage: (m: unknown) => void):
 
 /** Ends a backend session with DELETE (best effort: a backend that is gone has nothing left to end). */
 export function endBackendSession(url: string, headers: Record<string, string>, session: string): Promise<void> {
-  const u = new URL(url);
-  const lib = u.protocol === 'https:' ? https : http;
   return new Promise((resolve) => {
-    const r = lib.request(u, { method: 'DELETE', headers: { ...headers, 'mcp-session-id': session }, agent: agents[u.protocol as 'http:' | 'https:'], timeout: 5000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve());
-    });
-    r.on('error', () => resolve());
-    r.on('timeout', () => r.destroy());
-    r.end();
+    const over = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    let call: BackendCall | undefined;
+    const timer = setTimeout(() => {
+      call?.abort();
+      resolve();
+    }, 5000).unref();
+    try {
+      call = send(backendTarget(url), 'DELETE', { ...headers, 'mcp-session-id': session }, undefined, { head() {}, data() {}, end: over, error: over });
+    } catch {
+      over();
+    }
   });
 }

@@ -1,0 +1,225 @@
+/**
+ * The router's HTTP/1.1 backend client against a scripted TCP server that writes exact bytes: every body framing
+ * (Content-Length, chunked with extensions and trailers, until close), answers split at every byte, interim
+ * answers, connection reuse and when a connection must not be reused, and every way a backend can fail.
+ */
+import { strict as assert } from 'node:assert';
+import { once } from 'node:events';
+import { createServer, type Server, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { backendTarget, closeIdleBackendConnections, send, type BackendHead } from '../../src/http/backend-client.js';
+import { freePort } from '../helpers/everything-http.js';
+
+/** What a server script does with one request (its raw bytes) on a connection (numbered from 1). */
+type Script = (request: string, socket: Socket, connection: number) => void | Promise<void>;
+
+interface Scripted {
+  url: string;
+  connections: number;
+  requests: string[];
+  script: Script;
+  close(): Promise<void>;
+}
+
+/** A TCP server that reads each request whole (head plus Content-Length body) and runs `script` on it. */
+async function scripted(): Promise<Scripted> {
+  const s: Scripted = { url: '', connections: 0, requests: [], script: () => undefined, close: () => Promise.resolve() };
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    const n = ++s.connections;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    let buf = '';
+    socket.on('data', (d) => {
+      buf += d.toString('latin1');
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        const length = Number(/\r\ncontent-length: (\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
+        if (buf.length < end + 4 + length) return;
+        const request = buf.slice(0, end + 4 + length);
+        buf = buf.slice(end + 4 + length);
+        s.requests.push(request);
+        void s.script(request, socket, n);
+      }
+    });
+  });
+  const port = await freePort();
+  server.listen(port, '127.0.0.1');
+  await once(server, 'listening');
+  s.url = `http://127.0.0.1:${port}/mcp?x=1`;
+  s.close = async () => {
+    for (const k of sockets) k.destroy();
+    await new Promise((r) => server.close(r));
+  };
+  return s;
+}
+
+interface Outcome {
+  head?: BackendHead;
+  body: string;
+  error?: string;
+  events: string[];
+}
+
+/** Sends a request and collects what the handlers saw, in order. */
+function call(url: string, method = 'POST', headers: Record<string, string> = {}, body: Buffer | undefined = Buffer.from('{"x":1}')): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const o: Outcome = { body: '', events: [] };
+    send(backendTarget(url), method, headers, body, {
+      head: (h) => void ((o.head = h), o.events.push('head')),
+      data: (c) => void ((o.body += c.toString()), o.events.push('data')),
+      end: () => void (o.events.push('end'), resolve(o)),
+      error: (e) => void ((o.error = e.message), o.events.push('error'), resolve(o)),
+    });
+  });
+}
+
+/** Writes `text` one byte at a time, each in its own packet as far as the server can make it. */
+async function trickle(socket: Socket, text: string): Promise<void> {
+  for (const ch of text) {
+    socket.write(ch);
+    await sleep(1);
+  }
+}
+
+describe('backend HTTP/1.1 client', () => {
+  let s: Scripted;
+  before(async () => {
+    s = await scripted();
+  });
+  after(async () => {
+    closeIdleBackendConnections();
+    await s.close();
+  });
+
+  it('sends the request line, Host, the headers, Content-Length and the body in one go', async () => {
+    s.script = (_r, k) => void k.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    const o = await call(s.url, 'POST', { accept: 'application/json, text/event-stream', 'mcp-session-id': 'abc' });
+    const port = new URL(s.url).port;
+    assert.equal(s.requests.at(-1), `POST /mcp?x=1 HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\naccept: application/json, text/event-stream\r\nmcp-session-id: abc\r\nContent-Length: 7\r\n\r\n{"x":1}`);
+    assert.deepEqual(o.events, ['head', 'data', 'end']);
+    assert.equal(o.head?.status, 200);
+    assert.equal(o.body, 'ok');
+  });
+
+  it('reuses a connection for answers framed by length or chunks, and gives each answer whole even byte by byte', async () => {
+    closeIdleBackendConnections();
+    const before = s.connections;
+    s.script = (_r, k) => trickle(k, 'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\nx-a: 2\r\n\r\n5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nTrailer-Field: t\r\n\r\n');
+    const chunked = await call(s.url);
+    assert.equal(chunked.body, 'hello, world');
+    assert.equal(chunked.head?.headers['content-type'], 'text/event-stream');
+    assert.equal(chunked.head?.headers['x-a'], '1, 2', 'repeated headers are joined');
+    assert.equal(chunked.events.at(-1), 'end');
+    s.script = (_r, k) => trickle(k, 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabcde');
+    assert.equal((await call(s.url)).body, 'abcde');
+    s.script = (_r, k) => void k.write('HTTP/1.1 204 No Content\r\n\r\n');
+    const empty = await call(s.url, 'DELETE', {}, undefined);
+    assert.deepEqual(empty.events, ['head', 'end']);
+    assert.equal(s.connections - before, 1, 'one connection carried all three');
+  });
+
+  it('skips interim answers', async () => {
+    s.script = (_r, k) => void k.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\nHTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n');
+    const o = await call(s.url);
+    assert.equal(o.head?.status, 202);
+    assert.deepEqual(o.events, ['head', 'end']);
+  });
+
+  it('reads an answer without length to the end of its connection, and does not reuse that connection', async () => {
+    s.script = (_r, k) => void k.end('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"until":"close"}');
+    assert.equal((await call(s.url)).body, '{"until":"close"}');
+    const before = s.connections;
+    s.script = (_r, k) => void k.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    assert.equal((await call(s.url)).body, 'ok');
+    assert.equal(s.connections, before + 1);
+  });
+
+  it('does not reuse a connection the backend asked to close, or keeps for less than a second', async () => {
+    for (const header of ['Connection: close', 'Keep-Alive: timeout=1']) {
+      s.script = (_r, k) => void k.write(`HTTP/1.1 200 OK\r\n${header}\r\nContent-Length: 2\r\n\r\nok`);
+      await call(s.url);
+      const before = s.connections;
+      await call(s.url);
+      assert.equal(s.connections, before + 1, header);
+    }
+  });
+
+  it('opens a new connection when the backend closed an idle one', async () => {
+    s.script = (_r, k, n) => void k.write('HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n' + String(n % 10));
+    await call(s.url);
+    s.script = (_r, k) => void k.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'); // answers, then closes while idle
+    await call(s.url);
+    await sleep(50);
+    const before = s.connections;
+    s.script = (_r, k) => void k.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    const o = await call(s.url);
+    assert.equal(o.body, 'ok');
+    assert.equal(s.connections, before + 1);
+  });
+
+  it('fails, naming why, when the backend closes early, speaks something else, or sends too much head', async () => {
+    const cases: [Script, RegExp][] = [
+      [(_r, k) => void k.end(), /closed the connection without answering/],
+      [(_r, k) => void k.end('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc'), /closed the connection before its answer ended/],
+      [(_r, k) => void k.end('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab'), /before its answer ended/],
+      [(_r, k) => void k.write('SSH-2.0-OpenSSH\r\n\r\n'), /did not answer in HTTP\/1\.x \("SSH-2\.0-OpenSSH"\)/],
+      [(_r, k) => void k.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n'), /malformed chunk size/],
+      [(_r, k) => void k.write('HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n'), /invalid Content-Length \(-1\)/],
+      [(_r, k) => void k.write(`HTTP/1.1 200 OK\r\nX: ${'y'.repeat(70 * 1024)}`), /response head is over 65536 bytes/],
+    ];
+    for (const [script, why] of cases) {
+      s.script = script;
+      const o = await call(s.url);
+      assert.match(o.error ?? '', why);
+      assert.equal(o.events.filter((e) => e === 'error').length, 1, 'one error, nothing after it');
+      assert.ok(!o.events.includes('end'));
+    }
+  });
+
+  it('fails with the connection error when nobody listens', async () => {
+    const o = await call(`http://127.0.0.1:${await freePort()}/mcp`);
+    assert.match(o.error ?? '', /ECONNREFUSED/);
+  });
+
+  it('refuses a header with a line break before sending anything', async () => {
+    const n = s.requests.length;
+    assert.throws(() => send(backendTarget(s.url), 'POST', { 'x-evil': 'a\r\nInjected: 1' }, undefined, { head() {}, data() {}, end() {}, error() {} }), /invalid character in header "x-evil"/);
+    await sleep(20);
+    assert.equal(s.requests.length, n);
+  });
+
+  it('sends Basic authorization from the URL', async () => {
+    s.script = (_r, k) => void k.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+    const u = new URL(s.url);
+    await call(`http://us%40er:p%3Ass@${u.host}/mcp`);
+    assert.match(s.requests.at(-1)!, new RegExp(`\\r\\nAuthorization: Basic ${Buffer.from('us@er:p:ss').toString('base64')}\\r\\n`));
+  });
+
+  it('after abort: no handler is called and the backend sees its connection close', async () => {
+    let closed = false;
+    s.script = async (_r, k) => {
+      k.once('close', () => (closed = true));
+      k.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n');
+      await sleep(100);
+      if (!k.destroyed) k.write('3\r\ndef\r\n0\r\n\r\n');
+    };
+    const events: string[] = [];
+    const c = send(backendTarget(s.url), 'POST', {}, Buffer.from('{}'), {
+      head: () => void events.push('head'),
+      data: () => {
+        events.push('data');
+        c.abort();
+      },
+      end: () => void events.push('end'),
+      error: () => void events.push('error'),
+    });
+    await sleep(200);
+    assert.deepEqual(events, ['head', 'data']);
+    assert.equal(c.complete, false);
+    assert.ok(closed, 'the connection was closed');
+  });
+});
