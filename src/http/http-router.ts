@@ -227,7 +227,20 @@ export class HttpRouter {
       return this.inSession(req, res, server, sid, undefined, []);
     }
     if (req.method !== 'POST') return plain(res, 405, 'use POST, GET or DELETE', { allow: 'GET, POST, DELETE' });
-    const body = await readBody(req, this.opts.maxBodyBytes);
+    // The POST is dispatched the moment its last byte is in, not a tick later: the backend hears of it sooner.
+    return new Promise((resolve, reject) =>
+      readBody(req, this.opts.maxBodyBytes, (body) => {
+        try {
+          resolve(this.dispatch(req, res, server, sid, body));
+        } catch (e) {
+          reject(e as Error);
+        }
+      }, reject),
+    );
+  }
+
+  /** A POST with its body read (undefined: over the size limit): parsed, then sent where it belongs. */
+  private dispatch(req: IncomingMessage, res: ServerResponse, server: ServerState, sid: string | undefined, body: Buffer | undefined): Promise<void> | void {
     if (body === undefined) return rpcError(res, 413, -32600, `request body larger than ${this.opts.maxBodyBytes} bytes`, null);
     let parsed: JsonRpc | JsonRpc[];
     try {
@@ -312,7 +325,7 @@ export class HttpRouter {
       return plain(res, 404, `Session not found: ${why}; connect again`);
     }
     session.lastUsed = this.now();
-    const body = await readBody(req, this.opts.maxBodyBytes);
+    const body = await new Promise<Buffer | undefined>((resolve, reject) => readBody(req, this.opts.maxBodyBytes, resolve, reject));
     if (body === undefined) return plain(res, 413, `request body larger than ${this.opts.maxBodyBytes} bytes`);
     let parsed: unknown;
     try {
@@ -537,21 +550,36 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        resolve(undefined);
-        req.resume();
-        return;
-      }
-      parts.push(c);
-    });
-    req.on('end', () => resolve(size > limit ? undefined : Buffer.concat(parts)));
-    req.on('error', reject);
+/**
+ * Reads a request body of at most `limit` bytes and calls `done` once: with the body as soon as its last byte is
+ * in (the Content-Length is reached, before the stream's end event), or with undefined when it is over the
+ * limit (the rest is drained). `fail` gets a stream error.
+ */
+function readBody(req: IncomingMessage, limit: number, done: (body: Buffer | undefined) => void, fail: (e: Error) => void): void {
+  const expected = Number(req.headers['content-length']);
+  const parts: Buffer[] = [];
+  let size = 0;
+  let called = false;
+  const finish = (body: Buffer | undefined): void => {
+    if (called) return;
+    called = true;
+    done(body);
+  };
+  req.on('data', (c: Buffer) => {
+    if (called) return;
+    size += c.length;
+    if (size > limit) {
+      req.resume();
+      return finish(undefined);
+    }
+    parts.push(c);
+    if (size === expected) finish(parts.length === 1 ? parts[0] : Buffer.concat(parts));
+  });
+  req.on('end', () => finish(size > limit ? undefined : Buffer.concat(parts)));
+  req.on('error', (e) => {
+    if (called) return;
+    called = true;
+    fail(e);
   });
 }
 

@@ -86,9 +86,9 @@ export function forward(
             reject(new TimeoutError(`did not answer within ${req.timeoutMs} ms`));
           }, req.timeoutMs).unref();
     let inspect: ReturnType<typeof messageInspector> | undefined;
-    const finish = (last?: Buffer): void => {
+    const finish = (): void => {
       settle();
-      res.end(last);
+      res.end();
       resolve(answer!);
     };
     let call: BackendCall;
@@ -113,13 +113,15 @@ export function forward(
         },
         data(chunk) {
           if (done) return; // after the answer: nothing left for the client (see below)
+          // The chunk goes out before it is looked at: the client reads the answer while the router counts it.
+          res.write(chunk);
           inspect!.push(chunk);
-          // Every request of the POST is answered: the client's stream ends now, with its last chunk, rather than
-          // a round trip later when the backend ends its stream (the backend's rest is drained, the connection kept).
+          // Every request of the POST is answered: the client's stream ends now rather than a round trip later,
+          // when the backend ends its stream (the backend's rest is drained, the connection kept).
           if (answered()) {
-            finish(chunk);
+            finish();
             drain = setTimeout(() => call.abort(), DRAIN_MS).unref();
-          } else res.write(chunk);
+          }
         },
         end() {
           clearTimeout(drain);
