@@ -4,7 +4,8 @@
  *    interleaved in rounds; p50, p99, their ratios and added microseconds; the proxy's resident memory.
  * 2. HTTP at 1 and 32 concurrent sessions: server-everything over Streamable HTTP directly, through the
  *    router, and through a bare Node.js proxy (the least one Node hop costs, for reference); server-everything
- *    over stdio through the router and through supergateway; p50, p99, req/s.
+ *    over stdio through the router and through supergateway; p50, p99, req/s. The paths are visited in
+ *    interleaved rounds (a rotated order each round), so that drift of a shared machine weighs on all alike.
  * 3. What 1,000 idle legacy sessions cost the router in memory.
  * Prints a table and writes bench-results/bench-<time>.json. A script, never a test: machines are noisy.
  */
@@ -26,6 +27,10 @@ const BARE_PROXY = fileURLToPath(new URL('./bare-proxy.js', import.meta.url));
 const SUPERGATEWAY = fileURLToPath(new URL('../../node_modules/supergateway/dist/index.js', import.meta.url));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
 const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 100);
+/** Interleaved rounds over the HTTP paths, at each number of sessions. */
+const HTTP_ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 6);
+/** Calls made on each HTTP path before it is measured. */
+const HTTP_WARMUP = Number(process.env.BENCH_HTTP_WARMUP ?? 2000);
 
 const quantile = (xs: number[], q: number): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -33,6 +38,8 @@ const quantile = (xs: number[], q: number): number => {
 };
 const us = (ms: number): string => `${(ms * 1000).toFixed(0)} us`;
 const signed = (n: number): string => `${n >= 0 ? '+' : ''}${n.toFixed(1)}`;
+/** Lowest and highest of some ratios, as percentages. */
+const range = (xs: number[]): string => `${(Math.min(...xs) * 100).toFixed(0)}-${(Math.max(...xs) * 100).toFixed(0)}%`;
 
 async function echoLoop(client: Client, n: number, into: number[]): Promise<void> {
   for (let i = 0; i < n; i++) {
@@ -71,21 +78,28 @@ async function stdioBench(dir: string, env: NodeJS.ProcessEnv): Promise<Record<s
   return { ...r, addedP50Us: (r.proxyP50 - r.directP50) * 1000, p50Ratio: r.proxyP50 / r.directP50, p99Ratio: r.proxyP99 / r.directP99, proxyRssMiB: proxyRss, samples: a.length };
 }
 
-async function httpRun(url: string, sessions: number, perSession: number): Promise<{ p50: number; p99: number; rps: number }> {
+/** One pass of `sessions` concurrent sessions making `perSession` sequential echo calls each. */
+async function httpRun(url: string, sessions: number, perSession: number): Promise<{ lat: number[]; secs: number }> {
   const clients = await Promise.all(
     Array.from({ length: sessions }, async () => {
       const c = new Client({ name: 'bench', version: '1' });
-      await c.connect(new StreamableHTTPClientTransport(new URL(url)));
+      const transport = new StreamableHTTPClientTransport(new URL(url));
+      await c.connect(transport);
       await echoLoop(c, 20, []);
-      return c;
+      return { c, transport };
     }),
   );
   const lat: number[] = [];
   const t0 = performance.now();
-  await Promise.all(clients.map((c) => echoLoop(c, perSession, lat)));
+  await Promise.all(clients.map(({ c }) => echoLoop(c, perSession, lat)));
   const secs = (performance.now() - t0) / 1000;
-  await Promise.all(clients.map((c) => c.close()));
-  return { p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), rps: lat.length / secs };
+  // Sessions end with DELETE, as a well-behaved client ends them: otherwise every gateway keeps each session's
+  // server process until its idle timeout, and the run measures hundreds of idle processes.
+  await Promise.all(clients.map(async ({ c, transport }) => {
+    await transport.terminateSession();
+    await c.close();
+  }));
+  return { lat, secs };
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'mcp-rollout-bench-'));
@@ -112,7 +126,11 @@ try {
     let out = '';
     const look = (d: Buffer): void => {
       out += d.toString();
-      if (/listening|port/i.test(out)) resolve();
+      if (!/listening|port/i.test(out)) return;
+      // Ready: its log (a line per message) is drained from now on, not kept and searched by this process.
+      gateway.stdout!.off('data', look).resume();
+      gateway.stderr!.off('data', look).resume();
+      resolve();
     };
     gateway.stdout!.on('data', look);
     gateway.stderr!.on('data', look);
@@ -130,15 +148,32 @@ try {
     ['router -> stdio', `http://127.0.0.1:${port}/mcp/everything`],
     ['supergateway -> stdio', `http://127.0.0.1:${sgPort}/mcp`],
   ];
-  for (const sessions of [1, 32]) {
-    const per = sessions === 1 ? 300 : 30;
-    process.stdout.write(`http: ${sessions} session(s) x ${per} echo calls on each path\n`);
-    for (let round = 0; round < 2; round++) {
-      for (const [label, url] of paths) {
+  // Paths are measured in rounds, each round visiting every path in a rotated order, so that a machine that
+  // slows down or speeds up during the run weighs on every path alike. Throughput: calls over time, all rounds.
+  const spread: Record<string, number[]> = {}; // per-round throughput of router -> http vs direct, by sessions
+  for (const [sessions, rounds, per] of [[1, HTTP_ROUNDS, 150], [32, HTTP_ROUNDS, 20]] as const) {
+    process.stdout.write(`http: ${rounds} rounds of ${sessions} session(s) x ${per} echo calls on each path, interleaved, after ${HTTP_WARMUP} calls of warm-up\n`);
+    // Warm-up: a router runs for days, so what counts is its steady state, after the JIT has compiled its hot
+    // paths (it keeps compiling for the first couple of thousand calls). Every path gets the same warm-up, in
+    // sessions of at most 200 calls, so that no path is measured after a session longer than the measured ones.
+    const warmPerSession = Math.min(200, Math.ceil(HTTP_WARMUP / sessions));
+    for (const [, url] of paths) for (let done = 0; done < HTTP_WARMUP; done += sessions * warmPerSession) await httpRun(url, sessions, warmPerSession);
+    const acc = new Map(paths.map(([label]) => [label, { lat: [] as number[], secs: 0 }]));
+    const ratios: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const rps: Record<string, number> = {};
+      for (let k = 0; k < paths.length; k++) {
+        const [label, url] = paths[(k + round) % paths.length]!;
         const r = await httpRun(url, sessions, per);
-        if (round === 1) http[`${label} @${sessions}`] = r;
+        const a = acc.get(label)!;
+        a.lat.push(...r.lat);
+        a.secs += r.secs;
+        rps[label] = r.lat.length / r.secs;
       }
+      ratios.push(rps['router -> http']! / rps['direct http']!);
     }
+    spread[sessions] = ratios;
+    for (const [label, a] of acc) http[`${label} @${sessions}`] = { p50: quantile(a.lat, 0.5), p99: quantile(a.lat, 0.99), rps: a.lat.length / a.secs };
   }
   gateway.kill('SIGTERM');
   bare.kill('SIGTERM');
@@ -171,7 +206,7 @@ try {
     '',
     'http (sequential echo per session)        p50        p99      req/s',
     ...Object.entries(http).map(([k, v]) => `  ${k.padEnd(30)} ${us(v.p50).padStart(9)} ${us(v.p99).padStart(9)} ${v.rps.toFixed(0).padStart(9)}`),
-    `  router -> http throughput vs direct: ${((http['router -> http @1']!.rps / http['direct http @1']!.rps) * 100).toFixed(0)}% at 1 session, ${((http['router -> http @32']!.rps / http['direct http @32']!.rps) * 100).toFixed(0)}% at 32 (target >= 85%)`,
+    `  router -> http throughput vs direct: ${((http['router -> http @1']!.rps / http['direct http @1']!.rps) * 100).toFixed(0)}% at 1 session (rounds ${range(spread[1]!)}), ${((http['router -> http @32']!.rps / http['direct http @32']!.rps) * 100).toFixed(0)}% at 32 (rounds ${range(spread[32]!)}) (target >= 85%)`,
     `  bare node proxy -> http throughput vs direct (the least a Node hop costs): ${((http['bare node proxy -> http @1']!.rps / http['direct http @1']!.rps) * 100).toFixed(0)}% at 1 session, ${((http['bare node proxy -> http @32']!.rps / http['direct http @32']!.rps) * 100).toFixed(0)}% at 32`,
     `  router -> stdio p50 vs supergateway -> stdio: ${(100 - ratio('router -> stdio @1', 'supergateway -> stdio @1') * 100).toFixed(0)}% faster at 1 session, ${(100 - ratio('router -> stdio @32', 'supergateway -> stdio @32') * 100).toFixed(0)}% at 32 (target >= 25%)`,
     `  router RSS ${routerRss.toFixed(1)} MiB; 1,000 idle legacy sessions: RSS ${signed(perSessionKiB)} KiB, heap ${signed(heapPerSessionKiB)} KiB per session, so ${Math.max(perSessionKiB, heapPerSessionKiB) < 1 ? 'under 1 KiB (below what the garbage collector moves)' : `at most ${Math.max(perSessionKiB, heapPerSessionKiB).toFixed(1)} KiB`} each (target <= 64)`,
