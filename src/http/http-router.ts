@@ -17,10 +17,11 @@ import { chooseByWeight, hashDraw } from '../domain/weighted-choice.js';
 import type { ServerState, VersionRecord } from '../domain/types.js';
 import type { LiveView } from '../registry/live-view.js';
 import { checkRequest, type GuardOptions } from './guard.js';
+import { json, plain, rpcError, SSE_HEADERS, sseEvent } from './replies.js';
 import { SessionSealer } from './session-token.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { SessionBridge } from './session-bridge.js';
+import { StreamableFront } from './streamable-front.js';
 import { StdioPool } from './stdio-pool.js';
 import { Lifeline } from '../upstream/lifeline.js';
 import type { StdioOptions } from '../upstream/stdio-upstream.js';
@@ -70,7 +71,7 @@ interface Session {
   record?: { url: string; headers: Record<string, string> };
   bridge?: SessionBridge;
   /** The client-facing transport of a bridged session: Streamable HTTP, or legacy HTTP+SSE. */
-  front?: StreamableHTTPServerTransport | SSEServerTransport;
+  front?: StreamableFront | SSEServerTransport;
   backendSession?: string;
   startedAt: number;
   lastUsed: number;
@@ -282,17 +283,17 @@ export class HttpRouter {
    * A legacy session on a stdio version (its own process) or an sse version (its own SSE connection),
    * bridged to Streamable HTTP for the session's lifetime.
    */
-  private async startBridgedSession(req: IncomingMessage, res: ServerResponse, server: ServerState, record: VersionRecord, messages: JsonRpc[]): Promise<void> {
+  private startBridgedSession(req: IncomingMessage, res: ServerResponse, server: ServerState, record: VersionRecord, messages: JsonRpc[]): void {
     const started = this.now();
     const token = this.sealer.seal({ server: server.name, version: record.version });
     const session: Session = { token, server: server.name, version: record.version, startedAt: started, lastUsed: started };
-    const front = new StreamableHTTPServerTransport({ sessionIdGenerator: () => token, onsessionclosed: () => void session.bridge?.close() });
+    const front = new StreamableFront(token, () => void session.bridge?.close());
     this.bridge(session, record, front);
-    await front.handleRequest(req, res, messages.length === 1 ? messages[0] : messages);
+    front.handleRequest(req, res, messages.length === 1 ? messages[0] : messages);
   }
 
   /** Wires a session's client-facing transport to its backend and registers the session. */
-  private bridge(session: Session, record: VersionRecord, front: StreamableHTTPServerTransport | SSEServerTransport): void {
+  private bridge(session: Session, record: VersionRecord, front: StreamableFront | SSEServerTransport): void {
     session.front = front;
     session.bridge = new SessionBridge(session.server, record, front, this.metrics, () => this.dropSession(session), this.stdioOptions, this.opts.requestTimeoutMs);
     this.sessions.set(session.token, session);
@@ -346,7 +347,7 @@ export class HttpRouter {
       return rpcError(res, 404, -32001, `Session not found: ${why}; initialize a new session`, id);
     }
     session.lastUsed = this.now();
-    if (session.front instanceof StreamableHTTPServerTransport) {
+    if (session.front instanceof StreamableFront) {
       return session.front.handleRequest(req, res, req.method === 'POST' ? (messages.length === 1 ? messages[0] : messages) : undefined);
     }
     if (session.front) return rpcError(res, 404, -32001, 'Session not found: this session uses the /sse endpoint', id);
@@ -395,7 +396,7 @@ export class HttpRouter {
     const wantsProgress = (msg.params?._meta as { progressToken?: unknown } | undefined)?.progressToken !== undefined;
     const streams = (wantsProgress || listen) && (header(req, 'accept') ?? '').includes('text/event-stream');
     const onNotification = (m: unknown): void => {
-      if (!res.headersSent) res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
+      if (!res.headersSent) res.writeHead(200, SSE_HEADERS);
       res.write(sseEvent(m));
     };
     const t0 = performance.now();
@@ -581,22 +582,4 @@ function readBody(req: IncomingMessage, limit: number, done: (body: Buffer | und
     called = true;
     fail(e);
   });
-}
-
-/** One JSON-RPC message as an SSE event. */
-const sseEvent = (m: unknown): string => `event: message\ndata: ${JSON.stringify(m)}\n\n`;
-
-function plain(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers });
-  res.end(text.endsWith('\n') ? text : `${text}\n`);
-}
-
-function json(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(value);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers });
-  res.end(text);
-}
-
-function rpcError(res: ServerResponse, status: number, code: number, message: string, id: JsonRpc['id'] | null, headers: Record<string, string> = {}): void {
-  json(res, status, { jsonrpc: '2.0', id: id ?? null, error: { code, message } }, headers);
 }

@@ -1,0 +1,116 @@
+/**
+ * The router's own Streamable HTTP front for bridged sessions (a stdio version here), spoken to with raw HTTP:
+ * what it refuses and how, POST streams that end once every request in them is answered, the one GET stream
+ * and what reaches it, and DELETE.
+ */
+import { strict as assert } from 'node:assert';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { startRouter, type RouterHarness } from '../helpers/router-harness.js';
+
+const RAW = fileURLToPath(new URL('../../../test/fixtures/servers/raw-server.mjs', import.meta.url));
+const BOTH = 'application/json, text/event-stream';
+
+/** The JSON-RPC messages of an SSE body. */
+const events = (text: string): { id?: unknown; method?: string; result?: { content?: { text: string }[] } }[] =>
+  text
+    .split('\n\n')
+    .map((e) => e.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n'))
+    .filter((d) => d !== '')
+    .map((d) => JSON.parse(d) as { id?: unknown; method?: string });
+
+describe('Streamable HTTP front of bridged sessions', { timeout: 20_000 }, () => {
+  let r: RouterHarness;
+  let url: string;
+  before(async () => {
+    r = await startRouter((registry) => registry.deploy('raw', { version: '1.0.0', transport: { type: 'stdio', command: process.execPath, args: [RAW], env: {} } }).then(() => undefined));
+    url = r.url('raw');
+  });
+  after(() => r.close());
+
+  const post = (sid: string | undefined, body: unknown, headers: Record<string, string> = {}) =>
+    fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: BOTH, 'mcp-protocol-version': '2025-06-18', ...(sid ? { 'mcp-session-id': sid } : {}), ...headers }, body: JSON.stringify(body) });
+  const call = (id: number | string, name: string, args: Record<string, unknown> = {}) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } });
+
+  /** A new session: its id. */
+  async function session(): Promise<string> {
+    const res = await post(undefined, { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'front-test', version: '1' } } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'text/event-stream');
+    const sid = res.headers.get('mcp-session-id');
+    assert.ok(sid);
+    assert.equal(events(await res.text())[0]?.id, 0, 'the initialize answer, and the stream ends');
+    assert.equal((await post(sid, { jsonrpc: '2.0', method: 'notifications/initialized' })).status, 202);
+    return sid;
+  }
+
+  it('answers a request on an SSE stream that ends with the answer, and a batch on one stream that ends with both', async () => {
+    const sid = await session();
+    const one = await post(sid, call(1, 'echo', { a: 1 }));
+    assert.equal(one.headers.get('mcp-session-id'), sid);
+    assert.deepEqual(events(await one.text()).map((m) => [m.id, m.result?.content?.[0]?.text]), [[1, '{"a":1}']]);
+    const batch = await post(sid, [call('x', 'sleep', { ms: 50 }), call('y', 'echo', { b: 2 })], { 'mcp-protocol-version': '2025-03-26' });
+    assert.deepEqual(events(await batch.text()).map((m) => m.id).sort(), ['x', 'y']);
+  });
+
+  it('sends a server request on the stream of the call it belongs to, and takes the answer by POST', async () => {
+    const sid = await session();
+    const res = await post(sid, call(7, 'ask'));
+    const reader = res.body!.getReader();
+    let text = '';
+    while (!text.includes('roots/list')) text += new TextDecoder().decode((await reader.read()).value);
+    const ask = events(text).find((m) => m.method === 'roots/list')!;
+    assert.equal((await post(sid, { jsonrpc: '2.0', id: ask.id, result: { roots: [] } })).status, 202);
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += new TextDecoder().decode(chunk.value);
+    assert.deepEqual(events(text).map((m) => m.id), [ask.id, 7]);
+  });
+
+  it('sends what relates to no single open request on the GET stream, and allows one GET stream', async () => {
+    const sid = await session();
+    const get = await fetch(url, { headers: { accept: 'text/event-stream', 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' } });
+    assert.equal(get.status, 200);
+    const second = await fetch(url, { headers: { accept: 'text/event-stream', 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' } });
+    assert.equal(second.status, 409);
+    // Two calls open: the server's request belongs to neither as far as the router can tell.
+    const slow = post(sid, call(1, 'sleep', { ms: 500 }));
+    await new Promise((r) => setTimeout(r, 100));
+    const asking = post(sid, call(2, 'ask'));
+    const reader = get.body!.getReader();
+    let text = '';
+    while (!text.includes('roots/list')) text += new TextDecoder().decode((await reader.read()).value);
+    const ask = events(text).find((m) => m.method === 'roots/list')!;
+    await post(sid, { jsonrpc: '2.0', id: ask.id, result: { roots: [] } });
+    assert.deepEqual(events(await (await asking).text()).map((m) => m.id), [2]);
+    assert.deepEqual(events(await (await slow).text()).map((m) => m.id), [1]);
+    await reader.cancel();
+  });
+
+  it('refuses what the SDK refuses, with the same statuses and codes', async () => {
+    const sid = await session();
+    const cases: [Promise<Response>, number, number, RegExp][] = [
+      [post(sid, call(1, 'echo'), { accept: 'application/json' }), 406, -32000, /must accept both application\/json and text\/event-stream/],
+      [post(sid, call(1, 'echo'), { 'content-type': 'text/plain' }), 415, -32000, /Content-Type must be application\/json/],
+      [post(sid, { hello: 'world' }), 400, -32700, /Invalid JSON-RPC message/],
+      [post(sid, call(1, 'echo'), { 'mcp-protocol-version': '1999-01-01' }), 400, -32000, /Unsupported protocol version: 1999-01-01/],
+      [post(sid, { jsonrpc: '2.0', id: 3, method: 'initialize', params: {} }), 400, -32600, /already initialized/],
+      [fetch(url, { headers: { accept: 'application/json', 'mcp-session-id': sid } }), 406, -32000, /must accept text\/event-stream/],
+    ];
+    for (const [answer, status, code, message] of cases) {
+      const res = await answer;
+      assert.equal(res.status, status);
+      const body = (await res.json()) as { error: { code: number; message: string } };
+      assert.equal(body.error.code, code);
+      assert.match(body.error.message, message);
+    }
+  });
+
+  it('ends the session with DELETE: its backend goes, and the session is not found after', async () => {
+    const sid = await session();
+    const counts = () => r.router.sessionCounts().raw?.['1.0.0'] ?? 0;
+    const before = counts();
+    const del = await fetch(url, { method: 'DELETE', headers: { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' } });
+    assert.equal(del.status, 200);
+    assert.equal(counts(), before - 1);
+    assert.equal((await post(sid, call(1, 'echo'))).status, 404);
+  });
+});
