@@ -6,7 +6,8 @@
  * resumability (no event store):
  * - POST: 406 unless Accept names both JSON and SSE, 415 unless the body is JSON, 400 for something that is not
  *   JSON-RPC; notifications and responses only: 202; requests: an SSE stream with what relates to them, ended
- *   once every one is answered.
+ *   once every one is answered; or, when the answer to a single request is the first thing for it, that answer
+ *   as a JSON body.
  * - GET: the session's one standalone SSE stream (409 for a second), for messages related to no open request;
  *   with no such stream they are dropped, as the SDK drops them.
  * - DELETE: ends the session. After initialization, an Mcp-Protocol-Version the SDK does not support: 400.
@@ -20,11 +21,13 @@ import { rpcError, SSE_HEADERS, sseEvent } from './replies.js';
 type Id = string | number;
 type Message = { jsonrpc?: unknown; id?: Id | null; method?: unknown; result?: unknown; error?: unknown };
 
-/** An open SSE answer: a POST's (with the requests it still owes an answer) or the GET stream. */
+/** An open answer: a POST's (with the requests it still owes an answer) or the GET stream. */
 interface Stream {
   res: ServerResponse;
   owed: Set<string>;
-  /** Flushes the headers when nothing was written for a moment (until then they wait for the first event). */
+  /** Its SSE headers are written (until then it may still become a JSON answer). */
+  sse: boolean;
+  /** Commits to SSE when nothing came for a moment. */
   flush?: NodeJS.Timeout;
   keepAlive: NodeJS.Timeout;
 }
@@ -126,19 +129,32 @@ export class StreamableFront implements Transport {
     return true;
   }
 
-  /** Starts an SSE answer; its headers go at once (`now`) or with its first event. */
+  /**
+   * Starts an answer. A GET stream is SSE at once (`now`). A POST's waits a moment: if the first thing for it is
+   * its one answer, that goes as a JSON body (cheaper for the client than a stream to parse; the specification
+   * lets a server answer either way); anything else, or nothing for a moment, makes it an SSE stream.
+   */
   private open(res: ServerResponse, now: boolean): Stream {
-    res.writeHead(200, { ...SSE_HEADERS, 'mcp-session-id': this.sessionId });
-    const stream: Stream = { res, owed: new Set(), keepAlive: setInterval(() => res.write(': keepalive\n\n'), KEEP_ALIVE_MS).unref() };
-    if (now) res.flushHeaders();
-    else stream.flush = setTimeout(() => res.flushHeaders(), HEADER_DELAY_MS);
+    const stream: Stream = { res, owed: new Set(), sse: false, keepAlive: setInterval(() => this.sse(stream).write(': keepalive\n\n'), KEEP_ALIVE_MS).unref() };
+    if (now) this.sse(stream).flushHeaders();
+    else stream.flush = setTimeout(() => this.sse(stream).flushHeaders(), HEADER_DELAY_MS);
     return stream;
+  }
+
+  /** The stream's response, committed to SSE (its headers written, sent with the next write). */
+  private sse(stream: Stream): ServerResponse {
+    if (!stream.sse) {
+      stream.sse = true;
+      clearTimeout(stream.flush);
+      stream.res.writeHead(200, { ...SSE_HEADERS, 'mcp-session-id': this.sessionId });
+    }
+    return stream.res;
   }
 
   private stop(stream: Stream, end: boolean): void {
     clearTimeout(stream.flush);
     clearInterval(stream.keepAlive);
-    if (end && !stream.res.writableEnded) stream.res.end();
+    if (end && !stream.res.writableEnded) this.sse(stream).end();
   }
 
   /**
@@ -157,16 +173,20 @@ export class StreamableFront implements Transport {
     const k = key(id);
     const stream = this.streams.get(k);
     if (!stream) throw new Error(`No connection established for request ID: ${String(id)}`);
-    this.write(stream, m);
-    if (!answer) return;
+    if (!answer) return this.write(stream, m);
     stream.owed.delete(k);
     this.streams.delete(k);
-    if (stream.owed.size === 0) this.stop(stream, true);
+    if (stream.owed.size > 0) return this.write(stream, m);
+    this.stop(stream, false);
+    if (!stream.sse) {
+      const body = JSON.stringify(m);
+      stream.res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), 'mcp-session-id': this.sessionId });
+      stream.res.end(body);
+    } else stream.res.end(sseEvent(m)); // the last answer the stream owes goes out with its end, in one write
   }
 
   private write(stream: Stream, m: Message): void {
-    clearTimeout(stream.flush); // the headers go with this event
-    stream.res.write(sseEvent(m));
+    this.sse(stream).write(sseEvent(m));
   }
 
   /** Ends the session's streams; `onclose` once. */

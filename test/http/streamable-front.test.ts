@@ -1,7 +1,7 @@
 /**
  * The router's own Streamable HTTP front for bridged sessions (a stdio version here), spoken to with raw HTTP:
- * what it refuses and how, POST streams that end once every request in them is answered, the one GET stream
- * and what reaches it, and DELETE.
+ * what it refuses and how, quick answers as JSON, POST streams that end once every request in them is answered,
+ * the one GET stream and what reaches it, and DELETE.
  */
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
@@ -11,13 +11,23 @@ import { startRouter, type RouterHarness } from '../helpers/router-harness.js';
 const RAW = fileURLToPath(new URL('../../../test/fixtures/servers/raw-server.mjs', import.meta.url));
 const BOTH = 'application/json, text/event-stream';
 
+type Msg = { id?: unknown; method?: string; result?: { content?: { text: string }[] } };
+
 /** The JSON-RPC messages of an SSE body. */
-const events = (text: string): { id?: unknown; method?: string; result?: { content?: { text: string }[] } }[] =>
+const events = (text: string): Msg[] =>
   text
     .split('\n\n')
     .map((e) => e.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n'))
     .filter((d) => d !== '')
-    .map((d) => JSON.parse(d) as { id?: unknown; method?: string });
+    .map((d) => JSON.parse(d) as Msg);
+
+/** How an answer came (a JSON body or an SSE stream), and its messages. */
+async function answer(res: Response): Promise<[string, Msg[]]> {
+  const type = res.headers.get('content-type') ?? '';
+  if (type === 'application/json') return ['json', [(await res.json()) as Msg]];
+  assert.equal(type, 'text/event-stream');
+  return ['sse', events(await res.text())];
+}
 
 describe('Streamable HTTP front of bridged sessions', { timeout: 20_000 }, () => {
   let r: RouterHarness;
@@ -36,21 +46,29 @@ describe('Streamable HTTP front of bridged sessions', { timeout: 20_000 }, () =>
   async function session(): Promise<string> {
     const res = await post(undefined, { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'front-test', version: '1' } } });
     assert.equal(res.status, 200);
-    assert.equal(res.headers.get('content-type'), 'text/event-stream');
     const sid = res.headers.get('mcp-session-id');
     assert.ok(sid);
-    assert.equal(events(await res.text())[0]?.id, 0, 'the initialize answer, and the stream ends');
+    assert.equal((await answer(res))[1][0]?.id, 0, 'the initialize answer');
     assert.equal((await post(sid, { jsonrpc: '2.0', method: 'notifications/initialized' })).status, 202);
     return sid;
   }
 
-  it('answers a request on an SSE stream that ends with the answer, and a batch on one stream that ends with both', async () => {
+  it('answers a quick request as JSON, a slow one on an SSE stream that ends with it, a batch on one stream', async () => {
     const sid = await session();
-    const one = await post(sid, call(1, 'echo', { a: 1 }));
-    assert.equal(one.headers.get('mcp-session-id'), sid);
-    assert.deepEqual(events(await one.text()).map((m) => [m.id, m.result?.content?.[0]?.text]), [[1, '{"a":1}']]);
+    const quick = await post(sid, call(1, 'echo', { a: 1 }));
+    assert.equal(quick.headers.get('mcp-session-id'), sid);
+    const [how, [m]] = await answer(quick);
+    assert.equal(how, 'json', 'the answer was the first thing for the request, within the moment headers wait');
+    assert.deepEqual([m?.id, m?.result?.content?.[0]?.text], [1, '{"a":1}']);
+    const slow = await post(sid, call(2, 'sleep', { ms: 200 }));
+    assert.equal(slow.headers.get('mcp-session-id'), sid);
+    const [slowHow, slowAnswer] = await answer(slow);
+    assert.equal(slowHow, 'sse', 'the headers went out before the answer: a stream');
+    assert.deepEqual(slowAnswer.map((x) => x.id), [2]);
     const batch = await post(sid, [call('x', 'sleep', { ms: 50 }), call('y', 'echo', { b: 2 })], { 'mcp-protocol-version': '2025-03-26' });
-    assert.deepEqual(events(await batch.text()).map((m) => m.id).sort(), ['x', 'y']);
+    const [bhow, both] = await answer(batch);
+    assert.equal(bhow, 'sse');
+    assert.deepEqual(both.map((x) => x.id).sort(), ['x', 'y']);
   });
 
   it('sends a server request on the stream of the call it belongs to, and takes the answer by POST', async () => {
@@ -80,8 +98,8 @@ describe('Streamable HTTP front of bridged sessions', { timeout: 20_000 }, () =>
     while (!text.includes('roots/list')) text += new TextDecoder().decode((await reader.read()).value);
     const ask = events(text).find((m) => m.method === 'roots/list')!;
     await post(sid, { jsonrpc: '2.0', id: ask.id, result: { roots: [] } });
-    assert.deepEqual(events(await (await asking).text()).map((m) => m.id), [2]);
-    assert.deepEqual(events(await (await slow).text()).map((m) => m.id), [1]);
+    assert.deepEqual((await answer(await asking))[1].map((m) => m.id), [2]);
+    assert.deepEqual((await answer(await slow))[1].map((m) => m.id), [1]);
     await reader.cancel();
   });
 
