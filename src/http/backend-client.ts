@@ -63,7 +63,8 @@ export function backendTarget(url: string): BackendTarget {
 
 /**
  * Sends one request. `headers` are sent as given (names as written; Host, Content-Length and Authorization from
- * the URL are added). Throws at once on a header value with a line break (nothing is sent).
+ * the URL are added). Throws at once on a header name or value with a character HTTP does not allow there (a line
+ * break, say): nothing is sent.
  */
 export function send(t: BackendTarget, method: string, headers: Record<string, string>, body: Buffer | undefined, h: BackendHandlers): BackendCall {
   for (const k in headers) {
@@ -79,7 +80,7 @@ export function closeIdleBackendConnections(): void {
 }
 
 const BAD_HEADER = /[^\t\x20-\x7e]|[:\s]/;
-const BAD_VALUE = /[\r\n\0]/;
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 /** Longest status line plus headers accepted, bytes. */
 const MAX_HEAD_BYTES = 64 * 1024;
