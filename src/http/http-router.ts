@@ -467,7 +467,9 @@ export class HttpRouter {
       pending.clear();
       const message = e instanceof TimeoutError
         ? `server "${s.server}" version ${s.version} ${e.message}`
-        : `server "${s.server}" version ${s.version} is unreachable at ${backend.url}: ${(e as Error).message}`;
+        : res.headersSent
+          ? `server "${s.server}" version ${s.version} broke off its answer: ${(e as Error).message}`
+          : `server "${s.server}" version ${s.version} is unreachable at ${backend.url}: ${(e as Error).message}`;
       if (res.headersSent) {
         // Mid-stream: an SSE answer can still carry the errors; anything else can only be cut.
         if (!streaming || res.writableEnded) return void res.destroy();

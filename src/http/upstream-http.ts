@@ -45,7 +45,8 @@ export interface ForwardResult {
  * Sends `req` to the backend and streams its answer into `res`. `withHeaders` may add or change response
  * headers (the router's own session id) before they are written. `answered` tells, after each message seen,
  * whether the client has all it asked for (then its response ends). Resolves when the response has ended or
- * the client went away; rejects when the backend cannot be reached, fails, or misses `timeoutMs`.
+ * the client went away; rejects when the backend cannot be reached, fails, or misses `timeoutMs`, leaving `res`
+ * unended (its headers may have been sent) for the caller to finish.
  */
 export function forward(
   req: ForwardRequest,
@@ -131,9 +132,7 @@ export function forward(
         },
         error(e) {
           clearTimeout(drain);
-          if (!settle()) return;
-          if (answer) res.destroy(e);
-          reject(e);
+          if (settle()) reject(e); // the caller tells the client (on its SSE stream, if one has begun)
         },
       });
     } catch (e) {

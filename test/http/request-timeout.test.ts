@@ -2,7 +2,8 @@
  * `--request-timeout` in the router: a request its backend never answers gets a JSON-RPC error naming the
  * server and version at the deadline, counted as a transport failure, whether the backend is a stdio process
  * (a session's own, or the pooled one for stateless requests) or an HTTP server (silent, or silent after
- * opening its SSE answer). The session goes on. A client that leaves first ends the exchange: nothing is counted.
+ * opening its SSE answer). An HTTP backend that breaks off its SSE answer fails the request at once, on that
+ * stream. The session goes on. A client that leaves first ends the exchange: nothing is counted.
  */
 import { strict as assert } from 'node:assert';
 import { createServer, type Server } from 'node:http';
@@ -29,6 +30,11 @@ function silentServer(): Promise<Server> {
       if (m.method === 'initialize') return answer({ protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: 'silent', version: '1' } });
       if (m.params?.name === 'echo') return answer({ content: [{ type: 'text', text: 'echo' }] });
       if (m.params?.name === 'hang-sse') res.writeHead(200, { 'content-type': 'text/event-stream' }).flushHeaders();
+      if (m.params?.name === 'break-sse') {
+        // Opens its SSE answer with a log notification, then its connection drops.
+        res.writeHead(200, { 'content-type': 'text/event-stream' }).write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'working' } })}\n\n`);
+        setTimeout(() => res.destroy(), 50);
+      }
       // hang, hang-sse: nothing more, ever
     });
   });
@@ -75,6 +81,20 @@ describe('the router\'s request timeout', () => {
       }
     });
   }
+
+  it('a backend that breaks off an SSE answer: the request gets an error naming server and version at once, on that stream', async () => {
+    const before = failures('silent', '2.0.0');
+    const client = new Client({ name: 'broken-off', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(r.url('silent'))));
+    try {
+      // Not the deadline's error: the break's own, as soon as it happened.
+      await assert.rejects(client.callTool({ name: 'break-sse' }), /server "silent" version 2\.0\.0 broke off its answer: the backend closed the connection before its answer ended/);
+      assert.equal(failures('silent', '2.0.0'), before + 1);
+      assert.ok((await client.callTool({ name: 'echo', arguments: {} })).content, 'the next request is answered');
+    } finally {
+      await client.close();
+    }
+  });
 
   it('a client that leaves before the deadline ends the exchange: no timeout follows, nothing is counted against the version', async () => {
     const client = new Client({ name: 'leaving', version: '1.0.0' });
