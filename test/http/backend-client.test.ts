@@ -5,11 +5,16 @@
  */
 import { strict as assert } from 'node:assert';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backendTarget, closeIdleBackendConnections, send, type BackendHead } from '../../src/http/backend-client.js';
 import { freePort } from '../helpers/everything-http.js';
+
+/** A throwaway self-signed certificate for 127.0.0.1, for loopback tests only. */
+const TLS = new URL('../../../test/fixtures/tls/', import.meta.url);
 
 /** What a server script does with one request (its raw bytes) on a connection (numbered from 1). */
 type Script = (request: string, socket: Socket, connection: number) => void | Promise<void>;
@@ -197,6 +202,32 @@ describe('backend HTTP/1.1 client', () => {
     const u = new URL(s.url);
     await call(`http://us%40er:p%3Ass@${u.host}/mcp`);
     assert.match(s.requests.at(-1)!, new RegExp(`\\r\\nAuthorization: Basic ${Buffer.from('us@er:p:ss').toString('base64')}\\r\\n`));
+  });
+
+  it('speaks to an https backend through node:https behind the same interface, and refuses a certificate it cannot verify', async () => {
+    const server = createHttpsServer({ key: readFileSync(new URL('key.pem', TLS)), cert: readFileSync(new URL('cert.pem', TLS)) }, (req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'set-cookie': ['a=1', 'b=2'] });
+        res.write('event: message\ndata: {"ok":1}\n\n');
+        res.end();
+      });
+    });
+    const port = await freePort();
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    try {
+      const refused = await call(`https://127.0.0.1:${port}/mcp`);
+      assert.match(refused.error ?? '', /self-signed certificate/);
+      process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'; // this test's certificate only: the default CAs cannot know it
+      const o = await call(`https://127.0.0.1:${port}/mcp`);
+      assert.deepEqual(o.events, ['head', 'data', 'end']);
+      assert.equal(o.body, 'event: message\ndata: {"ok":1}\n\n');
+      assert.equal(o.head?.headers['set-cookie'], 'a=1, b=2');
+    } finally {
+      delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+      server.closeAllConnections();
+      server.close();
+    }
   });
 
   it('after abort: no handler is called and the backend sees its connection close', async () => {
