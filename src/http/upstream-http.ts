@@ -115,7 +115,9 @@ export function forward(
         data(chunk) {
           if (done) return; // after the answer: nothing left for the client (see below)
           // The chunk goes out before it is looked at: the client reads the answer while the router counts it.
+          // (node corks a response's socket on a write until the next tick; this write is flushed now.)
           res.write(chunk);
+          res.socket?.uncork();
           inspect!.push(chunk);
           // Every request of the POST is answered: the client's stream ends now rather than a round trip later,
           // when the backend ends its stream (the backend's rest is drained, the connection kept).
