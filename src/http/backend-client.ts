@@ -261,7 +261,7 @@ class RawExchange implements BackendCall {
     const status = Number(m[2]);
     if (status === 101) throw new Error('the backend switched protocols');
     if (status < 200) return;
-    const headers: Record<string, string> = {};
+    const headers = Object.create(null) as Record<string, string>; // a backend's header names are only data
     for (let i = 1; i < lines.length; i++) {
       const line = lines[i]!;
       const colon = line.indexOf(':');

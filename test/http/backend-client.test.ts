@@ -101,8 +101,9 @@ describe('backend HTTP/1.1 client', () => {
   });
 
   it('sends the request line, Host, the headers, Content-Length and the body in one go', async () => {
-    s.script = (_r, k) => void k.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    s.script = (_r, k) => void k.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConstructor: c\r\n\r\nok');
     const o = await call(s.url, 'POST', { accept: 'application/json, text/event-stream', 'mcp-session-id': 'abc' });
+    assert.equal(o.head?.headers.constructor, 'c', 'header names are only data');
     const port = new URL(s.url).port;
     assert.equal(s.requests.at(-1), `POST /mcp?x=1 HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\naccept: application/json, text/event-stream\r\nmcp-session-id: abc\r\nContent-Length: 7\r\n\r\n{"x":1}`);
     assert.deepEqual(o.events, ['head', 'data', 'end']);
