@@ -16,7 +16,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { SUPPORTED_PROTOCOL_VERSIONS, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { rpcError, SSE_HEADERS, sseEvent } from './replies.js';
+import { HEADER_DELAY_MS, rpcError, SSE_HEADERS, sseEvent } from './replies.js';
 
 type Id = string | number;
 type Message = { jsonrpc?: unknown; id?: Id | null; method?: unknown; result?: unknown; error?: unknown };
@@ -34,8 +34,6 @@ interface Stream {
 
 /** Between a stream's opening comments. */
 const KEEP_ALIVE_MS = 15_000;
-/** How long a POST's headers may wait for its first event, ms. */
-const HEADER_DELAY_MS = 20;
 
 const key = (id: Id): string => (typeof id === 'number' ? `n${id}` : `s${id}`);
 

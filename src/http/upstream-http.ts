@@ -5,6 +5,7 @@
  */
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { backendTarget, send, type BackendCall } from './backend-client.js';
+import { HEADER_DELAY_MS } from './replies.js';
 
 /** Client headers worth passing to a backend (the rest are hop-by-hop or the router's own). */
 const FORWARD = ['accept', 'content-type', 'mcp-protocol-version', 'last-event-id', 'mcp-method', 'mcp-name', 'user-agent'];
@@ -151,8 +152,6 @@ export function forward(
   });
 }
 
-/** How long a POST's response headers may wait for the first chunk of its body, ms. */
-const HEADER_DELAY_MS = 20;
 /** How long a backend may take to end a stream whose every answer has been passed on, ms. */
 const DRAIN_MS = 5_000;
 
