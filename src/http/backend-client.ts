@@ -89,11 +89,13 @@ const IDLE_MS = 4_000;
 /** Unused connections kept per backend. */
 const MAX_IDLE = 256;
 
+/** A pooled connection; its listeners stay for its life and hand its events to the exchange it carries. */
 interface Conn {
   socket: net.Socket;
   key: string;
+  /** The exchange using it; none while it idles in the pool. */
+  current?: RawExchange;
   idleTimer?: NodeJS.Timeout;
-  onIdleEvent?: () => void;
 }
 
 /** Unused connections per backend (host:port), most recently used last. */
@@ -105,14 +107,19 @@ function connection(t: BackendTarget): Conn {
   while (list && list.length > 0) {
     const c = list.pop()!;
     clearTimeout(c.idleTimer);
-    c.socket.removeListener('close', c.onIdleEvent!).removeListener('end', c.onIdleEvent!).removeListener('error', c.onIdleEvent!).removeListener('data', c.onIdleEvent!);
     if (!c.socket.destroyed && c.socket.writable) {
       c.socket.ref();
       return c;
     }
   }
-  const socket = net.connect({ host: t.hostname, port: t.port, noDelay: true });
-  return { socket, key };
+  const c: Conn = { socket: net.connect({ host: t.hostname, port: t.port, noDelay: true }), key };
+  // Anything from an idle connection (it closing, an error, stray bytes) retires it.
+  c.socket
+    .on('data', (d: Buffer) => (c.current ? c.current.onData(d) : retire(c)))
+    .on('end', () => (c.current ? c.current.onEnd() : retire(c)))
+    .on('close', () => (c.current ? c.current.onEnd() : retire(c)))
+    .on('error', (e: Error) => (c.current ? c.current.onError(e) : retire(c)));
+  return c;
 }
 
 /** Puts a connection whose exchange ended cleanly back in the pool, until it idles out or the backend closes it. */
@@ -122,15 +129,15 @@ function release(c: Conn, keepMs: number): void {
   idle.set(c.key, list);
   list.push(c);
   c.socket.unref();
-  // Anything from an idle connection (it closing, an error, stray bytes) retires it.
-  c.onIdleEvent ??= () => {
-    c.socket.destroy();
-    const l = idle.get(c.key);
-    const i = l?.indexOf(c) ?? -1;
-    if (i !== -1) l!.splice(i, 1);
-  };
-  c.socket.on('close', c.onIdleEvent).on('end', c.onIdleEvent).on('error', c.onIdleEvent).on('data', c.onIdleEvent);
-  c.idleTimer = setTimeout(c.onIdleEvent, keepMs).unref();
+  c.idleTimer = setTimeout(() => retire(c), keepMs).unref();
+}
+
+function retire(c: Conn): void {
+  clearTimeout(c.idleTimer);
+  c.socket.destroy();
+  const list = idle.get(c.key);
+  const i = list?.indexOf(c) ?? -1;
+  if (i !== -1) list!.splice(i, 1);
 }
 
 type State = 'head' | 'length' | 'size' | 'chunk' | 'chunk-end' | 'trailer' | 'until-close';
@@ -148,8 +155,8 @@ class RawExchange implements BackendCall {
 
   constructor(t: BackendTarget, private readonly method: string, headers: Record<string, string>, body: Buffer | undefined, private readonly h: BackendHandlers) {
     this.conn = connection(t);
+    this.conn.current = this;
     const s = this.conn.socket;
-    s.on('data', this.onData).on('end', this.onEnd).on('error', this.onError).on('close', this.onClose);
     let head = `${method} ${t.path} HTTP/1.1\r\nHost: ${t.host}\r\n`;
     for (const k in headers) head += `${k}: ${headers[k]}\r\n`;
     if (t.auth !== undefined && headers.authorization === undefined) head += `Authorization: Basic ${Buffer.from(t.auth).toString('base64')}\r\n`;
@@ -167,7 +174,8 @@ class RawExchange implements BackendCall {
     this.conn.socket.destroy();
   }
 
-  private readonly onData = (chunk: Buffer): void => {
+  /** The connection's events, while this exchange has it. */
+  onData(chunk: Buffer): void {
     if (this.finished) return;
     this.pending = this.pending === undefined || this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     try {
@@ -175,16 +183,17 @@ class RawExchange implements BackendCall {
     } catch (e) {
       this.fail(e as Error);
     }
-  };
+  }
 
-  private readonly onEnd = (): void => {
+  onEnd(): void {
     if (this.finished) return;
     if (this.state === 'until-close') return this.done();
     this.fail(new Error(this.state === 'head' && this.pending === undefined ? 'the backend closed the connection without answering' : 'the backend closed the connection before its answer ended'));
-  };
+  }
 
-  private readonly onError = (e: Error): void => this.fail(e);
-  private readonly onClose = (): void => this.onEnd();
+  onError(e: Error): void {
+    this.fail(e);
+  }
 
   /** Consumes what can be consumed of `pending`, calling the handlers; stops when it needs more bytes. */
   private parse(): void {
@@ -314,7 +323,7 @@ class RawExchange implements BackendCall {
   }
 
   private detach(): void {
-    this.conn.socket.removeListener('data', this.onData).removeListener('end', this.onEnd).removeListener('error', this.onError).removeListener('close', this.onClose);
+    if (this.conn.current === this) this.conn.current = undefined;
   }
 }
 
