@@ -290,6 +290,8 @@ export class HttpRouter {
     const front = new StreamableFront(token, () => void session.bridge?.close());
     this.bridge(session, record, front);
     front.handleRequest(req, res, messages.length === 1 ? messages[0] : messages);
+    // A refused initialize (not acceptable, not JSON-RPC, batched) leaves no session, and no process, behind.
+    if (!front.initialized) void this.endSession(session);
   }
 
   /** Wires a session's client-facing transport to its backend and registers the session. */

@@ -1,6 +1,6 @@
 /**
- * One legacy session bridged between an SDK server transport facing the client (Streamable HTTP: POST answers
- * as JSON or SSE, the GET stream, DELETE; or the legacy HTTP+SSE transport) and one of our upstreams facing
+ * One legacy session bridged between a transport facing the client (the router's Streamable HTTP front: POST
+ * answers as JSON or SSE, the GET stream, DELETE; or the legacy HTTP+SSE transport) and one of our upstreams facing
  * the backend (a stdio process, an SSE or Streamable HTTP connection). Messages from the backend carry no hint
  * of the request they belong to, so it is re-derived: responses by id; progress by progress token; anything
  * else to the single open request, else the client's standalone stream.
@@ -24,7 +24,8 @@ export class SessionBridge {
   readonly starting: Promise<Upstream>;
 
   /**
-   * @param transport the SDK server transport facing the client (started by the caller)
+   * @param transport the transport facing the client (the router's Streamable HTTP front, or the SDK's legacy
+   *   HTTP+SSE one; started by the caller)
    * @param onClose called once when the session ends (client DELETE or disconnect, backend exit, router close)
    */
   constructor(

@@ -29,7 +29,8 @@ interface Stream {
   sse: boolean;
   /** Commits to SSE when nothing came for a moment. */
   flush?: NodeJS.Timeout;
-  keepAlive: NodeJS.Timeout;
+  /** Comments that keep an SSE stream's connection alive (armed when it becomes one). */
+  keepAlive?: NodeJS.Timeout;
 }
 
 /** Between a stream's opening comments. */
@@ -41,7 +42,7 @@ export class StreamableFront implements Transport {
   onmessage?: Transport['onmessage'];
   onclose?: () => void;
   onerror?: (e: Error) => void;
-  private initialized = false;
+  private accepted = false;
   private closed = false;
   /** The stream of each request still owed an answer, by request id. */
   private readonly streams = new Map<string, Stream>();
@@ -55,6 +56,11 @@ export class StreamableFront implements Transport {
     readonly sessionId: string,
     private readonly onDelete: () => void,
   ) {}
+
+  /** The client's initialize was accepted (a session whose initialize was refused has nothing to serve). */
+  get initialized(): boolean {
+    return this.accepted;
+  }
 
   async start(): Promise<void> {}
 
@@ -76,9 +82,9 @@ export class StreamableFront implements Transport {
     const messages = (Array.isArray(body) ? body : [body]) as Message[];
     if (messages.length === 0 || !messages.every(isMessage)) return rpcError(res, 400, -32700, 'Parse error: Invalid JSON-RPC message', null);
     if (messages.some((m) => m.method === 'initialize')) {
-      if (this.initialized) return rpcError(res, 400, -32600, 'Invalid Request: Server already initialized', null);
+      if (this.accepted) return rpcError(res, 400, -32600, 'Invalid Request: Server already initialized', null);
       if (messages.length > 1) return rpcError(res, 400, -32600, 'Invalid Request: Only one initialization request is allowed', null);
-      this.initialized = true;
+      this.accepted = true;
     } else if (this.refuseVersion(req, res)) return;
     const requests = messages.filter((m) => typeof m.method === 'string' && m.id !== undefined && m.id !== null);
     if (requests.length === 0) {
@@ -133,7 +139,7 @@ export class StreamableFront implements Transport {
    * lets a server answer either way); anything else, or nothing for a moment, makes it an SSE stream.
    */
   private open(res: ServerResponse, now: boolean): Stream {
-    const stream: Stream = { res, owed: new Set(), sse: false, keepAlive: setInterval(() => this.sse(stream).write(': keepalive\n\n'), KEEP_ALIVE_MS).unref() };
+    const stream: Stream = { res, owed: new Set(), sse: false };
     if (now) this.sse(stream).flushHeaders();
     else stream.flush = setTimeout(() => this.sse(stream).flushHeaders(), HEADER_DELAY_MS);
     return stream;
@@ -145,6 +151,7 @@ export class StreamableFront implements Transport {
       stream.sse = true;
       clearTimeout(stream.flush);
       stream.res.writeHead(200, { ...SSE_HEADERS, 'mcp-session-id': this.sessionId });
+      stream.keepAlive = setInterval(() => stream.res.write(': keepalive\n\n'), KEEP_ALIVE_MS).unref();
     }
     return stream.res;
   }

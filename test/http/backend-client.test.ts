@@ -175,6 +175,9 @@ describe('backend HTTP/1.1 client', () => {
       [(_r, k) => void k.write('SSH-2.0-OpenSSH\r\n\r\n'), /did not answer in HTTP\/1\.x \("SSH-2\.0-OpenSSH"\)/],
       [(_r, k) => void k.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n'), /malformed chunk size/],
       [(_r, k) => void k.write('HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n'), /invalid Content-Length \(-1\)/],
+      [(_r, k) => void k.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY'), /malformed chunk$/],
+      [(_r, k) => void k.write('HTTP/1.1 200 OK\r\nno colon here\r\n\r\n'), /malformed header line \("no colon here"\)/],
+      [(_r, k) => void k.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n'), /switched protocols/],
       [(_r, k) => void k.write(`HTTP/1.1 200 OK\r\nX: ${'y'.repeat(70 * 1024)}`), /response head is over 65536 bytes/],
     ];
     for (const [script, why] of cases) {

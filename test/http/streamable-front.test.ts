@@ -122,6 +122,20 @@ describe('Streamable HTTP front of bridged sessions', { timeout: 20_000 }, () =>
     }
   });
 
+  it('a refused initialize leaves no session and no process behind', async () => {
+    const before = r.router.sessionCounts().raw?.['1.0.0'] ?? 0;
+    const init = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'refused', version: '1' } } };
+    const refusals: [Promise<Response>, number][] = [
+      [post(undefined, init, { accept: 'application/json' }), 406],
+      [post(undefined, [init, { jsonrpc: '2.0', method: 'notifications/initialized' }]), 400],
+    ];
+    for (const [answer, status] of refusals) assert.equal((await answer).status, status);
+    assert.equal(r.router.sessionCounts().raw?.['1.0.0'] ?? 0, before);
+    const processes = (): number => Number(/^mcp_rollout_backend_processes\{server="raw",version="1\.0\.0"\} (\d+)$/m.exec(r.router.metrics.prometheus())?.[1]);
+    for (let i = 0; i < 100 && processes() !== before; i++) await new Promise((done) => setTimeout(done, 50)); // the refused ones' processes exit
+    assert.equal(processes(), before, 'a process per open session, none for the refused ones');
+  });
+
   it('ends the session with DELETE: its backend goes, and the session is not found after', async () => {
     const sid = await session();
     const counts = () => r.router.sessionCounts().raw?.['1.0.0'] ?? 0;
