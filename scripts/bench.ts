@@ -151,8 +151,8 @@ try {
   // Paths are measured in rounds, each round visiting every path in a rotated order, so that a machine that
   // slows down or speeds up during the run weighs on every path alike. Throughput: calls over time, all rounds.
   const spread: Record<string, number[]> = {}; // per-round throughput of router -> http vs direct, by sessions
-  for (const [sessions, rounds, per] of [[1, HTTP_ROUNDS, 150], [32, HTTP_ROUNDS, 20]] as const) {
-    process.stdout.write(`http: ${rounds} rounds of ${sessions} session(s) x ${per} echo calls on each path, interleaved, after ${HTTP_WARMUP} calls of warm-up\n`);
+  for (const [sessions, per] of [[1, 150], [32, 20]] as const) {
+    process.stdout.write(`http: ${HTTP_ROUNDS} rounds of ${sessions} session(s) x ${per} echo calls on each path, interleaved, after ${HTTP_WARMUP} calls of warm-up\n`);
     // Warm-up: a router runs for days, so what counts is its steady state, after the JIT has compiled its hot
     // paths (it keeps compiling for the first couple of thousand calls). Every path gets the same warm-up, in
     // sessions of at most 200 calls, so that no path is measured after a session longer than the measured ones.
@@ -160,7 +160,7 @@ try {
     for (const [, url] of paths) for (let done = 0; done < HTTP_WARMUP; done += sessions * warmPerSession) await httpRun(url, sessions, warmPerSession);
     const acc = new Map(paths.map(([label]) => [label, { lat: [] as number[], secs: 0 }]));
     const ratios: number[] = [];
-    for (let round = 0; round < rounds; round++) {
+    for (let round = 0; round < HTTP_ROUNDS; round++) {
       const rps: Record<string, number> = {};
       for (let k = 0; k < paths.length; k++) {
         const [label, url] = paths[(k + round) % paths.length]!;
@@ -214,7 +214,7 @@ try {
   process.stdout.write(lines.join('\n') + '\n');
   await mkdir('bench-results', { recursive: true });
   const file = join('bench-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  await writeFile(file, JSON.stringify({ at: new Date().toISOString(), node: process.version, stdio, http, idleSessionKiB: perSessionKiB, idleSessionHeapKiB: heapPerSessionKiB }, null, 2) + '\n');
+  await writeFile(file, JSON.stringify({ at: new Date().toISOString(), node: process.version, stdio, http, routerHttpRatioByRound: spread, idleSessionKiB: perSessionKiB, idleSessionHeapKiB: heapPerSessionKiB }, null, 2) + '\n');
   process.stdout.write(`\nwrote ${file}\n`);
 } finally {
   await backend.stop();
