@@ -155,9 +155,16 @@ export function forward(
 /** How long a backend may take to end a stream whose every answer has been passed on, ms. */
 const DRAIN_MS = 5_000;
 
+/** Text that may be a JSON object or array: its first character that is not white space is `{` or `[`. */
+const JSON_START = /^\s*[[{]/;
+
 /** Sees each JSON-RPC message in a JSON body or an SSE stream; never throws on bad data. */
 function messageInspector(contentType: string, onMessage: (m: unknown) => void): { push(b: Buffer): void; end(): void } {
   const emit = (text: string): void => {
+    // Only what can be JSON-RPC is parsed. Servers send events without JSON (the SDK's empty priming event, which
+    // opens every SSE answer for resumability), and a failed parse throws: an error with a stack trace costs more
+    // than the rest of the call's bookkeeping in the router.
+    if (!JSON_START.test(text)) return;
     try {
       const m: unknown = JSON.parse(text);
       for (const x of Array.isArray(m) ? m : [m]) onMessage(x);
