@@ -3,7 +3,8 @@
  * 1. stdio: sequential tools/call echo on server-everything, direct vs. through `mcp-rollout proxy`,
  *    interleaved in rounds; p50, p99, their ratios and added microseconds; the proxy's resident memory.
  * 2. HTTP at 1 and 32 concurrent sessions: server-everything over Streamable HTTP directly, through the
- *    router, and through a bare Node.js proxy (the least one Node hop costs, for reference); server-everything
+ *    router, through a bare Node.js proxy (http.request and pipe) and through a byte relay (no HTTP work: what
+ *    the hop alone costs), both for reference; server-everything
  *    over stdio through the router and through supergateway; p50, p99, req/s. The paths are visited in
  *    interleaved rounds (a rotated order each round), so that drift of a shared machine weighs on all alike.
  * 3. What 1,000 idle legacy sessions cost the router in memory.
@@ -24,6 +25,7 @@ import { freePort, startEverything } from '../test/helpers/everything-http.js';
 const EVERYTHING = fileURLToPath(new URL('../../node_modules/@modelcontextprotocol/server-everything/dist/index.js', import.meta.url));
 const CLI = fileURLToPath(new URL('../src/cli/bin/mcp-rollout.js', import.meta.url));
 const BARE_PROXY = fileURLToPath(new URL('./bare-proxy.js', import.meta.url));
+const BYTE_RELAY = fileURLToPath(new URL('./byte-relay.js', import.meta.url));
 const SUPERGATEWAY = fileURLToPath(new URL('../../node_modules/supergateway/dist/index.js', import.meta.url));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
 const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 100);
@@ -136,15 +138,22 @@ try {
     gateway.stderr!.on('data', look);
     gateway.once('exit', (c) => reject(new Error(`supergateway exited with ${c}: ${out}`)));
   });
-  const barePort = await freePort();
-  const bare = spawn(process.execPath, [BARE_PROXY, backend.url, String(barePort)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve) => bare.stdout!.once('data', () => resolve()));
+  const reference = async (script: string): Promise<{ port: number; child: ReturnType<typeof spawn> }> => {
+    const p = await freePort();
+    const child = spawn(process.execPath, [script, backend.url, String(p)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+    return { port: p, child };
+  };
+  const bare = await reference(BARE_PROXY);
+  const relay = await reference(BYTE_RELAY);
+  const backendPath = new URL(backend.url).pathname;
   await new Promise((r) => setTimeout(r, 500));
   const http: Record<string, { p50: number; p99: number; rps: number }> = {};
   const paths: [string, string][] = [
     ['direct http', backend.url],
     ['router -> http', `http://127.0.0.1:${port}/mcp/everything-http`],
-    ['bare node proxy -> http', `http://127.0.0.1:${barePort}/mcp`],
+    ['bare node proxy -> http', `http://127.0.0.1:${bare.port}${backendPath}`],
+    ['byte relay -> http', `http://127.0.0.1:${relay.port}${backendPath}`],
     ['router -> stdio', `http://127.0.0.1:${port}/mcp/everything`],
     ['supergateway -> stdio', `http://127.0.0.1:${sgPort}/mcp`],
   ];
@@ -176,7 +185,8 @@ try {
     for (const [label, a] of acc) http[`${label} @${sessions}`] = { p50: quantile(a.lat, 0.5), p99: quantile(a.lat, 0.99), rps: a.lat.length / a.secs };
   }
   gateway.kill('SIGTERM');
-  bare.kill('SIGTERM');
+  bare.child.kill('SIGTERM');
+  relay.child.kill('SIGTERM');
 
   // 1,000 idle legacy sessions on the HTTP backend: what each costs the router.
   const heap = async (): Promise<number> => Number(/^nodejs_heap_used_bytes (\d+)$/m.exec(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())?.[1] ?? NaN) / 1024;
@@ -196,6 +206,8 @@ try {
   const routerRss = await rss(router.pid!);
   router.kill('SIGTERM');
   const ratio = (a: string, b: string): number => http[a]!.p50 / http[b]!.p50;
+  const throughput = (path: string): string =>
+    `${((http[`${path} @1`]!.rps / http['direct http @1']!.rps) * 100).toFixed(0)}% at 1 session, ${((http[`${path} @32`]!.rps / http['direct http @32']!.rps) * 100).toFixed(0)}% at 32`;
 
   const lines = [
     '',
@@ -207,7 +219,8 @@ try {
     'http (sequential echo per session)        p50        p99      req/s',
     ...Object.entries(http).map(([k, v]) => `  ${k.padEnd(30)} ${us(v.p50).padStart(9)} ${us(v.p99).padStart(9)} ${v.rps.toFixed(0).padStart(9)}`),
     `  router -> http throughput vs direct: ${((http['router -> http @1']!.rps / http['direct http @1']!.rps) * 100).toFixed(0)}% at 1 session (rounds ${range(spread[1]!)}), ${((http['router -> http @32']!.rps / http['direct http @32']!.rps) * 100).toFixed(0)}% at 32 (rounds ${range(spread[32]!)}) (target >= 85%)`,
-    `  bare node proxy -> http throughput vs direct (the least a Node hop costs): ${((http['bare node proxy -> http @1']!.rps / http['direct http @1']!.rps) * 100).toFixed(0)}% at 1 session, ${((http['bare node proxy -> http @32']!.rps / http['direct http @32']!.rps) * 100).toFixed(0)}% at 32`,
+    `  bare node proxy -> http throughput vs direct (http.request and pipe): ${throughput('bare node proxy -> http')}`,
+    `  byte relay -> http throughput vs direct (the hop alone, no HTTP work): ${throughput('byte relay -> http')}`,
     `  router -> stdio p50 vs supergateway -> stdio: ${(100 - ratio('router -> stdio @1', 'supergateway -> stdio @1') * 100).toFixed(0)}% faster at 1 session, ${(100 - ratio('router -> stdio @32', 'supergateway -> stdio @32') * 100).toFixed(0)}% at 32 (target >= 25%)`,
     `  router RSS ${routerRss.toFixed(1)} MiB; 1,000 idle legacy sessions: RSS ${signed(perSessionKiB)} KiB, heap ${signed(heapPerSessionKiB)} KiB per session, so ${Math.max(perSessionKiB, heapPerSessionKiB) < 1 ? 'under 1 KiB (below what the garbage collector moves)' : `at most ${Math.max(perSessionKiB, heapPerSessionKiB).toFixed(1)} KiB`} each (target <= 64)`,
   ];
