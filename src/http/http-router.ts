@@ -12,12 +12,12 @@
  */
 import { createHash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { chooseByWeight, hashDraw } from '../domain/weighted-choice.js';
 import type { ServerState, VersionRecord } from '../domain/types.js';
 import type { LiveView } from '../registry/live-view.js';
 import { checkRequest, type GuardOptions } from './guard.js';
-import { json, plain, rpcError, SSE_HEADERS, sseEvent, type Reply } from './replies.js';
-import { FastLane, type LaneReply, type LaneRequest } from './fast-lane.js';
+import { json, plain, rpcError, SSE_HEADERS, sseEvent } from './replies.js';
 import { SessionSealer } from './session-token.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { SessionBridge } from './session-bridge.js';
@@ -25,7 +25,7 @@ import { StreamableFront } from './streamable-front.js';
 import { StdioPool } from './stdio-pool.js';
 import { Lifeline } from '../upstream/lifeline.js';
 import type { StdioOptions } from '../upstream/stdio-upstream.js';
-import { endBackendSession, forward, TimeoutError, type ClientHeaders } from './upstream-http.js';
+import { endBackendSession, forward, TimeoutError } from './upstream-http.js';
 import { closeIdleBackendConnections } from './backend-client.js';
 import { processMetrics } from '../telemetry/process-metrics.js';
 import { VersionMetrics } from '../telemetry/version-metrics.js';
@@ -77,12 +77,6 @@ interface Session {
   lastUsed: number;
 }
 
-/** What the forwarding path reads of a request: node's IncomingMessage, or the fast lane's request. */
-type Asked = { method?: string | undefined; headers: ClientHeaders };
-
-/** A version reached at a URL (an HTTP or an sse version). */
-type HttpVersion = Extract<VersionRecord, { url: string }>;
-
 type JsonRpc = { jsonrpc?: string; id?: string | number | null; method?: string; params?: Record<string, unknown>; result?: Record<string, unknown>; error?: unknown };
 
 const MODERN = '2026-07-28';
@@ -101,8 +95,6 @@ export class HttpRouter {
   private rolledBackAt = new Map<string, number>(); // server + version -> time of its last rollback
   private readonly retiredAt = new Map<string, number>(); // server + version -> when it stopped being active
   private readonly http: http.Server;
-  /** Reads every connection first; hands node's server those it does not take (see fast-lane.ts). */
-  private readonly lane: FastLane;
   private inflight = 0;
   private sweeper: NodeJS.Timeout | undefined;
   private snapshotter: NodeJS.Timeout | undefined;
@@ -119,19 +111,21 @@ export class HttpRouter {
     this.pool = new StdioPool(this.metrics, this.stdioOptions, opts.requestTimeoutMs);
     this.http = http.createServer((req, res) => void this.handle(req, res));
     this.http.keepAliveTimeout = 30_000;
-    this.lane = new FastLane(this.http, (r, reply) => this.fromLane(r, reply), { maxBodyBytes: opts.maxBodyBytes, keepAliveMs: this.http.keepAliveTimeout });
     view.on('change', () => this.onRegistryChange());
     this.onRegistryChange();
   }
 
   /** Starts listening; resolves with the bound port. */
   async listen(): Promise<number> {
-    const address = await this.lane.listen(this.opts.port, this.opts.host);
+    await new Promise<void>((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(this.opts.port, this.opts.host, () => resolve());
+    });
     this.sweeper = setInterval(() => this.sweepIdle(), Math.max(100, Math.min(30_000, this.opts.idleTimeoutMs, this.opts.rollbackWindowMs)));
     this.sweeper.unref();
     this.snapshotter = setInterval(() => this.metrics.snapshot(this.now()), 1000);
     this.snapshotter.unref();
-    return address.port;
+    return (this.http.address() as AddressInfo).port;
   }
 
   /** Versions with a warm pooled process (for stateless requests), as `server@version`. */
@@ -154,8 +148,7 @@ export class HttpRouter {
     this.closing = true;
     clearInterval(this.sweeper);
     clearInterval(this.snapshotter);
-    const closed = this.lane.stopAccepting();
-    this.http.close(() => undefined); // stops its connection checks; the lane was the listener
+    const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeIdleConnections();
     const until = Date.now() + deadlineMs;
     while (this.inflight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
@@ -163,7 +156,6 @@ export class HttpRouter {
     await this.pool.close();
     closeIdleBackendConnections();
     this.lifeline.close();
-    this.lane.closeAll();
     this.http.closeAllConnections();
     await closed;
   }
@@ -251,30 +243,30 @@ export class HttpRouter {
   /** A POST with its body read (undefined: over the size limit): parsed, then sent where it belongs. */
   private dispatch(req: IncomingMessage, res: ServerResponse, server: ServerState, sid: string | undefined, body: Buffer | undefined): Promise<void> | void {
     if (body === undefined) return rpcError(res, 413, -32600, `request body larger than ${this.opts.maxBodyBytes} bytes`, null);
-    const messages = parseMessages(body);
-    if (!Array.isArray(messages)) return rpcError(res, 400, messages.code, messages.message, null);
+    let parsed: JsonRpc | JsonRpc[];
+    try {
+      parsed = JSON.parse(body.toString('utf8')) as JsonRpc | JsonRpc[];
+    } catch (e) {
+      return rpcError(res, 400, -32700, `parse error: ${(e as Error).message}`, null);
+    }
+    const messages = Array.isArray(parsed) ? parsed : [parsed];
+    if (messages.length === 0 || messages.some((m) => typeof m !== 'object' || m === null)) {
+      return rpcError(res, 400, -32600, 'Invalid Request: expected a JSON-RPC object or a non-empty batch', null);
+    }
     if (sid !== undefined) return this.inSession(req, res, server, sid, body, messages);
-    if (messages.some((x) => x.method === 'initialize')) return this.startSession(res, server, messages, (record) => this.startBridgedSession(req, res, server, record, messages), (record) => this.startHttpSession(req, res, server, record, body, messages));
+    if (messages.some((x) => x.method === 'initialize')) return this.startSession(req, res, server, body, messages);
     if (isModern(req, messages)) return this.modern(req, res, server, body, messages);
     return rpcError(res, 400, -32000, 'Bad Request: no Mcp-Session-Id; start with initialize', messages[0]?.id ?? null);
   }
 
-  /**
-   * A new legacy session: the version is chosen by weight (unless the server is at its cap of open sessions or no
-   * version carries traffic), then started as `bridged` (stdio and sse versions) or `direct` (HTTP versions) says.
-   */
-  private startSession(res: Reply, server: ServerState, messages: JsonRpc[], bridged: (record: VersionRecord) => void, direct: (record: HttpVersion) => Promise<void>): Promise<void> | void {
+  private async startSession(req: IncomingMessage, res: ServerResponse, server: ServerState, body: Buffer, messages: JsonRpc[]): Promise<void> {
     const open = [...this.sessions.values()].filter((s) => s.server === server.name).length;
     if (open >= this.opts.maxSessionsPerServer) {
       return rpcError(res, 503, -32000, `server "${server.name}" has ${open} open sessions, the most allowed`, messages[0]?.id ?? null);
     }
     const record = chooseByWeight(server.versions, this.draw());
     if (!record) return rpcError(res, 503, -32603, `no version of server "${server.name}" carries traffic`, messages[0]?.id ?? null);
-    return record.type === 'http' ? direct(record) : bridged(record);
-  }
-
-  /** A legacy session on a Streamable HTTP version: its initialize is forwarded, and the router's own id issued. */
-  private async startHttpSession(req: Asked, res: Reply, server: ServerState, record: HttpVersion, body: Buffer, messages: JsonRpc[]): Promise<void> {
+    if (record.type !== 'http') return this.startBridgedSession(req, res, server, record, messages);
     const started = this.now();
     const session: Session = { token: '', server: server.name, version: record.version, record, startedAt: started, lastUsed: started };
     await this.exchange(req, res, session, body, messages, (r): Record<string, string> => {
@@ -300,48 +292,6 @@ export class HttpRouter {
     front.handleRequest(req, res, messages.length === 1 ? messages[0] : messages);
     // A refused initialize (not acceptable, not JSON-RPC, batched) leaves no session, and no process, behind.
     if (!front.initialized) void this.endSession(session);
-  }
-
-  /**
-   * The fast lane's share of the traffic (fast-lane.ts): a POST, GET or DELETE of a live session on a Streamable
-   * HTTP version, and an initialize when every version of the server that carries traffic is one (the weighted choice
-   * is then made here, once). Anything else, refusals and errors included, is left to node's server (false), which
-   * answers it as it answers every request.
-   */
-  private fromLane(r: LaneRequest, reply: LaneReply): boolean {
-    if (this.closing || checkRequest(r.headers, this.opts) !== undefined) return false;
-    const server = this.view.get(r.server);
-    if (!server) return false;
-    const sid = r.headers['mcp-session-id'];
-    const session = sid === undefined ? undefined : this.sessions.get(sid);
-    if (sid !== undefined && (session?.record === undefined || session.server !== server.name || this.ended(session) !== undefined)) return false;
-    let messages: JsonRpc[] = [];
-    if (r.method === 'POST') {
-      const parsed = parseMessages(r.body);
-      if (!Array.isArray(parsed)) return false;
-      messages = parsed;
-    }
-    const starts = session === undefined && messages.some((x) => x.method === 'initialize');
-    if (session === undefined && !(starts && server.versions.every((v) => v.type === 'http' || v.status === 'inactive' || v.trafficPercentage <= 0))) return false;
-    // Long-lived GET streams are not "in flight": shutdown does not wait for them.
-    if (r.method !== 'GET') {
-      this.inflight++;
-      reply.on('close', () => this.inflight--);
-    }
-    let work: Promise<void> | void;
-    if (session === undefined) {
-      const unexpected = (record: VersionRecord): void => rpcError(reply, 500, -32603, `router error: version ${record.version} is not an HTTP version`, null);
-      work = this.startSession(reply, server, messages, unexpected, (record) => this.startHttpSession(r, reply, server, record, r.body, messages));
-    } else {
-      session.lastUsed = this.now();
-      if (r.method === 'DELETE') this.dropSession(session);
-      work = this.exchange(r, reply, session, r.method === 'POST' ? r.body : undefined, messages, () => ({}));
-    }
-    void Promise.resolve(work).catch((e: unknown) => {
-      if (!reply.headersSent) rpcError(reply, 500, -32603, `router error: ${(e as Error).message}`, null);
-      else reply.destroy();
-    });
-    return true;
   }
 
   /** Wires a session's client-facing transport to its backend and registers the session. */
@@ -466,8 +416,8 @@ export class HttpRouter {
 
   /** Forwards one request of a session (or a modern request) and counts what comes back. */
   private async exchange(
-    req: Asked,
-    res: Reply,
+    req: IncomingMessage,
+    res: ServerResponse,
     s: Session,
     body: Buffer | undefined,
     messages: JsonRpc[],
@@ -572,21 +522,6 @@ export class HttpRouter {
       }
     }
   }
-}
-
-/** A POST's JSON-RPC messages, or why its body is not a JSON-RPC message or batch. */
-function parseMessages(body: Buffer): JsonRpc[] | { code: number; message: string } {
-  let parsed: JsonRpc | JsonRpc[];
-  try {
-    parsed = JSON.parse(body.toString('utf8')) as JsonRpc | JsonRpc[];
-  } catch (e) {
-    return { code: -32700, message: `parse error: ${(e as Error).message}` };
-  }
-  const messages = Array.isArray(parsed) ? parsed : [parsed];
-  if (messages.length === 0 || messages.some((m) => typeof m !== 'object' || m === null)) {
-    return { code: -32600, message: 'Invalid Request: expected a JSON-RPC object or a non-empty batch' };
-  }
-  return messages;
 }
 
 /** A request of the stateless revision: the version header, or the modern `_meta` in its params. */

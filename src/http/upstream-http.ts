@@ -3,21 +3,19 @@
  * response streams back to the client as it arrives, and every JSON-RPC message in it (a JSON body, or the
  * `data:` lines of an SSE stream) is shown to `onMessage` on the way, without holding the stream back.
  */
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { backendTarget, send, type BackendCall } from './backend-client.js';
-import { HEADER_DELAY_MS, type Reply } from './replies.js';
+import { HEADER_DELAY_MS } from './replies.js';
 
 /** Client headers worth passing to a backend (the rest are hop-by-hop or the router's own). */
 const FORWARD = ['accept', 'content-type', 'mcp-protocol-version', 'last-event-id', 'mcp-method', 'mcp-name', 'user-agent'];
 /** Backend response headers worth passing back. */
 const BACK = ['content-type', 'cache-control', 'mcp-protocol-version', 'x-accel-buffering', 'www-authenticate', 'retry-after'];
 
-/** A client's request headers, names in lower case: node's IncomingHttpHeaders, or the fast lane's. */
-export type ClientHeaders = Readonly<Record<string, string | string[] | undefined>>;
-
 export interface ForwardRequest {
   url: string;
   method: 'POST' | 'GET' | 'DELETE';
-  clientHeaders: ClientHeaders;
+  clientHeaders: IncomingHttpHeaders;
   /** The version's configured headers (credentials for the backend). */
   headers: Record<string, string>;
   backendSession?: string;
@@ -53,7 +51,7 @@ export interface ForwardResult {
  */
 export function forward(
   req: ForwardRequest,
-  res: Reply,
+  res: ServerResponse,
   withHeaders: (r: ForwardResult) => Record<string, string>,
   onMessage: (m: unknown) => void,
   answered: () => boolean = () => false,
