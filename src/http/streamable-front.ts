@@ -156,10 +156,11 @@ export class StreamableFront implements Transport {
     return stream.res;
   }
 
+  /** Stops the stream's timers (after ending it, when `end`: ending commits it to SSE, which arms one). */
   private stop(stream: Stream, end: boolean): void {
     clearTimeout(stream.flush);
-    clearInterval(stream.keepAlive);
     if (end && !stream.res.writableEnded) this.sse(stream).end();
+    clearInterval(stream.keepAlive);
   }
 
   /**
