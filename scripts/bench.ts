@@ -21,6 +21,7 @@ import { spawn } from 'node:child_process';
 import { Registry } from '../src/registry/registry.js';
 import { JsonFileStore } from '../src/state/json-file-store.js';
 import { freePort, startEverything } from '../test/helpers/everything-http.js';
+import { waitForOutput } from '../test/helpers/output.js';
 
 const EVERYTHING = fileURLToPath(new URL('../../node_modules/@modelcontextprotocol/server-everything/dist/index.js', import.meta.url));
 const CLI = fileURLToPath(new URL('../src/cli/bin/mcp-rollout.js', import.meta.url));
@@ -124,20 +125,7 @@ try {
   // supergateway in front of the same stdio server, stateful (a process per session, like our router).
   const sgPort = await freePort();
   const gateway = spawn(process.execPath, [SUPERGATEWAY, '--stdio', `${process.execPath} ${EVERYTHING} stdio`, '--outputTransport', 'streamableHttp', '--stateful', '--port', String(sgPort)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    const look = (d: Buffer): void => {
-      out += d.toString();
-      if (!/listening|port/i.test(out)) return;
-      // Ready: its log (a line per message) is drained from now on, not kept and searched by this process.
-      gateway.stdout!.off('data', look).resume();
-      gateway.stderr!.off('data', look).resume();
-      resolve();
-    };
-    gateway.stdout!.on('data', look);
-    gateway.stderr!.on('data', look);
-    gateway.once('exit', (c) => reject(new Error(`supergateway exited with ${c}: ${out}`)));
-  });
+  await waitForOutput(gateway, /listening|port/i);
   const reference = async (script: string): Promise<{ port: number; child: ReturnType<typeof spawn> }> => {
     const p = await freePort();
     const child = spawn(process.execPath, [script, backend.url, String(p)], { stdio: ['ignore', 'pipe', 'inherit'] });

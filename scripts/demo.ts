@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { processIo } from '../src/cli/process-io.js';
 import { runCli } from '../src/cli/run.js';
 import { startLoad, type RunningLoad } from '../src/load/client-load.js';
+import { waitForOutput } from '../test/helpers/output.js';
 
 const SERVER = fileURLToPath(new URL('../../examples/weather-server.mjs', import.meta.url));
 const CLI = fileURLToPath(new URL('../src/cli/bin/mcp-rollout.js', import.meta.url));
@@ -34,16 +35,7 @@ function freePort(): Promise<number> {
 function start(args: string[], cwd: string, env: NodeJS.ProcessEnv, ready: RegExp): Promise<ChildProcess> {
   const child = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const look = (d: Buffer): void => {
-      out += d.toString();
-      if (ready.test(out)) resolve(child);
-    };
-    child.stdout!.on('data', look);
-    child.stderr!.on('data', look);
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${out}`)));
-  });
+  return waitForOutput(child, ready).then(() => child);
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'mcp-rollout-demo-'));

@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { waitForOutput } from './output.js';
 
 export const EVERYTHING = fileURLToPath(new URL('../../../node_modules/@modelcontextprotocol/server-everything/dist/index.js', import.meta.url));
 
@@ -29,16 +30,7 @@ export interface RunningBackend {
 export async function startEverything(env: Record<string, string> = {}, mode: 'streamableHttp' | 'sse' = 'streamableHttp'): Promise<RunningBackend> {
   const port = await freePort();
   const child = spawn(process.execPath, [EVERYTHING, mode], { env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      if (/listening on port|running on port/i.test(out)) resolve();
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`server-everything exited with ${code}: ${out}`)));
-  });
+  await waitForOutput(child, /listening on port|running on port/i);
   return {
     url: `http://127.0.0.1:${port}/${mode === 'sse' ? 'sse' : 'mcp'}`,
     child,
