@@ -7,6 +7,8 @@
  *    the hop alone costs), both for reference; server-everything
  *    over stdio through the router and through supergateway; p50, p99, req/s. The paths are visited in
  *    interleaved rounds (a rotated order each round), so that drift of a shared machine weighs on all alike.
+ *    The HTTP-backend paths once more at 1 session with the proxy held to a core of its own (taskset), for what
+ *    the proxy costs when it need not wait for a core that client or backend holds.
  * 3. What 1,000 idle legacy sessions cost the router in memory.
  * Prints a table and writes bench-results/bench-<time>.json. A script, never a test: machines are noisy.
  */
@@ -17,7 +19,8 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { Registry } from '../src/registry/registry.js';
 import { JsonFileStore } from '../src/state/json-file-store.js';
 import { freePort, startEverything } from '../test/helpers/everything-http.js';
@@ -105,6 +108,64 @@ async function httpRun(url: string, sessions: number, perSession: number): Promi
   return { lat, secs };
 }
 
+type PathResult = { p50: number; p99: number; rps: number };
+
+/**
+ * The paths measured in rounds, each round visiting every path in a rotated order, so that a machine that
+ * slows down or speeds up during the run weighs on every path alike. Throughput: calls over time, all rounds.
+ * `ratios`: router -> http vs direct, round by round.
+ */
+async function rounds(paths: [string, string][], sessions: number, per: number): Promise<{ results: Record<string, PathResult>; ratios: number[] }> {
+  const acc = new Map(paths.map(([label]) => [label, { lat: [] as number[], secs: 0 }]));
+  const ratios: number[] = [];
+  for (let round = 0; round < HTTP_ROUNDS; round++) {
+    const rps: Record<string, number> = {};
+    for (let k = 0; k < paths.length; k++) {
+      const [label, url] = paths[(k + round) % paths.length]!;
+      const r = await httpRun(url, sessions, per);
+      const a = acc.get(label)!;
+      a.lat.push(...r.lat);
+      a.secs += r.secs;
+      rps[label] = r.lat.length / r.secs;
+    }
+    ratios.push(rps['router -> http']! / rps['direct http']!);
+  }
+  const results: Record<string, PathResult> = {};
+  for (const [label, a] of acc) results[label] = { p50: quantile(a.lat, 0.5), p99: quantile(a.lat, 0.99), rps: a.lat.length / a.secs };
+  return { results, ratios };
+}
+
+/** The CPUs a process may run on, as taskset lists them ("0,1" or "0-3"); undefined without taskset. */
+async function affinity(pid: number): Promise<string | undefined> {
+  const out = await promisify(execFile)('taskset', ['-c', '-p', String(pid)]).catch(() => undefined);
+  return out && /:\s*(\S+)\s*$/.exec(out.stdout)?.[1];
+}
+
+const setAffinity = (pids: number[], cpus: string): Promise<unknown> => Promise.all(pids.map((pid) => promisify(execFile)('taskset', ['-a', '-c', '-p', cpus, String(pid)])));
+
+/**
+ * Runs `work` with the `proxy` processes held to one CPU and the `others` to another, then lets every one of them
+ * run anywhere again. Undefined (and `work` not run) without taskset or a second CPU.
+ */
+async function withPlacement<T>(pids: { proxy: number[]; others: number[] }, work: () => Promise<T>): Promise<T | undefined> {
+  const all = await affinity(process.pid);
+  const cpus = all === undefined ? [] : all.split(',').flatMap((part) => {
+    const [a, b] = part.split('-').map(Number);
+    return b === undefined ? [a!] : Array.from({ length: b - a! + 1 }, (_, i) => a! + i);
+  });
+  if (cpus.length < 2) {
+    process.stdout.write('http, placed: skipped (needs taskset and two CPUs)\n');
+    return undefined;
+  }
+  try {
+    await setAffinity(pids.others, String(cpus[0]));
+    await setAffinity(pids.proxy, String(cpus[1]));
+    return await work();
+  } finally {
+    await setAffinity([...pids.proxy, ...pids.others], all!);
+  }
+}
+
 const dir = await mkdtemp(join(tmpdir(), 'mcp-rollout-bench-'));
 const env = { ...process.env, XDG_CONFIG_HOME: join(dir, 'xdg') };
 const backend = await startEverything();
@@ -136,7 +197,7 @@ try {
   const relay = await reference(BYTE_RELAY);
   const backendPath = new URL(backend.url).pathname;
   await new Promise((r) => setTimeout(r, 500));
-  const http: Record<string, { p50: number; p99: number; rps: number }> = {};
+  const http: Record<string, PathResult> = {};
   const paths: [string, string][] = [
     ['direct http', backend.url],
     ['router -> http', `http://127.0.0.1:${port}/mcp/everything-http`],
@@ -145,8 +206,6 @@ try {
     ['router -> stdio', `http://127.0.0.1:${port}/mcp/everything`],
     ['supergateway -> stdio', `http://127.0.0.1:${sgPort}/mcp`],
   ];
-  // Paths are measured in rounds, each round visiting every path in a rotated order, so that a machine that
-  // slows down or speeds up during the run weighs on every path alike. Throughput: calls over time, all rounds.
   const spread: Record<string, number[]> = {}; // per-round throughput of router -> http vs direct, by sessions
   for (const [sessions, per] of [[1, 150], [32, 20]] as const) {
     process.stdout.write(`http: ${HTTP_ROUNDS} rounds of ${sessions} session(s) x ${per} echo calls on each path, interleaved, after ${HTTP_WARMUP} calls of warm-up\n`);
@@ -155,23 +214,19 @@ try {
     // sessions of at most 200 calls, so that no path is measured after a session longer than the measured ones.
     const warmPerSession = Math.min(200, Math.ceil(HTTP_WARMUP / sessions));
     for (const [, url] of paths) for (let done = 0; done < HTTP_WARMUP; done += sessions * warmPerSession) await httpRun(url, sessions, warmPerSession);
-    const acc = new Map(paths.map(([label]) => [label, { lat: [] as number[], secs: 0 }]));
-    const ratios: number[] = [];
-    for (let round = 0; round < HTTP_ROUNDS; round++) {
-      const rps: Record<string, number> = {};
-      for (let k = 0; k < paths.length; k++) {
-        const [label, url] = paths[(k + round) % paths.length]!;
-        const r = await httpRun(url, sessions, per);
-        const a = acc.get(label)!;
-        a.lat.push(...r.lat);
-        a.secs += r.secs;
-        rps[label] = r.lat.length / r.secs;
-      }
-      ratios.push(rps['router -> http']! / rps['direct http']!);
-    }
-    spread[sessions] = ratios;
-    for (const [label, a] of acc) http[`${label} @${sessions}`] = { p50: quantile(a.lat, 0.5), p99: quantile(a.lat, 0.99), rps: a.lat.length / a.secs };
+    const m = await rounds(paths, sessions, per);
+    spread[sessions] = m.ratios;
+    for (const [label, r] of Object.entries(m.results)) http[`${label} @${sessions}`] = r;
   }
+
+  // Placement: on a machine this small, client, backend and proxy share two cores, and where the kernel puts
+  // each process weighs on a proxied call as much as the proxy's own work. Measured again at 1 session with the
+  // proxy on a core of its own and client and backend on the other, the paths show what the proxy costs when it
+  // does not wait for a core.
+  const placed = await withPlacement({ proxy: [router.pid!, bare.child.pid!, relay.child.pid!], others: [process.pid, backend.child.pid!] }, async () => {
+    process.stdout.write(`http, placed: ${HTTP_ROUNDS} rounds of 1 session x 150 echo calls on each HTTP-backend path, the proxy on a core of its own\n`);
+    return rounds(paths.filter(([label]) => label.endsWith('-> http') || label === 'direct http'), 1, 150);
+  });
   gateway.kill('SIGTERM');
   bare.child.kill('SIGTERM');
   relay.child.kill('SIGTERM');
@@ -197,6 +252,7 @@ try {
   const throughput = (path: string): string =>
     `${((http[`${path} @1`]!.rps / http['direct http @1']!.rps) * 100).toFixed(0)}% at 1 session, ${((http[`${path} @32`]!.rps / http['direct http @32']!.rps) * 100).toFixed(0)}% at 32`;
 
+  const placedRatio = (m: { results: Record<string, PathResult> }, path: string): string => `${((m.results[path]!.rps / m.results['direct http']!.rps) * 100).toFixed(0)}%`;
   const lines = [
     '',
     'stdio (sequential tools/call echo)     p50        p99',
@@ -209,13 +265,16 @@ try {
     `  router -> http throughput vs direct: ${((http['router -> http @1']!.rps / http['direct http @1']!.rps) * 100).toFixed(0)}% at 1 session (rounds ${range(spread[1]!)}), ${((http['router -> http @32']!.rps / http['direct http @32']!.rps) * 100).toFixed(0)}% at 32 (rounds ${range(spread[32]!)}) (target >= 85%)`,
     `  bare node proxy -> http throughput vs direct (http.request and pipe): ${throughput('bare node proxy -> http')}`,
     `  byte relay -> http throughput vs direct (the hop alone, no HTTP work): ${throughput('byte relay -> http')}`,
+    placed === undefined
+      ? '  placed: not measured'
+      : `  placed (the proxy on a core of its own; client and backend on the other), 1 session, throughput vs direct: router ${placedRatio(placed, 'router -> http')} (rounds ${range(placed.ratios)}), bare node proxy ${placedRatio(placed, 'bare node proxy -> http')}, byte relay ${placedRatio(placed, 'byte relay -> http')}`,
     `  router -> stdio p50 vs supergateway -> stdio: ${(100 - ratio('router -> stdio @1', 'supergateway -> stdio @1') * 100).toFixed(0)}% faster at 1 session, ${(100 - ratio('router -> stdio @32', 'supergateway -> stdio @32') * 100).toFixed(0)}% at 32 (target >= 25%)`,
     `  router RSS ${routerRss.toFixed(1)} MiB; 1,000 idle legacy sessions: RSS ${signed(perSessionKiB)} KiB, heap ${signed(heapPerSessionKiB)} KiB per session, so ${Math.max(perSessionKiB, heapPerSessionKiB) < 1 ? 'under 1 KiB (below what the garbage collector moves)' : `at most ${Math.max(perSessionKiB, heapPerSessionKiB).toFixed(1)} KiB`} each (target <= 64)`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
   await mkdir('bench-results', { recursive: true });
   const file = join('bench-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  await writeFile(file, JSON.stringify({ at: new Date().toISOString(), node: process.version, stdio, http, routerHttpRatioByRound: spread, idleSessionKiB: perSessionKiB, idleSessionHeapKiB: heapPerSessionKiB }, null, 2) + '\n');
+  await writeFile(file, JSON.stringify({ at: new Date().toISOString(), node: process.version, stdio, http, routerHttpRatioByRound: spread, placed: placed ?? null, idleSessionKiB: perSessionKiB, idleSessionHeapKiB: heapPerSessionKiB }, null, 2) + '\n');
   process.stdout.write(`\nwrote ${file}\n`);
 } finally {
   await backend.stop();
