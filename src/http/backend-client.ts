@@ -33,6 +33,8 @@ export interface BackendHead {
 export interface BackendHandlers {
   head(h: BackendHead): void;
   data(chunk: Buffer): void;
+  /** The pieces that came in one read have all been passed to `data`, and the answer goes on. */
+  flush?(): void;
   end(): void;
   error(e: Error): void;
 }
@@ -181,8 +183,9 @@ class RawExchange implements BackendCall {
     try {
       this.parse();
     } catch (e) {
-      this.fail(e as Error);
+      return this.fail(e as Error);
     }
+    if (!this.finished) this.h.flush?.();
   }
 
   onEnd(): void {
@@ -347,7 +350,9 @@ function viaNodeHttps(t: BackendTarget, method: string, headers: Record<string, 
     for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) flat[k] = Array.isArray(v) ? v.join(', ') : v;
     h.head({ status: res.statusCode ?? 502, headers: flat });
     res.on('data', (c: Buffer) => {
-      if (!finished) h.data(c);
+      if (finished) return;
+      h.data(c);
+      if (!finished) h.flush?.();
     });
     res.on('end', () => {
       if (finished) return;

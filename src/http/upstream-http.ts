@@ -68,14 +68,14 @@ export function forward(
   if (req.backendSession !== undefined) headers['mcp-session-id'] = req.backendSession;
   return new Promise((resolve, reject) => {
     let done = false;
-    let flush: NodeJS.Timeout | undefined;
+    let headerTimer: NodeJS.Timeout | undefined;
     let drain: NodeJS.Timeout | undefined;
     let answer: ForwardResult | undefined;
     /** Marks the exchange over (once: false when it already was) and stops its timers. */
     const settle = (): boolean => {
       if (done) return false;
       done = true;
-      clearTimeout(flush);
+      clearTimeout(headerTimer);
       clearTimeout(deadline);
       return true;
     };
@@ -88,6 +88,8 @@ export function forward(
             reject(new TimeoutError(`did not answer within ${req.timeoutMs} ms`));
           }, req.timeoutMs).unref();
     let inspect: ReturnType<typeof messageInspector> | undefined;
+    /** Chunks passed on to the client and not yet shown to the inspector. */
+    const unseen: Buffer[] = [];
     const finish = (): void => {
       settle();
       res.end();
@@ -110,16 +112,23 @@ export function forward(
           res.writeHead(up.status, { ...back, ...withHeaders(answer) });
           // A GET stream shows its headers at once. A POST's headers go out with the first chunk of its answer (one
           // write, one packet), or after a moment when the answer is slow to start.
-          flush = setTimeout(() => res.flushHeaders(), req.method === 'GET' ? 0 : HEADER_DELAY_MS);
+          headerTimer = setTimeout(() => res.flushHeaders(), req.method === 'GET' ? 0 : HEADER_DELAY_MS);
           inspect = messageInspector(type ?? '', onMessage);
         },
         data(chunk) {
           if (done) return; // after the answer: nothing left for the client (see below)
-          // The chunk goes out before it is looked at: the client reads the answer while the router counts it.
-          // (node corks a response's socket on a write until the next tick; this write is flushed now.)
+          // The headers go out with this chunk: nothing is left for the header timer to flush.
+          clearTimeout(headerTimer);
+          // What came in one read from the backend leaves in one write to the client (node corks the response's
+          // socket until `flush`, or until the response ends), and is looked at once it has gone out: the client
+          // reads the answer while the router counts it.
           res.write(chunk);
+          unseen.push(chunk);
+        },
+        flush() {
+          if (done) return;
           res.socket?.uncork();
-          inspect!.push(chunk);
+          for (const c of unseen.splice(0)) inspect!.push(c);
           // Every request of the POST is answered: the client's stream ends now rather than a round trip later,
           // when the backend ends its stream (the backend's rest is drained, the connection kept).
           if (answered()) {
@@ -130,8 +139,9 @@ export function forward(
         end() {
           clearTimeout(drain);
           if (done) return;
-          inspect!.end();
           finish();
+          for (const c of unseen.splice(0)) inspect!.push(c);
+          inspect!.end();
         },
         error(e) {
           clearTimeout(drain);

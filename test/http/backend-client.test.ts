@@ -128,6 +128,25 @@ describe('backend HTTP/1.1 client', () => {
     assert.equal(s.connections - before, 1, 'one connection carried all three');
   });
 
+  it('says when the pieces of one read have all been passed on (flush), and not after the answer ended', async () => {
+    s.script = async (_r, k) => {
+      k.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n1\r\nb\r\n');
+      await sleep(30);
+      k.write('1\r\nc\r\n0\r\n\r\n');
+    };
+    const events = await new Promise<string[]>((resolve) => {
+      const seen: string[] = [];
+      send(backendTarget(s.url), 'POST', {}, Buffer.from('{}'), {
+        head: () => void seen.push('head'),
+        data: (c) => void seen.push(c.toString()),
+        flush: () => void seen.push('flush'),
+        end: () => resolve(seen),
+        error: (e) => resolve([...seen, e.message]),
+      });
+    });
+    assert.deepEqual(events, ['head', 'a', 'b', 'flush', 'c']);
+  });
+
   it('skips interim answers', async () => {
     s.script = (_r, k) => void k.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\nHTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n');
     const o = await call(s.url);
