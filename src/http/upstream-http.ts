@@ -145,6 +145,11 @@ export function forward(
         },
         error(e) {
           clearTimeout(drain);
+          if (done) return;
+          // What went out before the failure counts: answers in it reached the client. If they were all it asked
+          // for, the exchange is complete; the backend's trouble after that is not the client's.
+          for (const c of unseen.splice(0)) inspect?.push(c);
+          if (answered()) return finish();
           if (settle()) reject(e); // the caller tells the client (on its SSE stream, if one has begun)
         },
       });

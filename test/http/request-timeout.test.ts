@@ -3,7 +3,7 @@
  * server and version at the deadline, counted as a transport failure, whether the backend is a stdio process
  * (a session's own, or the pooled one for stateless requests) or an HTTP server (silent, or silent after
  * opening its SSE answer). An HTTP backend that breaks off its SSE answer fails the request at once, on that
- * stream. The session goes on. A client that leaves first ends the exchange: nothing is counted.
+ * stream; one that breaks it right after the answer does not fail it. The session goes on. A client that leaves first ends the exchange: nothing is counted.
  */
 import { strict as assert } from 'node:assert';
 import { createServer, type Server } from 'node:http';
@@ -34,6 +34,11 @@ function silentServer(): Promise<Server> {
         // Opens its SSE answer with a log notification, then its connection drops.
         res.writeHead(200, { 'content-type': 'text/event-stream' }).write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'working' } })}\n\n`);
         setTimeout(() => res.destroy(), 50);
+      }
+      if (m.params?.name === 'break-after-answer') {
+        // Answers on an SSE stream, and in the same write breaks the stream's framing.
+        const event = `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: m.id, result: { content: [{ type: 'text', text: 'answered' }] } })}\n\n`;
+        res.socket!.write(`HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n${Buffer.byteLength(event).toString(16)}\r\n${event}\r\nzz\r\n`);
       }
       // hang, hang-sse: nothing more, ever
     });
@@ -91,6 +96,22 @@ describe('the router\'s request timeout', () => {
       await assert.rejects(client.callTool({ name: 'break-sse' }), /server "silent" version 2\.0\.0 broke off its answer: the backend closed the connection before its answer ended/);
       assert.equal(failures('silent', '2.0.0'), before + 1);
       assert.ok((await client.callTool({ name: 'echo', arguments: {} })).content, 'the next request is answered');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('a backend that breaks its stream right after the answer, in the same read: the answer stands, no error for it, nothing counted against the version', async () => {
+    const before = failures('silent', '2.0.0');
+    const client = new Client({ name: 'answered-then-broken', version: '1.0.0' });
+    const errors: Error[] = [];
+    client.onerror = (e) => void errors.push(e);
+    await client.connect(new StreamableHTTPClientTransport(new URL(r.url('silent'))));
+    try {
+      assert.deepEqual((await client.callTool({ name: 'break-after-answer' })).content, [{ type: 'text', text: 'answered' }]);
+      assert.ok((await client.callTool({ name: 'echo', arguments: {} })).content, 'the next request is answered');
+      assert.equal(failures('silent', '2.0.0'), before);
+      assert.deepEqual(errors, []);
     } finally {
       await client.close();
     }
