@@ -8,6 +8,7 @@
  * node:https behind the same interface, where TLS costs more than any of that.
  * Nothing is retried: a request is sent once (a tool call must not run twice).
  */
+import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 
@@ -42,6 +43,9 @@ export interface BackendHandlers {
 export interface BackendCall {
   /** Stops the exchange and closes its connection; no handler is called after this. */
   abort(): void;
+  /** Stops reading the answer until `resume` (the client reads slower than the backend sends). */
+  pause(): void;
+  resume(): void;
   /** The whole answer has been received. */
   readonly complete: boolean;
 }
@@ -130,6 +134,7 @@ function release(c: Conn, keepMs: number): void {
   if (list.length >= MAX_IDLE || keepMs <= 0) return void c.socket.destroy();
   idle.set(c.key, list);
   list.push(c);
+  c.socket.resume(); // an exchange may have paused it; idle, it must still notice the backend closing it
   c.socket.unref();
   c.idleTimer = setTimeout(() => retire(c), keepMs).unref();
 }
@@ -174,6 +179,14 @@ class RawExchange implements BackendCall {
     this.finished = true;
     this.detach();
     this.conn.socket.destroy();
+  }
+
+  pause(): void {
+    if (!this.finished) this.conn.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.finished) this.conn.socket.resume();
   }
 
   /** The connection's events, while this exchange has it. */
@@ -335,7 +348,13 @@ const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 256 });
 /** The same exchange over node:https. */
 function viaNodeHttps(t: BackendTarget, method: string, headers: Record<string, string>, body: Buffer | undefined, h: BackendHandlers): BackendCall {
   let finished = false;
-  const call = { complete: false, abort: () => void ((finished = true), out.destroy()) };
+  let answer: IncomingMessage | undefined;
+  const call = {
+    complete: false,
+    abort: () => void ((finished = true), out.destroy()),
+    pause: () => void answer?.pause(),
+    resume: () => void answer?.resume(),
+  };
   const fail = (e: Error): void => {
     if (finished) return;
     finished = true;
@@ -346,6 +365,7 @@ function viaNodeHttps(t: BackendTarget, method: string, headers: Record<string, 
   if (body !== undefined) all['content-length'] = String(body.length);
   const out = https.request({ hostname: t.hostname, port: t.port, path: t.path, method, headers: all, agent: httpsAgent, ...(t.auth === undefined ? {} : { auth: t.auth }) }, (res) => {
     if (finished) return void res.destroy();
+    answer = res;
     const flat: Record<string, string> = {};
     for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) flat[k] = Array.isArray(v) ? v.join(', ') : v;
     h.head({ status: res.statusCode ?? 502, headers: flat });

@@ -90,6 +90,8 @@ export function forward(
     let inspect: ReturnType<typeof messageInspector> | undefined;
     /** Chunks passed on to the client and not yet shown to the inspector. */
     const unseen: Buffer[] = [];
+    /** Reading the backend waits for the client to take what it was sent. */
+    let held = false;
     const finish = (): void => {
       settle();
       res.end();
@@ -122,7 +124,16 @@ export function forward(
           // What came in one read from the backend leaves in one write to the client (node corks the response's
           // socket until `flush`, or until the response ends), and is looked at once it has gone out: the client
           // reads the answer while the router counts it.
-          res.write(chunk);
+          // A client that reads slower than the backend sends holds the backend back, rather than the router
+          // holding the difference in memory.
+          if (!res.write(chunk) && !held) {
+            held = true;
+            call.pause();
+            res.once('drain', () => {
+              held = false;
+              call.resume();
+            });
+          }
           unseen.push(chunk);
         },
         flush() {
