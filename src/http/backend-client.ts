@@ -72,11 +72,11 @@ export function backendTarget(url: string): BackendTarget {
  * the URL are added). Throws at once on a header name or value with a character HTTP does not allow there (a line
  * break, say): nothing is sent.
  */
-export function send(t: BackendTarget, method: string, headers: Record<string, string>, body: Buffer | undefined, h: BackendHandlers): BackendCall {
+export function send(t: BackendTarget, method: string, headers: Record<string, string>, body: Buffer | undefined, h: BackendHandlers, connectTimeoutMs = CONNECT_TIMEOUT_MS): BackendCall {
   for (const k in headers) {
     if (BAD_HEADER.test(k) || BAD_VALUE.test(headers[k]!)) throw new Error(`invalid character in header "${k}"`);
   }
-  return t.protocol === 'https:' ? viaNodeHttps(t, method, headers, body, h) : new RawExchange(t, method, headers, body, h);
+  return t.protocol === 'https:' ? viaNodeHttps(t, method, headers, body, h, connectTimeoutMs) : new RawExchange(t, method, headers, body, h, connectTimeoutMs);
 }
 
 /** Closes every idle pooled connection (the router calls this when it stops). */
@@ -104,10 +104,15 @@ interface Conn {
   idleTimer?: NodeJS.Timeout;
 }
 
+/** How long a backend may take to accept a new connection, ms, by default (a host that is down may never answer). */
+export const CONNECT_TIMEOUT_MS = 5_000;
+
+const connectFailure = (ms: number): Error => new Error(`did not accept a connection within ${ms} ms`);
+
 /** Unused connections per backend (host:port), most recently used last. */
 const idle = new Map<string, Conn[]>();
 
-function connection(t: BackendTarget): Conn {
+function connection(t: BackendTarget, connectTimeoutMs: number): Conn {
   const key = `${t.hostname}:${t.port}`;
   const list = idle.get(key);
   while (list && list.length > 0) {
@@ -119,6 +124,8 @@ function connection(t: BackendTarget): Conn {
     }
   }
   const c: Conn = { socket: net.connect({ host: t.hostname, port: t.port, noDelay: true }), key };
+  const connecting = setTimeout(() => c.socket.destroy(connectFailure(connectTimeoutMs)), connectTimeoutMs);
+  c.socket.once('connect', () => clearTimeout(connecting)).once('close', () => clearTimeout(connecting));
   // Anything from an idle connection (it closing, an error, stray bytes) retires it.
   c.socket
     .on('data', (d: Buffer) => (c.current ? c.current.onData(d) : retire(c)))
@@ -160,8 +167,8 @@ class RawExchange implements BackendCall {
   private keepAlive = true;
   private keepMs = IDLE_MS;
 
-  constructor(t: BackendTarget, private readonly method: string, headers: Record<string, string>, body: Buffer | undefined, private readonly h: BackendHandlers) {
-    this.conn = connection(t);
+  constructor(t: BackendTarget, private readonly method: string, headers: Record<string, string>, body: Buffer | undefined, private readonly h: BackendHandlers, connectTimeoutMs: number) {
+    this.conn = connection(t, connectTimeoutMs);
     this.conn.current = this;
     const s = this.conn.socket;
     let head = `${method} ${t.path} HTTP/1.1\r\nHost: ${t.host}\r\n`;
@@ -346,7 +353,7 @@ class RawExchange implements BackendCall {
 const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 256 });
 
 /** The same exchange over node:https. */
-function viaNodeHttps(t: BackendTarget, method: string, headers: Record<string, string>, body: Buffer | undefined, h: BackendHandlers): BackendCall {
+function viaNodeHttps(t: BackendTarget, method: string, headers: Record<string, string>, body: Buffer | undefined, h: BackendHandlers, connectTimeoutMs: number): BackendCall {
   let finished = false;
   let answer: IncomingMessage | undefined;
   const call = {
@@ -386,6 +393,11 @@ function viaNodeHttps(t: BackendTarget, method: string, headers: Record<string, 
     });
   });
   out.on('error', fail);
+  out.on('socket', (socket) => {
+    if (!socket.connecting) return; // a kept-alive connection
+    const connecting = setTimeout(() => fail(connectFailure(connectTimeoutMs)), connectTimeoutMs);
+    socket.once('connect', () => clearTimeout(connecting)).once('close', () => clearTimeout(connecting));
+  });
   out.end(body);
   return call;
 }

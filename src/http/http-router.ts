@@ -26,7 +26,7 @@ import { StdioPool } from './stdio-pool.js';
 import { Lifeline } from '../upstream/lifeline.js';
 import type { StdioOptions } from '../upstream/stdio-upstream.js';
 import { endBackendSession, forward, TimeoutError } from './upstream-http.js';
-import { closeIdleBackendConnections } from './backend-client.js';
+import { closeIdleBackendConnections, CONNECT_TIMEOUT_MS } from './backend-client.js';
 import { processMetrics } from '../telemetry/process-metrics.js';
 import { VersionMetrics } from '../telemetry/version-metrics.js';
 
@@ -49,6 +49,8 @@ export interface HttpRouterOptions extends GuardOptions {
    * transport failure of the version (default 5 min; subscriptions/listen streams have none).
    */
   requestTimeoutMs: number;
+  /** How long an HTTP backend may take to accept a new connection before its requests fail (default 5 s). */
+  connectTimeoutMs: number;
 }
 
 export const DEFAULT_ROUTER_OPTIONS: HttpRouterOptions = {
@@ -61,6 +63,7 @@ export const DEFAULT_ROUTER_OPTIONS: HttpRouterOptions = {
   idleTimeoutMs: 30 * 60_000,
   rollbackWindowMs: 10 * 60_000,
   requestTimeoutMs: 5 * 60_000,
+  connectTimeoutMs: CONNECT_TIMEOUT_MS,
 };
 
 interface Session {
@@ -448,6 +451,7 @@ export class HttpRouter {
           url: backend.url,
           // A request unanswered by the deadline fails (listen streams and the GET stream have none).
           ...(asked ? { timeoutMs: this.opts.requestTimeoutMs } : {}),
+          connectTimeoutMs: this.opts.connectTimeoutMs,
           method: req.method as 'POST' | 'GET' | 'DELETE',
           clientHeaders: req.headers,
           headers: backend.headers,

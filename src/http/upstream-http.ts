@@ -27,6 +27,8 @@ export interface ForwardRequest {
    * (the caller says why to the client). Default: no deadline.
    */
   timeoutMs?: number;
+  /** ms a backend may take to accept a new connection (default: the backend client's). */
+  connectTimeoutMs?: number;
 }
 
 /** The backend did not finish answering within `ForwardRequest.timeoutMs`. */
@@ -163,7 +165,7 @@ export function forward(
           if (answered()) return finish();
           if (settle()) reject(e); // the caller tells the client (on its SSE stream, if one has begun)
         },
-      });
+      }, req.connectTimeoutMs);
     } catch (e) {
       settle();
       return reject(e as Error);

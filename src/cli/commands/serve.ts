@@ -12,7 +12,7 @@ import { durationOption, renderEvent } from '../rollout-options.js';
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'run the HTTP router: /mcp/<name> for every server, sessions split by weight and pinned',
-  usage: '[--host 127.0.0.1] [--port 7300] [--token <t>] [--allow-origin <o...>] [--allow-host <h...>] [--max-body <bytes>] [--max-sessions <n>] [--idle-timeout 30m] [--rollback-window 10m] [--request-timeout 5m]',
+  usage: '[--host 127.0.0.1] [--port 7300] [--token <t>] [--allow-origin <o...>] [--allow-host <h...>] [--max-body <bytes>] [--max-sessions <n>] [--idle-timeout 30m] [--rollback-window 10m] [--request-timeout 5m] [--connect-timeout 5s]',
   help: [
     'Clients connect to http://HOST:PORT/mcp/<name> (Streamable HTTP). /healthz, /readyz and /metrics (Prometheus) too.',
     'Traffic changes made with the CLI reach the running router within a second. SIGTERM or Ctrl-C: stop accepting,',
@@ -27,6 +27,7 @@ export const serveCommand: Command = {
     options: {
       host: 'string', port: 'string', token: 'string', 'allow-origin': 'list', 'allow-host': 'list',
       'max-body': 'string', 'max-sessions': 'string', 'idle-timeout': 'string', 'rollback-window': 'string', 'request-timeout': 'string',
+      'connect-timeout': 'string',
     },
   },
   async run(args, ctx) {
@@ -50,6 +51,7 @@ export const serveCommand: Command = {
       idleTimeoutMs: durationOption(args, 'idle-timeout', DEFAULT_ROUTER_OPTIONS.idleTimeoutMs),
       rollbackWindowMs: durationOption(args, 'rollback-window', DEFAULT_ROUTER_OPTIONS.rollbackWindowMs),
       requestTimeoutMs: durationOption(args, 'request-timeout', DEFAULT_ROUTER_OPTIONS.requestTimeoutMs, 1),
+      connectTimeoutMs: durationOption(args, 'connect-timeout', DEFAULT_ROUTER_OPTIONS.connectTimeoutMs, 1),
       ...(token ? { token } : {}),
     };
     const view = new LiveView(ctx.registry().store);
