@@ -300,7 +300,9 @@ export class HttpRouter {
   /** Wires a session's client-facing transport to its backend and registers the session. */
   private bridge(session: Session, record: VersionRecord, front: StreamableFront | SSEServerTransport): void {
     session.front = front;
-    session.bridge = new SessionBridge(session.server, record, front, this.metrics, () => this.dropSession(session), this.stdioOptions, this.opts.requestTimeoutMs);
+    const bridge = new SessionBridge(session.server, record, front, this.metrics, () => this.dropSession(session), this.stdioOptions, this.opts.requestTimeoutMs);
+    session.bridge = bridge;
+    if (front instanceof StreamableFront) front.onbacklog = (full) => bridge.backlog(full);
     this.sessions.set(session.token, session);
     this.metrics.sessionStarted(session.server, record.version);
   }

@@ -115,6 +115,11 @@ export class SessionBridge {
     this.transport.send(m as JSONRPCMessage, related === undefined ? undefined : { relatedRequestId: related }).catch(() => undefined);
   }
 
+  /** While the client's streams are backlogged, the backend is not read (see `Upstream.pause`). */
+  backlog(full: boolean): void {
+    void this.starting.then((u) => (full ? u.pause?.() : u.resume?.()), () => undefined);
+  }
+
   /** One open request (by its id) gets an error. */
   private failOne(id: Id, reason: string, outcome: { error?: boolean; transportFailure?: boolean } = { error: true }): void {
     const k = JSON.stringify(id);

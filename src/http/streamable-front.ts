@@ -42,6 +42,13 @@ export class StreamableFront implements Transport {
   onmessage?: Transport['onmessage'];
   onclose?: () => void;
   onerror?: (e: Error) => void;
+  /**
+   * Called with true when one of the session's streams will take no more for now (its client reads slower than
+   * the backend sends), and with false once every such stream has drained or closed.
+   */
+  onbacklog?: (backlogged: boolean) => void;
+  /** Streams waiting for their client to read what they were sent. */
+  private readonly backlogged = new Set<ServerResponse>();
   private accepted = false;
   private closed = false;
   /** The stream of each request still owed an answer, by request id. */
@@ -192,7 +199,16 @@ export class StreamableFront implements Transport {
   }
 
   private write(stream: Stream, m: Message): void {
-    this.sse(stream).write(sseEvent(m));
+    const res = this.sse(stream);
+    if (res.write(sseEvent(m)) || this.backlogged.has(res)) return;
+    this.backlogged.add(res);
+    if (this.backlogged.size === 1) this.onbacklog?.(true);
+    const drained = (): void => {
+      res.off('drain', drained).off('close', drained);
+      this.backlogged.delete(res);
+      if (this.backlogged.size === 0) this.onbacklog?.(false);
+    };
+    res.on('drain', drained).on('close', drained);
   }
 
   /** Ends the session's streams; `onclose` once. */

@@ -117,6 +117,15 @@ export class StdioUpstream implements Upstream {
     return !this.exited;
   }
 
+  /** While paused, the process's output backs up once its stdout pipe is full: it sends no faster than its client reads. */
+  pause(): void {
+    this.child.stdout!.pause();
+  }
+
+  resume(): void {
+    this.child.stdout!.resume();
+  }
+
   /** Ends the process group: stdin closed, then SIGTERM, then SIGKILL. Resolves when it has exited. */
   async close(): Promise<void> {
     if (this.exited) return;

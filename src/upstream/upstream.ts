@@ -24,4 +24,7 @@ export interface Upstream {
   close(): Promise<void>;
   /** The initialize result passed with this protocol version (HTTP transports must send it from then on). */
   negotiated?(protocolVersion: string): void;
+  /** Stops reading the backend's messages until `resume` (its client reads slower than it sends). */
+  pause?(): void;
+  resume?(): void;
 }
