@@ -107,7 +107,11 @@ interface Conn {
 /** How long a backend may take to accept a new connection, ms, by default (a host that is down may never answer). */
 export const CONNECT_TIMEOUT_MS = 5_000;
 
-const connectFailure = (ms: number): Error => new Error(`did not accept a connection within ${ms} ms`);
+/** Fails a connection that is still being made after `ms` (a host that is down drops the attempt, never refuses it). */
+function connectDeadline(socket: net.Socket, ms: number, fail: (e: Error) => void): void {
+  const timer = setTimeout(() => fail(new Error(`did not accept a connection within ${ms} ms`)), ms);
+  socket.once('connect', () => clearTimeout(timer)).once('close', () => clearTimeout(timer));
+}
 
 /** Unused connections per backend (host:port), most recently used last. */
 const idle = new Map<string, Conn[]>();
@@ -124,8 +128,7 @@ function connection(t: BackendTarget, connectTimeoutMs: number): Conn {
     }
   }
   const c: Conn = { socket: net.connect({ host: t.hostname, port: t.port, noDelay: true }), key };
-  const connecting = setTimeout(() => c.socket.destroy(connectFailure(connectTimeoutMs)), connectTimeoutMs);
-  c.socket.once('connect', () => clearTimeout(connecting)).once('close', () => clearTimeout(connecting));
+  connectDeadline(c.socket, connectTimeoutMs, (e) => c.socket.destroy(e));
   // Anything from an idle connection (it closing, an error, stray bytes) retires it.
   c.socket
     .on('data', (d: Buffer) => (c.current ? c.current.onData(d) : retire(c)))
@@ -394,9 +397,7 @@ function viaNodeHttps(t: BackendTarget, method: string, headers: Record<string, 
   });
   out.on('error', fail);
   out.on('socket', (socket) => {
-    if (!socket.connecting) return; // a kept-alive connection
-    const connecting = setTimeout(() => fail(connectFailure(connectTimeoutMs)), connectTimeoutMs);
-    socket.once('connect', () => clearTimeout(connecting)).once('close', () => clearTimeout(connecting));
+    if (socket.connecting) connectDeadline(socket, connectTimeoutMs, fail); // not for a kept-alive connection
   });
   out.end(body);
   return call;

@@ -92,6 +92,9 @@ export function forward(
     let inspect: ReturnType<typeof messageInspector> | undefined;
     /** Chunks passed on to the client and not yet shown to the inspector. */
     const unseen: Buffer[] = [];
+    const inspectUnseen = (): void => {
+      for (const c of unseen.splice(0)) inspect!.push(c);
+    };
     /** Reading the backend waits for the client to take what it was sent. */
     let held = false;
     const finish = (): void => {
@@ -141,7 +144,7 @@ export function forward(
         flush() {
           if (done) return;
           res.socket?.uncork();
-          for (const c of unseen.splice(0)) inspect!.push(c);
+          inspectUnseen();
           // Every request of the POST is answered: the client's stream ends now rather than a round trip later,
           // when the backend ends its stream (the backend's rest is drained, the connection kept).
           if (answered()) {
@@ -153,7 +156,7 @@ export function forward(
           clearTimeout(drain);
           if (done) return;
           finish();
-          for (const c of unseen.splice(0)) inspect!.push(c);
+          inspectUnseen();
           inspect!.end();
         },
         error(e) {
@@ -161,7 +164,7 @@ export function forward(
           if (done) return;
           // What went out before the failure counts: answers in it reached the client. If they were all it asked
           // for, the exchange is complete; the backend's trouble after that is not the client's.
-          for (const c of unseen.splice(0)) inspect?.push(c);
+          inspectUnseen();
           if (answered()) return finish();
           if (settle()) reject(e); // the caller tells the client (on its SSE stream, if one has begun)
         },

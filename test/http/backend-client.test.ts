@@ -6,11 +6,12 @@
 import { strict as assert } from 'node:assert';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { backendTarget, closeIdleBackendConnections, send, type BackendHead } from '../../src/http/backend-client.js';
+import { backendTarget, closeIdleBackendConnections, send, type BackendCall, type BackendHead } from '../../src/http/backend-client.js';
 import { freePort } from '../helpers/everything-http.js';
 
 /** A throwaway self-signed certificate for 127.0.0.1, for loopback tests only. */
@@ -250,6 +251,58 @@ describe('backend HTTP/1.1 client', () => {
       delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
       server.closeAllConnections();
       server.close();
+    }
+  });
+
+  it('pause holds the backend back until resume, over http and https', async () => {
+    const PIECE = Buffer.alloc(64 * 1024, 'x');
+    const TOTAL = 1024 * PIECE.length; // 64 MiB
+    let sent = 0;
+    const answer = (_req: IncomingMessage, res: ServerResponse): void => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      void (async () => {
+        while (sent < TOTAL) {
+          sent += PIECE.length;
+          if (!res.write(PIECE)) await once(res, 'drain');
+        }
+        res.end();
+      })().catch(() => undefined);
+    };
+    const tls = { key: readFileSync(new URL('key.pem', TLS)), cert: readFileSync(new URL('cert.pem', TLS)) };
+    process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'; // this test's certificate only
+    try {
+      for (const [scheme, server] of [['http', createHttpServer(answer)], ['https', createHttpsServer(tls, answer)]] as const) {
+        const port = await freePort();
+        await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+        try {
+          sent = 0;
+          let got = 0;
+          let call: BackendCall | undefined;
+          const ended = new Promise<string>((resolve) => {
+            call = send(backendTarget(`${scheme}://127.0.0.1:${port}/mcp`), 'POST', {}, Buffer.from('{}'), {
+              head: () => call!.pause(),
+              data: (c) => void (got += c.length),
+              end: () => resolve('end'),
+              error: (e) => resolve(e.message),
+            });
+          });
+          // Paused from its head on: the backend's writes stall once the socket buffers between are full.
+          let last = -1;
+          for (let waited = 0; waited < 10_000 && sent !== last && sent < TOTAL; waited += 300) {
+            last = sent;
+            await sleep(300);
+          }
+          assert.ok(sent < TOTAL / 2, `${scheme}: the backend sent ${sent} of ${TOTAL} bytes to a paused reader`);
+          call!.resume();
+          assert.equal(await ended, 'end', scheme);
+          assert.equal(got, TOTAL, `${scheme}: every byte arrived`);
+        } finally {
+          server.closeAllConnections();
+          server.close();
+        }
+      }
+    } finally {
+      delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
     }
   });
 

@@ -34,6 +34,7 @@ describe('an HTTP backend that never accepts a connection', () => {
     r = await startRouter(
       async (reg) => {
         await reg.deploy('down', { version: '1.2.0', transport: { type: 'http', url: `http://127.0.0.1:${down.port}/mcp`, headers: {} } });
+        await reg.deploy('down-tls', { version: '1.3.0', transport: { type: 'http', url: `https://127.0.0.1:${down.port}/mcp`, headers: {} } });
       },
       { connectTimeoutMs: 300, requestTimeoutMs: 120_000 },
     );
@@ -44,16 +45,19 @@ describe('an HTTP backend that never accepts a connection', () => {
     down.child.kill('SIGKILL');
   });
 
-  it('fails the request after the connect timeout, naming server and version', { timeout: 30_000 }, async () => {
-    const res = await fetch(r.url('down'), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: JSON.stringify(initialize),
+  for (const [server, version, scheme] of [['down', '1.2.0', 'http'], ['down-tls', '1.3.0', 'https']] as const) {
+    it(`${scheme}: fails the request after the connect timeout, naming server and version`, { timeout: 30_000 }, async () => {
+      const res = await fetch(r.url(server), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        body: JSON.stringify(initialize),
+      });
+      const answer = (await res.json()) as { id: number; error?: { message: string } };
+      assert.equal(answer.id, 1);
+      const expected = new RegExp(`^server "${server}" version ${version.replace(/\./g, '\\.')} is unreachable at ${scheme}://127\\.0\\.0\\.1:\\d+/mcp: did not accept a connection within 300 ms$`);
+      assert.match(answer.error?.message ?? '', expected);
+      const health = await fetch(`${r.base}/healthz`);
+      assert.equal(health.status, 200, 'the router goes on serving');
     });
-    const answer = (await res.json()) as { id: number; error?: { message: string } };
-    assert.equal(answer.id, 1);
-    assert.match(answer.error?.message ?? '', /^server "down" version 1\.2\.0 is unreachable at http:\/\/127\.0\.0\.1:\d+\/mcp: did not accept a connection within 300 ms$/);
-    const health = await fetch(`${r.base}/healthz`);
-    assert.equal(health.status, 200, 'the router goes on serving');
-  });
+  }
 });

@@ -68,6 +68,18 @@ describe('the router\'s request timeout', () => {
 
   const failures = (server: string, version: string): number => Number(new RegExp(`^mcp_rollout_transport_failures_total\\{server="${server}",version="${version.replace(/\./g, '\\.')}"\\} (\\d+)$`, 'm').exec(r.router.metrics.prometheus())?.[1] ?? 0);
 
+  /** Runs `test` in a session of the official client with `server`, then checks the session goes on, and closes it. */
+  async function inSession(server: string, test: (client: Client) => Promise<void>): Promise<void> {
+    const client = new Client({ name: 'timeout-test', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(r.url(server))));
+    try {
+      await test(client);
+      assert.ok((await client.callTool({ name: 'echo', arguments: {} })).content, 'the next request is answered');
+    } finally {
+      await client.close();
+    }
+  }
+
   for (const [server, version, tool] of [
     ['raw', '1.0.0', 'hang'],
     ['silent', '2.0.0', 'hang'],
@@ -75,46 +87,31 @@ describe('the router\'s request timeout', () => {
   ] as const) {
     it(`${server} (${tool}): the request fails at the deadline, and the session goes on`, async () => {
       const before = failures(server, version);
-      const client = new Client({ name: 'timeout-test', version: '1.0.0' });
-      await client.connect(new StreamableHTTPClientTransport(new URL(r.url(server))));
-      try {
+      await inSession(server, async (client) => {
         await assert.rejects(client.callTool({ name: tool }), new RegExp(`server "${server}" version ${version.replace(/\./g, '\\.')} did not answer (tools/call )?within 400 ms`));
         assert.equal(failures(server, version), before + 1);
-        assert.ok((await client.callTool({ name: 'echo', arguments: {} })).content, 'the next request is answered');
-      } finally {
-        await client.close();
-      }
+      });
     });
   }
 
   it('a backend that breaks off an SSE answer: the request gets an error naming server and version at once, on that stream', async () => {
     const before = failures('silent', '2.0.0');
-    const client = new Client({ name: 'broken-off', version: '1.0.0' });
-    await client.connect(new StreamableHTTPClientTransport(new URL(r.url('silent'))));
-    try {
+    await inSession('silent', async (client) => {
       // Not the deadline's error: the break's own, as soon as it happened.
       await assert.rejects(client.callTool({ name: 'break-sse' }), /server "silent" version 2\.0\.0 broke off its answer: the backend closed the connection before its answer ended/);
       assert.equal(failures('silent', '2.0.0'), before + 1);
-      assert.ok((await client.callTool({ name: 'echo', arguments: {} })).content, 'the next request is answered');
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   it('a backend that breaks its stream right after the answer, in the same read: the answer stands, no error for it, nothing counted against the version', async () => {
     const before = failures('silent', '2.0.0');
-    const client = new Client({ name: 'answered-then-broken', version: '1.0.0' });
     const errors: Error[] = [];
-    client.onerror = (e) => void errors.push(e);
-    await client.connect(new StreamableHTTPClientTransport(new URL(r.url('silent'))));
-    try {
+    await inSession('silent', async (client) => {
+      client.onerror = (e) => void errors.push(e);
       assert.deepEqual((await client.callTool({ name: 'break-after-answer' })).content, [{ type: 'text', text: 'answered' }]);
-      assert.ok((await client.callTool({ name: 'echo', arguments: {} })).content, 'the next request is answered');
-      assert.equal(failures('silent', '2.0.0'), before);
-      assert.deepEqual(errors, []);
-    } finally {
-      await client.close();
-    }
+    });
+    assert.equal(failures('silent', '2.0.0'), before);
+    assert.deepEqual(errors, []);
   });
 
   it('a client that leaves before the deadline ends the exchange: no timeout follows, nothing is counted against the version', async () => {
