@@ -25,8 +25,9 @@ const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const MODERN = join(REPO, 'test', 'fixtures', 'servers', 'modern-server.mjs');
 const WEATHER = join(REPO, 'examples', 'weather-server.mjs');
 
-// Other tests share the 2 cores: the average latency limit is relaxed as in the validation gate tests.
-const OPTS: ValidationOptions = { ...DEFAULT_VALIDATION, maxAvgLatencyMs: 50 };
+// Other tests share the 2 cores, and these tests are about eras, not speed: the latency limits are out of the way
+// (the latency check itself is tested with a server that is slow on purpose, in the validation gate tests).
+const OPTS: ValidationOptions = { ...DEFAULT_VALIDATION, maxAvgLatencyMs: 60_000, maxLatencyMs: 60_000 };
 const smoke = (tool: string, args: Record<string, unknown>, text: string): SmokeCall[] => [{ tool, arguments: args, expect: { isError: false, text, json: [] } }];
 const ECHO_SMOKE = smoke('echo', { text: 'hi' }, 'modern echo: hi');
 const stdio = (file: string, ...args: string[]): Transport => ({ type: 'stdio', command: process.execPath, args: [file, ...args], env: {} });
@@ -85,7 +86,7 @@ describe('era-aware validation over stdio', () => {
 
   it('server-everything (legacy) passes through initialize with a smoke file', async () => {
     const r = await validateTransport(stdio(EVERYTHING, 'stdio'), {
-      ...OPTS, maxAvgLatencyMs: 1000, maxLatencyMs: 5000, smoke: smoke('echo', { message: 'hello' }, 'Echo: hello'),
+      ...OPTS, smoke: smoke('echo', { message: 'hello' }, 'Echo: hello'),
     });
     assert.equal(r.ok, true, JSON.stringify(r.checks, null, 2));
     assert.equal(r.era, 'legacy');
