@@ -3,6 +3,13 @@
  * windows (what a version did between two times) for rollout analysis, from once-a-second snapshots.
  */
 import type { VersionWindow } from '../domain/analysis.js';
+import { isMcpRequestMethod } from '../protocol/mcp-methods.js';
+
+/**
+ * The method label of every request whose method MCP does not define: the methods come from clients, so
+ * one series per method name would let any client add series (and router memory) without bound.
+ */
+export const OTHER_METHOD = 'other';
 
 /** Upper bounds of the latency buckets, in ms (the last bucket is +Inf). */
 export const LATENCY_BUCKETS_MS = [0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
@@ -51,11 +58,15 @@ export class VersionMetrics {
     this.entry(server, version).active--;
   }
 
-  /** One answered (or failed) request of `method`, `ms` long. */
+  /**
+   * One answered (or failed) request of `method`, `ms` long. A method outside MCP's set is counted under
+   * `other` (OTHER_METHOD), so the series by method stay bounded whatever clients send.
+   */
   request(server: string, version: string, method: string, ms: number, outcome: { error?: boolean; toolError?: boolean; transportFailure?: boolean }): void {
     const e = this.entry(server, version);
     e.c.requests++;
-    e.byMethod.set(method, (e.byMethod.get(method) ?? 0) + 1);
+    const label = isMcpRequestMethod(method) ? method : OTHER_METHOD;
+    e.byMethod.set(label, (e.byMethod.get(label) ?? 0) + 1);
     if (method === 'tools/call') e.c.toolCalls++;
     if (outcome.error || outcome.transportFailure) e.c.errors++;
     if (outcome.transportFailure) e.c.transportFailures++;
@@ -188,4 +199,5 @@ export function percentile(hist: number[], q: number): number | undefined {
   return undefined;
 }
 
+/** A label value as the Prometheus text format wants it: backslash, double quote and newline escaped. */
 const esc = (s: string): string => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
