@@ -46,7 +46,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   async get(name: string): Promise<StoredServer> {
     const all = await this.store.list();
     const found = all.find((s) => s.server.name === name);
-    if (!found) throw unknownServer(name, all);
+    if (!found) throw unknownServer(name, all, this.store.whereLooked?.());
     return found;
   }
 
@@ -154,7 +154,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       });
     } catch (e) {
       // Only on this error path is it worth reading the registry again, to name the servers that do exist.
-      if (e === missing) throw unknownServer(name, await this.store.list());
+      if (e === missing) throw unknownServer(name, await this.store.list(), this.store.whereLooked?.());
       throw e;
     }
     const { value, scope: where, location } = outcome;
@@ -163,8 +163,9 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 }
 
-function unknownServer(name: string, all: readonly { server: { name: string } }[]): AppError {
+/** `where`: the store's account of where it looked (so a command run in the wrong directory says so). */
+function unknownServer(name: string, all: readonly { server: { name: string } }[], where?: string): AppError {
   const known = all.map((s) => s.server.name);
   const hint = known.length === 0 ? 'no servers are registered yet' : `registered: ${known.join(', ')}`;
-  return new AppError('not-found', `unknown server "${name}" (${hint})`);
+  return new AppError('not-found', `unknown server "${name}" (${hint})${where === undefined ? '' : `; looked in ${where}`}`);
 }

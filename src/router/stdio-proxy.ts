@@ -35,6 +35,11 @@ export interface ProxyOptions {
   /** One line about what the proxy did on its own (a session moved); default: nothing. */
   notice?: (text: string) => void;
   /**
+   * Said after `unknown server "<name>"` when the registry does not define the server (where it looked, how
+   * to point the proxy elsewhere): a proxy started in the wrong directory must say so, not just fail.
+   */
+  unknownServerHint?: () => string;
+  /**
    * Watch stdio backends from a lifeline process that ends their groups if this process dies without doing
    * so (SIGKILL, a crash); default true. See lifeline.ts.
    */
@@ -124,6 +129,9 @@ export class StdioProxy {
   async run(): Promise<void> {
     const finished = new Promise<void>((resolve) => (this.done = resolve));
     this.current = await this.startBackend(this.choose());
+    // Once on stderr too: a client may show only the first error of a failed start, or none. The proxy stays:
+    // every request gets this error (the client shows it) until the registry changes or the client goes.
+    if (this.current.failure !== undefined) this.opts.notice?.(`every request will fail: ${this.current.failure}`);
     if (this.ended) {
       // stop() came while the backend was starting.
       await this.closeBackend(this.current);
@@ -172,7 +180,9 @@ export class StdioProxy {
   private async startBackend(record: VersionRecord | undefined, restart = false): Promise<Backend> {
     if (!record) {
       const known = this.view.get(this.name) !== undefined;
-      return { version: '-', startedAt: Date.now(), failure: known ? `no version of server "${this.name}" carries traffic` : `unknown server "${this.name}"` };
+      const hint = this.opts.unknownServerHint?.();
+      const unknown = `unknown server "${this.name}"${hint === undefined ? '' : `: ${hint}`}`;
+      return { version: '-', startedAt: Date.now(), failure: known ? `no version of server "${this.name}" carries traffic` : unknown };
     }
     const b: Backend = { version: record.version, startedAt: Date.now() };
     const label = this.label(record.version);

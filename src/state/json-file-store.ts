@@ -14,7 +14,7 @@ import {
   serializeDocument,
   type RegistryDocument,
 } from './registry-document.js';
-import { scopeLocations, type PathEnv, type ScopeLocation } from './scope-paths.js';
+import { describeScopeFiles, scopeLocations, type PathEnv, type ScopeLocation } from './scope-paths.js';
 import { scopeConflict, type Store, type StoredServer, type UpdateOutcome, type UpdateResult } from './store.js';
 
 interface LoadedScope {
@@ -77,6 +77,11 @@ export class JsonFileStore implements Store {
       ),
     );
     return parts.join('|');
+  }
+
+  /** Each scope file and whether it exists (see describeScopeFiles). */
+  whereLooked(): string {
+    return describeScopeFiles(this.locations);
   }
 
   async get(name: string): Promise<StoredServer | undefined> {

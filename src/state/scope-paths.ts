@@ -74,3 +74,22 @@ export function scopeLocations(p: PathEnv): ScopeLocation[] {
     { scope: 'mcprc', file: join(mcprcDir, '.mcprc'), logFile: join(mcprcDir, '.mcprc-deployments.jsonl'), embeddedKey: 'mcpRollout' },
   ];
 }
+
+const SCOPE_FILE_NAMES: Record<Scope, string> = { project: 'project file', global: 'global file', mcprc: '.mcprc' };
+
+/**
+ * Where reads looked, for a message about a server not found: each scope's file and whether it exists, e.g.
+ * `project file /p/.mcp-rollout/registry.json (not found), global file /h/.config/mcp-rollout/registry.json (not found),
+ * .mcprc /p/.mcprc (not found)`. Reads the file system (existence only).
+ */
+export function describeScopeFiles(locations: readonly ScopeLocation[]): string {
+  return locations.map((l) => `${SCOPE_FILE_NAMES[l.scope]} ${l.file} (${existsSync(l.file) ? 'exists' : 'not found'})`).join(', ');
+}
+
+/**
+ * How to make a server visible from elsewhere, named after what the code supports: the project root by
+ * environment, or the global scope (seen from every directory).
+ */
+export const POINTING_HINT =
+  'run mcp-rollout inside the project, or set MCP_ROLLOUT_PROJECT_DIR to the project root (for a client, in its server entry\'s "env"), or deploy the server with --scope global';
+

@@ -42,6 +42,11 @@ export interface Store {
    * polls can skip reading and parsing while it stays the same. Never throws for an unreadable file.
    */
   revision(): Promise<string>;
+  /**
+   * Where `list` reads, for messages about a server not found (for example each file and whether it exists).
+   * Optional: a store that has nothing useful to say leaves it out.
+   */
+  whereLooked?(): string;
 }
 
 export interface UpdateResult<T> {

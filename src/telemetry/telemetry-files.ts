@@ -21,7 +21,11 @@ export interface TelemetryFile {
 
 const dirOf = (stateDir: string): string => join(stateDir, 'telemetry');
 
-/** Writes `metrics` every `everyMs` (default 1000); the returned function writes a last time and stops. */
+/**
+ * Writes `metrics` every `everyMs` (default 1000); the returned function writes a last time and stops.
+ * Only into an existing `stateDir` (its `telemetry/` is made as needed): a proxy started outside any project
+ * must not create a state directory, which would then be the project root of every command run below it.
+ */
 export function startTelemetryWriter(stateDir: string, metrics: VersionMetrics, everyMs = 1000): () => Promise<void> {
   const file = join(dirOf(stateDir), `proxy-${process.pid}.json`);
   let writing: Promise<void> = Promise.resolve();
@@ -29,7 +33,10 @@ export function startTelemetryWriter(stateDir: string, metrics: VersionMetrics, 
     (writing = writing.then(async () => {
       const body: TelemetryFile = { pid: process.pid, updatedAt: Date.now(), series: metrics.totals() };
       try {
-        await mkdir(dirOf(stateDir), { recursive: true });
+        // Not recursive: no state directory (ENOENT) means no registry here, and nothing is written.
+        await mkdir(dirOf(stateDir)).catch((e: NodeJS.ErrnoException) => {
+          if (e.code !== 'EEXIST') throw e;
+        });
         await writeFile(`${file}.tmp`, JSON.stringify(body));
         await rename(`${file}.tmp`, file);
       } catch {

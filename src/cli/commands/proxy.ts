@@ -2,7 +2,7 @@ import { AppError } from '../../errors.js';
 import { LiveView } from '../../registry/live-view.js';
 import { DEFAULT_PROXY_OPTIONS, StdioProxy } from '../../router/stdio-proxy.js';
 import { seededDraws } from '../../domain/weighted-choice.js';
-import { projectStateDir } from '../../state/scope-paths.js';
+import { POINTING_HINT, projectStateDir } from '../../state/scope-paths.js';
 import { startTelemetryWriter } from '../../telemetry/telemetry-files.js';
 import { VersionMetrics } from '../../telemetry/version-metrics.js';
 import type { Command } from '../command.js';
@@ -18,7 +18,9 @@ export const proxyCommand: Command = {
     'The session stays on its version; after a rollback it moves to a good version by itself, and after a promotion',
     'to the new blue (the old backend stays up for --rollback-window, so a rollback returns to it at once; 0 turns',
     'that off). Only JSON-RPC goes to stdout; notices go to stderr. Telemetry is written to .mcp-rollout/telemetry/',
-    'every second.',
+    'every second, when the project has a .mcp-rollout/ directory (the proxy never creates it).',
+    'A server the registry does not define: every request gets an error naming the files looked in and how to point',
+    'the proxy (MCP_ROLLOUT_PROJECT_DIR, or a server deployed with --scope global); the proxy runs until stdin closes.',
   ].join('\n'),
   spec: { positionals: ['name'], options: { 'request-timeout': 'string', 'rollback-window': 'string', 'max-message-bytes': 'string', seed: 'string' } },
   async run(args, ctx) {
@@ -31,7 +33,8 @@ export const proxyCommand: Command = {
     if (seed !== undefined && !/^\d+$/.test(seed)) throw new AppError('usage', `--seed must be a non-negative integer, got "${seed}"`);
     const requestTimeoutMs = durationOption(args, 'request-timeout', DEFAULT_PROXY_OPTIONS.requestTimeoutMs, 1);
     const rollbackWindowMs = durationOption(args, 'rollback-window', DEFAULT_PROXY_OPTIONS.rollbackWindowMs);
-    const view = new LiveView(ctx.registry().store);
+    const store = ctx.registry().store;
+    const view = new LiveView(store);
     await view.start();
     const metrics = new VersionMetrics();
     const stopWriting = startTelemetryWriter(projectStateDir({ cwd: ctx.io.cwd, env: ctx.io.env }), metrics);
@@ -42,6 +45,11 @@ export const proxyCommand: Command = {
       maxMessageBytes: bytes === undefined ? DEFAULT_PROXY_OPTIONS.maxMessageBytes : Number(bytes),
       ...(seed === undefined ? {} : { draw: seededDraws(Number(seed)) }),
       notice: (text) => ctx.io.stderr(`mcp-rollout proxy ${name}: ${text}\n`),
+      unknownServerHint: () => {
+        const known = view.names();
+        const registered = known.length === 0 ? 'no registry file defines any server' : `registered: ${known.join(', ')}`;
+        return `${registered}; looked in ${store.whereLooked?.() ?? 'the registry'}; ${POINTING_HINT}`;
+      },
     });
     // SIGINT/SIGTERM (the io's signal) and SIGHUP (a closed terminal) end the backends' process groups before
     // the proxy goes; otherwise they would outlive it. SIGHUP only when serving this process's own stdin.
