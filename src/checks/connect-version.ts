@@ -11,7 +11,9 @@
  */
 import { Client, SSEClientTransport, StreamableHTTPClientTransport, type Transport as SdkTransport, type VersionNegotiationOptions } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import type { ChildProcess } from 'node:child_process';
 import type { Transport } from '../domain/types.js';
+import { childOf } from './stdio-shutdown.js';
 
 /** ms to let an abandoned connect settle after the deadline (the SDK's sibling reaper signals, then kills after 1 s). */
 const REAP_MS = 3_000;
@@ -34,6 +36,8 @@ export interface Connection {
   supportedVersions?: string[];
   /** The child's pid for stdio versions. */
   pid?: number;
+  /** The child process of a stdio version (kept from the start: the SDK transport forgets it once it closes). */
+  child?: ChildProcess;
   /** The last lines the child wrote to stderr (stdio), for error messages. */
   stderrTail(): string;
 }
@@ -120,6 +124,7 @@ export async function connectVersion(t: Transport, timeoutMs: number, clientName
   }
   closed.catch(() => undefined);
   const pid = transport instanceof StdioClientTransport ? (transport.pid ?? undefined) : undefined;
+  const child = transport instanceof StdioClientTransport ? childOf(transport) : undefined;
   const era: ProtocolEra = client.getProtocolEra() === 'modern' ? 'modern' : 'legacy';
   const supportedVersions = client.getDiscoverResult()?.supportedVersions;
   return {
@@ -129,6 +134,7 @@ export async function connectVersion(t: Transport, timeoutMs: number, clientName
     protocolVersion: client.getNegotiatedProtocolVersion() ?? '?',
     ...(era === 'modern' && supportedVersions ? { supportedVersions: [...supportedVersions] } : {}),
     ...(pid === undefined ? {} : { pid }),
+    ...(child === undefined ? {} : { child }),
     stderrTail: () => stderr.trim().split('\n').slice(-3).join(' | '),
   };
 }

@@ -3,16 +3,20 @@
  * {
  *   "calls": [
  *     { "tool": "echo", "arguments": { "message": "hi" },
- *       "expect": { "isError": false, "text": "hi", "json": [{ "path": "$.sum", "equals": 3 }] } }
+ *       "expect": { "isError": false, "text": "hi", "json": [{ "path": "$.sum", "equals": 3 }] },
+ *       "maxLatencyMs": 200 }
  *   ]
  * }
  * `text` is a substring of the joined text content, or a /regex/. `json` paths read structuredContent, else
- * the first text content parsed as JSON. `isError` defaults to false.
+ * the first text content parsed as JSON. `isError` defaults to false. `maxLatencyMs` is the call's own latency
+ * limit (default: the gate's maximum latency), for a tool that is slow by design or must be fast.
  */
 export interface SmokeCall {
   tool: string;
   arguments: Record<string, unknown>;
   expect: { isError: boolean; text?: string; json: { path: string; equals: unknown }[] };
+  /** ms this call may take; absent: the gate's `maxLatencyMs`. */
+  maxLatencyMs?: number;
 }
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; errors: string[] };
@@ -34,6 +38,8 @@ export function parseSmokeFile(raw: unknown): Parsed<SmokeCall[]> {
     const ex = isObj(e) ? e : {};
     if (ex.isError !== undefined && typeof ex.isError !== 'boolean') errors.push(`${at}.expect.isError: must be true or false`);
     if (ex.text !== undefined && typeof ex.text !== 'string') errors.push(`${at}.expect.text: must be a string`);
+    const limit = o.maxLatencyMs;
+    if (limit !== undefined && !(typeof limit === 'number' && Number.isFinite(limit) && limit > 0)) errors.push(`${at}.maxLatencyMs: must be a positive number of milliseconds`);
     const json = ex.json === undefined ? [] : ex.json;
     if (!Array.isArray(json) || !json.every((j) => isObj(j) && typeof j.path === 'string' && j.path.startsWith('$'))) {
       errors.push(`${at}.expect.json: must be a list of { "path": "$...", "equals": value }`);
@@ -46,6 +52,7 @@ export function parseSmokeFile(raw: unknown): Parsed<SmokeCall[]> {
         ...(typeof ex.text === 'string' ? { text: ex.text } : {}),
         json: Array.isArray(json) ? (json as { path: string; equals: unknown }[]) : [],
       },
+      ...(typeof limit === 'number' ? { maxLatencyMs: limit } : {}),
     };
   });
   return errors.length > 0 ? { ok: false, errors } : { ok: true, value: calls };

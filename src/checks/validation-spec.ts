@@ -27,12 +27,23 @@ export interface ValidationReport {
 export interface ValidationOptions {
   /** ms for the server to start and complete its era's handshake: server/discover, else initialize (default 10000). */
   handshakeTimeoutMs: number;
-  /** ms for each request (default 5000). */
+  /** ms for each protocol request: listings, `ping` (default 5000). */
   requestTimeoutMs: number;
-  /** Average and maximum latency of the calls made, ms (defaults 10 and 100: the design's criteria). */
+  /**
+   * ms for each tool call (default 30000): tools do real work (a reference server's read-only tool runs 10 s),
+   * so a call gets its own, longer deadline; one that passes it is cancelled (`notifications/cancelled`).
+   */
+  callTimeoutMs: number;
+  /**
+   * Latency limits, ms, on the protocol requests sampled (`ping`, `tools/list`): average and maximum. A smoke
+   * call is held to its own `maxLatencyMs`, else to `maxLatencyMs`; other tool calls are judged by outcome only.
+   */
   maxAvgLatencyMs: number;
   maxLatencyMs: number;
-  /** ms a stdio server has to exit after its stdin closes (the SDK client waits 2000 before SIGTERM). */
+  /**
+   * ms a stdio server has after its stdin closes before SIGTERM, and again after SIGTERM before SIGKILL (the
+   * MCP stdio shutdown; default 2000, as the SDK client). Exiting at either step passes; needing SIGKILL fails.
+   */
   shutdownGraceMs: number;
   /** Tool calls to make; without them, read-only tools that need no arguments are called. */
   smoke?: SmokeCall[];
@@ -42,12 +53,17 @@ export interface ValidationOptions {
   allowBreaking: boolean;
 }
 
+/*
+ * The latency defaults are for protocol requests a local server answers from memory (about 1-5 ms here): an
+ * average of 100 ms and a maximum of 1 s leave room for a loaded 2-core machine and a GC pause, and still refuse
+ * a server that needs a tenth of a second for every listing.
+ */
 export const DEFAULT_VALIDATION: ValidationOptions = {
   handshakeTimeoutMs: 10_000,
   requestTimeoutMs: 5_000,
-  maxAvgLatencyMs: 10,
-  maxLatencyMs: 100,
+  callTimeoutMs: 30_000,
+  maxAvgLatencyMs: 100,
+  maxLatencyMs: 1_000,
   shutdownGraceMs: 2_000,
   allowBreaking: false,
 };
-

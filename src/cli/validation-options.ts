@@ -8,34 +8,31 @@ import { parseSmokeFile } from '../checks/smoke-file.js';
 import { AppError } from '../errors.js';
 import type { OptionKind, ParsedArgs } from './args.js';
 import { paint, type Style } from './format.js';
+import { durationOption } from './rollout-options.js';
 
 export const VALIDATION_OPTIONS: Record<string, OptionKind> = {
   smoke: 'string',
   'allow-breaking': 'boolean',
   'handshake-timeout': 'string',
   'request-timeout': 'string',
+  'call-timeout': 'string',
   'max-avg-latency': 'string',
   'max-latency': 'string',
 };
 
-export const VALIDATION_USAGE = '[--smoke <file>] [--allow-breaking] [--handshake-timeout <ms>] [--request-timeout <ms>] [--max-avg-latency <ms>] [--max-latency <ms>]';
-
-function positive(args: ParsedArgs, option: string, fallback: number): number {
-  const v = args.strings[option];
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!/^\d+(\.\d+)?$/.test(v) || n <= 0) throw new AppError('usage', `--${option} must be a positive number of milliseconds, got "${v}"`);
-  return n;
-}
+export const VALIDATION_USAGE =
+  '[--smoke <file>] [--allow-breaking] [--handshake-timeout 10s] [--request-timeout 5s] [--call-timeout 30s] [--max-avg-latency 100ms] [--max-latency 1s]';
 
 /** Reads the options (and the smoke file) into ValidationOptions; bad values are usage errors. */
 export async function validationOptions(args: ParsedArgs, cwd: string): Promise<ValidationOptions> {
   const opts: ValidationOptions = {
     ...DEFAULT_VALIDATION,
-    handshakeTimeoutMs: positive(args, 'handshake-timeout', DEFAULT_VALIDATION.handshakeTimeoutMs),
-    requestTimeoutMs: positive(args, 'request-timeout', DEFAULT_VALIDATION.requestTimeoutMs),
-    maxAvgLatencyMs: positive(args, 'max-avg-latency', DEFAULT_VALIDATION.maxAvgLatencyMs),
-    maxLatencyMs: positive(args, 'max-latency', DEFAULT_VALIDATION.maxLatencyMs),
+    // Durations (`1500ms`, `10s`), each at least 1 ms: a zero deadline or limit would refuse every server.
+    handshakeTimeoutMs: durationOption(args, 'handshake-timeout', DEFAULT_VALIDATION.handshakeTimeoutMs, 1),
+    requestTimeoutMs: durationOption(args, 'request-timeout', DEFAULT_VALIDATION.requestTimeoutMs, 1),
+    callTimeoutMs: durationOption(args, 'call-timeout', DEFAULT_VALIDATION.callTimeoutMs, 1),
+    maxAvgLatencyMs: durationOption(args, 'max-avg-latency', DEFAULT_VALIDATION.maxAvgLatencyMs, 1),
+    maxLatencyMs: durationOption(args, 'max-latency', DEFAULT_VALIDATION.maxLatencyMs, 1),
     allowBreaking: args.flags['allow-breaking'] === true,
   };
   const smoke = args.strings.smoke;

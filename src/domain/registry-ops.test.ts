@@ -5,8 +5,8 @@ import { AppError } from '../errors.js';
 import { checkServer } from './invariants.js';
 import { DEFAULT_THRESHOLDS } from './analysis.js';
 import { parseSteps, start, type RolloutSpec } from './rollout-controller.js';
-import { claimRollout, commitRolloutTick, deploy, promote, removeVersion, rollback, saveRollout, setHealth, setTraffic, type OpResult } from './registry-ops.js';
-import type { RolloutDriver, ServerState, Transport } from './types.js';
+import { claimRollout, commitRolloutTick, deploy, promote, recordValidation, refusedAtGate, removeVersion, rollback, saveRollout, setHealth, setTraffic, type OpResult } from './registry-ops.js';
+import type { RolloutDriver, ServerState, Transport, ValidationSummary } from './types.js';
 
 const stdio: Transport = { type: 'stdio', command: 'node', args: ['server.js'], env: {} };
 const shares = (s: ServerState): Record<string, string> =>
@@ -153,6 +153,50 @@ describe('health', () => {
   });
 });
 
+describe('a version refused at the validation gate', () => {
+  const failed: ValidationSummary = { at: 1, ok: false, failures: ['shutdown: it had to be killed with SIGKILL'] };
+  const passed: ValidationSummary = { at: 2, ok: true, failures: [] };
+  const refuse = (s: ServerState | undefined, version: string, now: number): ServerState =>
+    deploy(s, 'w', { version, transport: stdio, validation: failed, rejected: failed.failures.join('; ') }, now).server;
+
+  it('a refused first version becomes blue at 100% when a later validation passes, and the history says why', () => {
+    const s = refuse(undefined, '1.0.0', 1);
+    assert.deepEqual(shares(s), { '1.0.0': 'inactive 0' });
+    assert.throws(() => promote(s, '1.0.0', 2), /cannot promote "1\.0\.0": server "w" has no blue version/);
+    const r = recordValidation(s, '1.0.0', passed, undefined, 3);
+    assert.deepEqual(shares(r.server), { '1.0.0': 'blue 100' });
+    assert.equal(r.server.mcpVersionHistory.currentBlue, '1.0.0');
+    assert.deepEqual(r.changes.map((c) => c.type), ['server:validated', 'server:status-changed', 'server:traffic-changed']);
+    assert.deepEqual(r.server.history.slice(-3).map((e) => [e.kind, e.reason ?? '']), [
+      ['validated', ''],
+      ['status', 'validation passed after the gate had refused it'],
+      ['traffic', 'validation passed after the gate had refused it'],
+    ]);
+    assert.match(r.messages.join('\n'), /refused at the gate; as the first version of "w" to pass it becomes blue at 100%/);
+    assert.deepEqual(checkServer(r.server), []);
+  });
+
+  it('beside a blue, it becomes green at 0% when a validation passes, and only then can be promoted', () => {
+    const s = refuse(serverWith(['1.0.0']), '2.0.0', 5);
+    assert.equal(refusedAtGate(s, '2.0.0'), true);
+    assert.throws(() => promote(s, '2.0.0', 6), /cannot promote "2\.0\.0": server "w" refused it at the validation gate \(shutdown: it had to be killed with SIGKILL\); validate it again/);
+    const still = recordValidation(s, '2.0.0', failed, undefined, 6);
+    assert.deepEqual(shares(still.server), { '1.0.0': 'blue 100', '2.0.0': 'inactive 0' }, 'a failing validation moves nothing');
+    const r = recordValidation(still.server, '2.0.0', passed, undefined, 7);
+    assert.deepEqual(shares(r.server), { '1.0.0': 'blue 100', '2.0.0': 'green 0' });
+    assert.equal(refusedAtGate(r.server, '2.0.0'), false);
+    assert.deepEqual(shares(promote(r.server, '2.0.0', 8).server), { '1.0.0': 'inactive 0', '2.0.0': 'blue 100' });
+  });
+
+  it('an old blue retired by a promotion is no refused version: validating it moves nothing', () => {
+    const s = promote(serverWith(['1.0.0'], ['2.0.0']), '2.0.0', 9).server;
+    assert.equal(refusedAtGate(s, '1.0.0'), false);
+    const r = recordValidation(s, '1.0.0', passed, undefined, 10);
+    assert.deepEqual(shares(r.server), { '1.0.0': 'inactive 0', '2.0.0': 'blue 100' });
+    assert.deepEqual(r.changes.map((c) => c.type), ['server:validated']);
+  });
+});
+
 describe('invariants hold under any sequence of operations', () => {
   const versions = ['1.0.0', '1.1.0', '1.2.0', '2.0.0', '2.1.0'];
   const op = fc.oneof(
@@ -161,6 +205,8 @@ describe('invariants hold under any sequence of operations', () => {
     fc.record({ k: fc.constant('promote'), v: fc.constantFrom(...versions) }),
     fc.record({ k: fc.constant('rollback'), v: fc.constantFrom(...versions) }),
     fc.record({ k: fc.constant('remove'), v: fc.constantFrom(...versions) }),
+    fc.record({ k: fc.constant('refused'), v: fc.constantFrom(...versions) }),
+    fc.record({ k: fc.constant('validate'), v: fc.constantFrom(...versions), ok: fc.boolean() }),
   );
   it('every result satisfies checkServer; every refusal is an AppError and leaves the state as it was', () => {
     fc.assert(
@@ -171,7 +217,9 @@ describe('invariants hold under any sequence of operations', () => {
           let r: OpResult;
           try {
             if (o.k === 'deploy') r = deploy(s, 'w', { version: o.v, transport: stdio, traffic: (o as { t: number }).t, blue: (o as { blue: boolean }).blue }, now);
+            else if (o.k === 'refused') r = deploy(s, 'w', { version: o.v, transport: stdio, validation: { at: now, ok: false, failures: ['x'] }, rejected: 'x' }, now);
             else if (!s) return;
+            else if (o.k === 'validate') r = recordValidation(s, o.v, { at: now, ok: (o as { ok: boolean }).ok, failures: [] }, undefined, now);
             else if (o.k === 'traffic') r = setTraffic(s, o.v, (o as { t: number }).t, now);
             else if (o.k === 'promote') r = promote(s, o.v, now);
             else if (o.k === 'rollback') r = rollback(s, o.v, now);

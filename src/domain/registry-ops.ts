@@ -191,11 +191,19 @@ function swapBluePlan(server: ServerState, version: string): Plan {
 
 /**
  * Promotes `version` (green or inactive) to blue at 100%. The previous blue goes inactive onto the rollback
- * stack; other greens drop to 0% and stay green. Promoting the blue is a no-op that says so.
+ * stack; other greens drop to 0% and stay green. Promoting the blue is a no-op that says so. A version the
+ * validation gate refused is not promoted (AppError `conflict`) until a validation of it passes.
  */
 export function promote(current: ServerState, version: string, now: number, reason?: string): OpResult {
   const target = requireVersion(current, version);
   const blue = requireBlue(current, `promote "${version}"`);
+  if (target.validation?.ok === false && refusedAtGate(current, version)) {
+    throw new AppError(
+      'conflict',
+      `cannot promote "${version}": server "${current.name}" refused it at the validation gate (${target.validation.failures.join('; ') || 'no reason recorded'}); ` +
+        `validate it again (mcp-rollout validate ${current.name} ${version}) or deploy it again`,
+    );
+  }
   if (target.status === 'blue') {
     return { server: current, changes: [], messages: [`${current.name}@${version} is already blue: nothing to do`] };
   }
@@ -301,18 +309,48 @@ export function setHealth(current: ServerState, version: string, health: Health,
   };
 }
 
-/** Stores a validation outcome (and the contract seen) with a version, and records it in the history. */
+/**
+ * Whether `version` was refused at the validation gate and has stayed where the refusal put it: inactive since
+ * it was registered (an old blue retired by a promotion is inactive too, but moved there later).
+ */
+export function refusedAtGate(server: ServerState, version: string): boolean {
+  if (findVersion(server, version)?.status !== 'inactive') return false;
+  for (let i = server.history.length - 1; i >= 0; i--) {
+    const e = server.history[i]!;
+    if (e.version !== version) continue;
+    if (e.kind === 'status') return false;
+    if (e.kind === 'registered') return e.status === 'inactive';
+  }
+  return false;
+}
+
+/**
+ * Stores a validation outcome (and the contract seen) with a version, and records it in the history. A passing
+ * validation puts right a version the gate refused: it goes where a passing deploy would have put it, green at
+ * 0% beside the blue, or blue at 100% when the server has no blue (its first version was the one refused).
+ */
 export function recordValidation(current: ServerState, version: string, summary: ValidationSummary, contract: Contract | undefined, now: number): OpResult {
   requireVersion(current, version);
   const server = cloneServer(current);
   const v = findVersion(server, version)!;
+  const putRight = summary.ok && refusedAtGate(current, version);
   v.validation = summary;
   if (contract) v.contract = contract;
   server.history.push({ kind: 'validated', timestamp: now, version, ok: summary.ok, ...(summary.ok ? {} : { reason: summary.failures.join('; ') }) });
+  const validated: Change = { type: 'server:validated', server: server.name, version, ok: summary.ok, failures: summary.failures };
+  const passed = `${server.name}@${version} ${summary.ok ? 'passed' : 'failed'} validation`;
+  if (!putRight) return { server, changes: [validated], messages: [passed] };
+  const hasBlue = blueOf(server) !== undefined;
+  const plan = hasBlue ? planOf(server).set(version, { status: 'green', pct: 0 }) : swapBluePlan(server, version);
+  const result = settle(server, plan, now, 'validation passed after the gate had refused it');
   return {
-    server,
-    changes: [{ type: 'server:validated', server: server.name, version, ok: summary.ok, failures: summary.failures }],
-    messages: [`${server.name}@${version} ${summary.ok ? 'passed' : 'failed'} validation`],
+    server: result.server,
+    changes: [validated, ...result.changes],
+    messages: [
+      hasBlue
+        ? `${passed}: it was refused at the gate and is now green at 0% (set its traffic, or promote it)`
+        : `${passed}: it was refused at the gate; as the first version of "${server.name}" to pass it becomes blue at 100%`,
+    ],
   };
 }
 

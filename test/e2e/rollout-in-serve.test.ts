@@ -32,7 +32,7 @@ describe('a detached rollout driven by the router', () => {
       await started([WEATHER, v, '--http', String(port)], p.dir, p.env);
       urls.push(`http://127.0.0.1:${port}/mcp`);
     }
-    const ok = await runCli('deploy', ['weather', '1.0.0', '--type', 'http', '--url', urls[0]!, '--max-avg-latency', '100'], { cwd: p.dir, env: p.env });
+    const ok = await runCli('deploy', ['weather', '1.0.0', '--type', 'http', '--url', urls[0]!, '--max-avg-latency', '100ms'], { cwd: p.dir, env: p.env });
     assert.equal(ok.code, 0, ok.stdout);
     await started([join(BIN_DIR, 'mcp-rollout.js'), 'serve', '--port', String(await freePort())], p.dir, p.env);
   });
@@ -42,7 +42,7 @@ describe('a detached rollout driven by the router', () => {
   });
 
   it('pauses for lack of traffic, then promote --full reaches the router and it promotes', async () => {
-    const d = await runCli('deploy', ['weather', '2.0.0', '--type', 'http', '--url', urls[1]!, '--max-avg-latency', '100', '--strategy', 'canary', '--steps', '50,100', '--interval', '1s', '--detach'], { cwd: p.dir, env: p.env });
+    const d = await runCli('deploy', ['weather', '2.0.0', '--type', 'http', '--url', urls[1]!, '--max-avg-latency', '100ms', '--strategy', 'canary', '--steps', '50,100', '--interval', '1s', '--detach'], { cwd: p.dir, env: p.env });
     assert.equal(d.code, 0, d.stdout + d.stderr);
     assert.match(d.stdout, /canary rollout of weather@2\.0\.0 started \(step 1\/2: 50% to 2\.0\.0, observing\); the running router \(http:\/\/127\.0\.0\.1:\d+\) drives it/);
     let phase = '';
