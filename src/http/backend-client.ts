@@ -11,6 +11,7 @@
 import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import { isRouterOwnedHeader } from '../domain/backend-headers.js';
 
 export interface BackendTarget {
   protocol: 'http:' | 'https:';
@@ -67,16 +68,37 @@ export function backendTarget(url: string): BackendTarget {
   return t;
 }
 
+/** The backend's answer broke HTTP/1.1 (as opposed to the connection failing): the request fails with this. */
+export class MalformedAnswerError extends Error {}
+
 /**
- * Sends one request. `headers` are sent as given (names as written; Host, Content-Length and Authorization from
- * the URL are added). Throws at once on a header name or value with a character HTTP does not allow there (a line
- * break, say): nothing is sent.
+ * Sends one request. `headers` are sent with their names as written, merged case-insensitively: of names that
+ * differ only in case, the last one given is sent (callers put the version's configured headers after the
+ * client's, so a configured `Authorization` replaces the client's `authorization`). Host, Content-Length and
+ * Authorization from the URL are added; the names the client writes itself or that concern one connection
+ * (Host, Content-Length, Transfer-Encoding, the hop-by-hop ones) are never taken from `headers`. Throws at once on
+ * a header name or value with a character HTTP does not allow there (a line break, say): nothing is sent.
  */
 export function send(t: BackendTarget, method: string, headers: Record<string, string>, body: Buffer | undefined, h: BackendHandlers, connectTimeoutMs = CONNECT_TIMEOUT_MS): BackendCall {
+  const merged = mergeHeaders(headers);
+  return t.protocol === 'https:' ? viaNodeHttps(t, method, merged, body, h, connectTimeoutMs) : new RawExchange(t, method, merged, body, h, connectTimeoutMs);
+}
+
+/** `headers` checked, without router-owned names, one entry per name whatever its case (the last given wins). */
+function mergeHeaders(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  const written = new Map<string, string>(); // lower-case name -> the name in `out`
   for (const k in headers) {
-    if (BAD_HEADER.test(k) || BAD_VALUE.test(headers[k]!)) throw new Error(`invalid character in header "${k}"`);
+    const v = headers[k]!;
+    if (BAD_HEADER.test(k) || BAD_VALUE.test(v)) throw new Error(`invalid character in header "${k}"`);
+    const lower = k.toLowerCase();
+    if (isRouterOwnedHeader(lower)) continue;
+    const before = written.get(lower);
+    if (before !== undefined) delete out[before];
+    written.set(lower, k);
+    out[k] = v;
   }
-  return t.protocol === 'https:' ? viaNodeHttps(t, method, headers, body, h, connectTimeoutMs) : new RawExchange(t, method, headers, body, h, connectTimeoutMs);
+  return out;
 }
 
 /** Closes every idle pooled connection (the router calls this when it stops). */
@@ -86,6 +108,8 @@ export function closeIdleBackendConnections(): void {
 }
 
 const BAD_HEADER = /[^\t\x20-\x7e]|[:\s]/;
+/** A header name: an HTTP token (no white space before the colon, no separators). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 /** Longest status line plus headers accepted, bytes. */
@@ -176,7 +200,7 @@ class RawExchange implements BackendCall {
     const s = this.conn.socket;
     let head = `${method} ${t.path} HTTP/1.1\r\nHost: ${t.host}\r\n`;
     for (const k in headers) head += `${k}: ${headers[k]}\r\n`;
-    if (t.auth !== undefined && headers.authorization === undefined) head += `Authorization: Basic ${Buffer.from(t.auth).toString('base64')}\r\n`;
+    if (t.auth !== undefined && !Object.keys(headers).some((k) => k.toLowerCase() === 'authorization')) head += `Authorization: Basic ${Buffer.from(t.auth).toString('base64')}\r\n`;
     if (body !== undefined) head += `Content-Length: ${body.length}\r\n`;
     s.cork();
     s.write(`${head}\r\n`, 'latin1');
@@ -229,7 +253,7 @@ class RawExchange implements BackendCall {
         case 'head': {
           const at = buf.indexOf('\r\n\r\n');
           if (at === -1) {
-            if (buf.length > MAX_HEAD_BYTES) throw new Error(`the backend's response head is over ${MAX_HEAD_BYTES} bytes`);
+            if (buf.length > MAX_HEAD_BYTES) throw new MalformedAnswerError(`the backend's response head is over ${MAX_HEAD_BYTES} bytes`);
             return;
           }
           this.pending = buf.subarray(at + 4);
@@ -251,18 +275,18 @@ class RawExchange implements BackendCall {
         }
         case 'chunk-end':
           if (buf.length < 2) return;
-          if (buf[0] !== 13 || buf[1] !== 10) throw new Error('the backend sent a malformed chunk');
+          if (buf[0] !== 13 || buf[1] !== 10) throw new MalformedAnswerError('the backend sent a malformed chunk');
           this.pending = buf.subarray(2);
           this.state = 'size';
           continue;
         case 'size': {
           const at = buf.indexOf('\r\n');
           if (at === -1) {
-            if (buf.length > 1024) throw new Error('the backend sent a malformed chunk size');
+            if (buf.length > 1024) throw new MalformedAnswerError('the backend sent a malformed chunk size');
             return;
           }
           const m = /^([0-9a-fA-F]{1,12})[\t ]*(;.*)?$/.exec(buf.toString('latin1', 0, at));
-          if (!m) throw new Error('the backend sent a malformed chunk size');
+          if (!m) throw new MalformedAnswerError('the backend sent a malformed chunk size');
           this.pending = buf.subarray(at + 2);
           this.left = parseInt(m[1]!, 16);
           this.state = this.left === 0 ? 'trailer' : 'chunk';
@@ -271,7 +295,7 @@ class RawExchange implements BackendCall {
         case 'trailer': {
           const at = buf.indexOf('\r\n');
           if (at === -1) {
-            if (buf.length > MAX_HEAD_BYTES) throw new Error('the backend sent an oversized trailer');
+            if (buf.length > MAX_HEAD_BYTES) throw new MalformedAnswerError('the backend sent an oversized trailer');
             return;
           }
           this.pending = buf.subarray(at + 2);
@@ -292,16 +316,19 @@ class RawExchange implements BackendCall {
   private head(text: string): void {
     const lines = text.split('\r\n');
     const m = /^HTTP\/1\.([01]) (\d{3})(?: .*)?$/.exec(lines[0]!);
-    if (!m) throw new Error(`the backend did not answer in HTTP/1.x (${JSON.stringify(lines[0]!.slice(0, 40))})`);
+    if (!m) throw new MalformedAnswerError(`the backend did not answer in HTTP/1.x (${JSON.stringify(lines[0]!.slice(0, 40))})`);
     const status = Number(m[2]);
-    if (status === 101) throw new Error('the backend switched protocols');
+    if (status === 101) throw new MalformedAnswerError('the backend switched protocols');
     if (status < 200) return;
     const headers = Object.create(null) as Record<string, string>; // a backend's header names are only data
     for (let i = 1; i < lines.length; i++) {
       const line = lines[i]!;
+      // A folded line (obs-fold) continues the previous header; read as a header of its own, it would smuggle one
+      // in. HTTP/1.1 lets a client refuse it, which is the safe reading for a router.
+      if (line.startsWith(' ') || line.startsWith('\t')) throw new MalformedAnswerError(`the backend sent a folded header line (obs-fold): ${JSON.stringify(line.slice(0, 40))}`);
       const colon = line.indexOf(':');
-      if (colon <= 0) throw new Error(`the backend sent a malformed header line (${JSON.stringify(line.slice(0, 40))})`);
-      const name = line.slice(0, colon).trim().toLowerCase();
+      if (colon <= 0 || !TOKEN.test(line.slice(0, colon))) throw new MalformedAnswerError(`the backend sent a malformed header line (${JSON.stringify(line.slice(0, 40))})`);
+      const name = line.slice(0, colon).toLowerCase();
       const value = line.slice(colon + 1).trim();
       headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
     }
@@ -313,10 +340,17 @@ class RawExchange implements BackendCall {
     const bodiless = this.method === 'HEAD' || status === 204 || status === 304;
     if (bodiless) this.left = 0;
     else if (te !== undefined) {
+      // Transfer-Encoding overrides a Content-Length beside it (RFC 9112 section 6.3): the length is not passed on
+      // (the client would get a length that does not describe the body it is sent), and a connection whose
+      // framing two headers disagree on is not used again.
+      if (headers['content-length'] !== undefined) {
+        delete headers['content-length'];
+        this.keepAlive = false;
+      }
       if (/(^|,)\s*chunked\s*$/i.test(te)) this.state = 'size';
       else this.untilClose();
     } else if (headers['content-length'] !== undefined) {
-      if (!/^\d+$/.test(headers['content-length'])) throw new Error(`the backend sent an invalid Content-Length (${headers['content-length']})`);
+      if (!/^\d+$/.test(headers['content-length'])) throw new MalformedAnswerError(`the backend sent an invalid Content-Length (${headers['content-length']})`);
       this.left = Number(headers['content-length']);
       this.state = 'length';
     } else this.untilClose();
@@ -378,6 +412,7 @@ function viaNodeHttps(t: BackendTarget, method: string, headers: Record<string, 
     answer = res;
     const flat: Record<string, string> = {};
     for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) flat[k] = Array.isArray(v) ? v.join(', ') : v;
+    if (flat['transfer-encoding'] !== undefined) delete flat['content-length']; // as on the raw path (node refuses both, today)
     h.head({ status: res.statusCode ?? 502, headers: flat });
     res.on('data', (c: Buffer) => {
       if (finished) return;

@@ -26,7 +26,8 @@ import { StdioPool } from './stdio-pool.js';
 import { Lifeline } from '../upstream/lifeline.js';
 import type { StdioOptions } from '../upstream/stdio-upstream.js';
 import { endBackendSession, forward, TimeoutError } from './upstream-http.js';
-import { closeIdleBackendConnections, CONNECT_TIMEOUT_MS } from './backend-client.js';
+import { closeIdleBackendConnections, CONNECT_TIMEOUT_MS, MalformedAnswerError } from './backend-client.js';
+import { mcpRequestHeaders } from '../protocol/modern-headers.js';
 import { processMetrics } from '../telemetry/process-metrics.js';
 import { VersionMetrics } from '../telemetry/version-metrics.js';
 
@@ -457,6 +458,7 @@ export class HttpRouter {
           method: req.method as 'POST' | 'GET' | 'DELETE',
           clientHeaders: req.headers,
           headers: backend.headers,
+          ...(req.method === 'POST' && messages.length === 1 ? { mcpHeaders: mcpRequestHeaders(messages[0]) } : {}),
           ...(s.backendSession === undefined ? {} : { backendSession: s.backendSession }),
           ...(body === undefined ? {} : { body }),
           forwardAuthorization: this.opts.token === undefined,
@@ -477,7 +479,9 @@ export class HttpRouter {
         ? `server "${s.server}" version ${s.version} ${e.message}`
         : res.headersSent
           ? `server "${s.server}" version ${s.version} broke off its answer: ${(e as Error).message}`
-          : `server "${s.server}" version ${s.version} is unreachable at ${backend.url}: ${(e as Error).message}`;
+          : e instanceof MalformedAnswerError
+            ? `server "${s.server}" version ${s.version} sent a malformed answer: ${e.message}`
+            : `server "${s.server}" version ${s.version} is unreachable at ${backend.url}: ${(e as Error).message}`;
       if (res.headersSent) {
         // Mid-stream: an SSE answer can still carry the errors; anything else can only be cut.
         if (!streaming || res.writableEnded) return void res.destroy();

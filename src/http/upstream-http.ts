@@ -16,8 +16,14 @@ export interface ForwardRequest {
   url: string;
   method: 'POST' | 'GET' | 'DELETE';
   clientHeaders: IncomingHttpHeaders;
-  /** The version's configured headers (credentials for the backend). */
+  /** The version's configured headers (credentials for the backend): they replace the client's, whatever the case. */
   headers: Record<string, string>;
+  /**
+   * The MCP headers the body requires (see mcpRequestHeaders): sent where the client did not send its own, so a
+   * client that put the 2026-07-28 `_meta` in the body but left the headers out still reaches a backend that
+   * checks them. The client's own are forwarded as sent: a disagreement is the backend's to judge.
+   */
+  mcpHeaders?: Record<string, string>;
   backendSession?: string;
   body?: Buffer;
   /** Passed through when the router itself does not use bearer tokens. */
@@ -58,7 +64,7 @@ export function forward(
   onMessage: (m: unknown) => void,
   answered: () => boolean = () => false,
 ): Promise<ForwardResult> {
-  const headers: Record<string, string> = { ...req.headers };
+  const headers: Record<string, string> = {};
   const client = req.clientHeaders;
   for (const h of FORWARD) {
     const v = client[h];
@@ -67,6 +73,9 @@ export function forward(
   // Parameter headers accompany Mcp-Method (2026-07-28 requests only).
   if (client['mcp-method'] !== undefined) for (const [k, v] of Object.entries(client)) if (k.startsWith('mcp-param-') && typeof v === 'string') headers[k] = v;
   if (req.forwardAuthorization && typeof client.authorization === 'string') headers.authorization = client.authorization;
+  if (req.mcpHeaders !== undefined) for (const [k, v] of Object.entries(req.mcpHeaders)) headers[k] ??= v;
+  // After the client's: the backend client keeps the last of names that differ only in case.
+  Object.assign(headers, req.headers);
   if (req.backendSession !== undefined) headers['mcp-session-id'] = req.backendSession;
   return new Promise((resolve, reject) => {
     let done = false;

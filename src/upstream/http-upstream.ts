@@ -4,11 +4,15 @@
  */
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { mcpRequestHeaders } from '../protocol/modern-headers.js';
 import type { Upstream, UpstreamEvents } from './upstream.js';
 
 export class HttpUpstream implements Upstream {
   private open = true;
+  /** The protocol version the initialize result settled (legacy era), once it passed. */
+  private version: string | undefined;
   private constructor(
     readonly label: string,
     private readonly transport: StreamableHTTPClientTransport | SSEClientTransport,
@@ -16,9 +20,13 @@ export class HttpUpstream implements Upstream {
 
   /** Connects (SSE: opens the event stream); rejects when the backend cannot be reached. */
   static async start(label: string, kind: 'http' | 'sse', url: string, headers: Record<string, string>, events: UpstreamEvents): Promise<HttpUpstream> {
+    let u: HttpUpstream | undefined;
     const init = { requestInit: { headers } };
-    const transport = kind === 'http' ? new StreamableHTTPClientTransport(new URL(url), init) : new SSEClientTransport(new URL(url), init);
-    const u = new HttpUpstream(label, transport);
+    const transport =
+      kind === 'http'
+        ? new StreamableHTTPClientTransport(new URL(url), { ...init, fetch: withMcpHeaders(() => u?.version) })
+        : new SSEClientTransport(new URL(url), init);
+    u = new HttpUpstream(label, transport);
     transport.onmessage = (m) => events.message(m);
     let started = false;
     transport.onerror = (e) => {
@@ -65,6 +73,7 @@ export class HttpUpstream implements Upstream {
   }
 
   negotiated(protocolVersion: string): void {
+    this.version = protocolVersion;
     if (this.transport instanceof StreamableHTTPClientTransport) this.transport.setProtocolVersion(protocolVersion);
   }
 
@@ -76,4 +85,27 @@ export class HttpUpstream implements Upstream {
     }
     await this.transport.close().catch(() => undefined);
   }
+}
+
+/**
+ * `fetch` for the Streamable HTTP transport that adds the headers each POST's message requires
+ * (`MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`; see mcpRequestHeaders), over the SDK's and the version's
+ * configured ones. The v1 SDK transport sends only the negotiated version, which the 2026-07-28 revision has
+ * none of: a backend that checks the headers would answer every modern request 400. The message is read back
+ * from the body the transport serialised (the transport offers no per-message headers), so the headers are
+ * derived from exactly what is sent.
+ */
+function withMcpHeaders(negotiated: () => string | undefined): FetchLike {
+  return (url, init) => {
+    if (init?.method !== 'POST' || typeof init.body !== 'string') return fetch(url, init);
+    let message: unknown;
+    try {
+      message = JSON.parse(init.body);
+    } catch {
+      return fetch(url, init); // not ours to judge: the backend answers what it cannot parse
+    }
+    const headers = new Headers(init.headers);
+    for (const [k, v] of Object.entries(mcpRequestHeaders(message, negotiated()))) headers.set(k, v);
+    return fetch(url, { ...init, headers });
+  };
 }

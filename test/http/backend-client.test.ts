@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backendTarget, closeIdleBackendConnections, send, type BackendCall, type BackendHead } from '../../src/http/backend-client.js';
 import { freePort } from '../helpers/everything-http.js';
+import { startRouter, type RouterHarness } from '../helpers/router-harness.js';
 
 /** A throwaway self-signed certificate for 127.0.0.1, for loopback tests only. */
 const TLS = new URL('../../../test/fixtures/tls/', import.meta.url);
@@ -197,6 +198,9 @@ describe('backend HTTP/1.1 client', () => {
       [(_r, k) => void k.write('HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n'), /invalid Content-Length \(-1\)/],
       [(_r, k) => void k.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY'), /malformed chunk$/],
       [(_r, k) => void k.write('HTTP/1.1 200 OK\r\nno colon here\r\n\r\n'), /malformed header line \("no colon here"\)/],
+      [(_r, k) => void k.write('HTTP/1.1 200 OK\r\nX-A: 1\r\n Set-Cookie: smuggled\r\nContent-Length: 2\r\n\r\nok'), /folded header line \(obs-fold\): " Set-Cookie: smuggled"/],
+      [(_r, k) => void k.write('HTTP/1.1 200 OK\r\nX-A: 1\r\n\tmore\r\nContent-Length: 2\r\n\r\nok'), /folded header line \(obs-fold\)/],
+      [(_r, k) => void k.write('HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok'), /malformed header line \("Content-Length : 2"\)/],
       [(_r, k) => void k.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n'), /switched protocols/],
       [(_r, k) => void k.write(`HTTP/1.1 200 OK\r\nX: ${'y'.repeat(70 * 1024)}`), /response head is over 65536 bytes/],
     ];
@@ -207,6 +211,41 @@ describe('backend HTTP/1.1 client', () => {
       assert.equal(o.events.filter((e) => e === 'error').length, 1, 'one error, nothing after it');
       assert.ok(!o.events.includes('end'));
     }
+  });
+
+  it('reads an answer with both Transfer-Encoding: chunked and Content-Length as chunked, without the length, and does not reuse its connection', async () => {
+    s.script = (_r, k) => void k.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n');
+    const o = await call(s.url);
+    assert.equal(o.body, 'hello');
+    assert.deepEqual(o.events, ['head', 'data', 'end']);
+    assert.equal(o.head?.headers['content-length'], undefined, 'the length is not passed on');
+    assert.equal(o.head?.headers['transfer-encoding'], 'chunked');
+    const before = s.connections;
+    s.script = (_r, k) => void k.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    assert.equal((await call(s.url)).body, 'ok');
+    assert.equal(s.connections, before + 1, 'a new connection');
+  });
+
+  it('merges header names case-insensitively (the last given wins) and never sends a Host, length, framing or hop-by-hop header it was given', async () => {
+    s.script = (_r, k) => void k.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+    await call(s.url, 'POST', {
+      authorization: 'Bearer client',
+      accept: 'application/json',
+      Authorization: 'Bearer configured',
+      HOST: 'evil.example',
+      'content-LENGTH': '99',
+      'Transfer-Encoding': 'chunked',
+      Connection: 'close',
+      'keep-alive': 'timeout=1',
+      TE: 'trailers',
+      Upgrade: 'h2c',
+      'Proxy-Authorization': 'x',
+    });
+    const port = new URL(s.url).port;
+    assert.equal(s.requests.at(-1), `POST /mcp?x=1 HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\naccept: application/json\r\nAuthorization: Bearer configured\r\nContent-Length: 7\r\n\r\n{"x":1}`);
+    const u = new URL(s.url);
+    await call(`http://user:pw@${u.host}/mcp`, 'POST', { AUTHORIZATION: 'Bearer own' });
+    assert.equal(s.requests.at(-1)!.match(/^authorization:/gim)?.length, 1, 'no Basic authorization beside the request\'s own, whatever its case');
   });
 
   it('fails with the connection error when nobody listens', async () => {
@@ -328,5 +367,71 @@ describe('backend HTTP/1.1 client', () => {
     assert.deepEqual(events, ['head', 'data']);
     assert.equal(c.complete, false);
     assert.ok(closed, 'the connection was closed');
+  });
+});
+
+describe('the router over the backend client, to a scripted backend', () => {
+  let s: Scripted;
+  let r: RouterHarness;
+  before(async () => {
+    s = await scripted();
+    r = await startRouter(async (reg) => {
+      await reg.deploy('raw', { version: '1.0.0', transport: { type: 'http', url: s.url, headers: { Authorization: 'Bearer configured' } } });
+    });
+  });
+  after(async () => {
+    await r.close();
+    await s.close();
+  });
+
+  const meta = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
+  const toolCall = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'météo', arguments: {}, _meta: meta } };
+  const answer = '{"jsonrpc":"2.0","id":1,"result":{"content":[]}}';
+  const post = (headers: Record<string, string> = {}, body: unknown = toolCall): Promise<Response> =>
+    fetch(r.url('raw'), { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers }, body: JSON.stringify(body) });
+  /** The request the backend got last, its header lines as [lower-case name, value]. */
+  const lastHeaders = (): [string, string][] =>
+    s.requests.at(-1)!.split('\r\n\r\n')[0]!.split('\r\n').slice(1).map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]);
+
+  it('a 2026-07-28 request without its headers reaches the backend with MCP-Protocol-Version, Mcp-Method and Mcp-Name from the body', async () => {
+    s.script = (_r, k) => void k.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${answer.length}\r\n\r\n${answer}`);
+    const res = await post();
+    assert.equal(await res.text(), answer);
+    const h = lastHeaders();
+    assert.deepEqual(h.filter(([k]) => k.startsWith('mcp-')), [
+      ['mcp-protocol-version', '2026-07-28'],
+      ['mcp-method', 'tools/call'],
+      ['mcp-name', `=?base64?${Buffer.from('météo').toString('base64')}?=`],
+    ]);
+    // The client's own are forwarded as it sent them (a disagreement is the backend's to judge), once each.
+    await (await post({ 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'other' })).text();
+    assert.deepEqual(lastHeaders().filter(([k]) => k === 'mcp-name'), [['mcp-name', 'other']]);
+  });
+
+  it('a configured Authorization replaces the client\'s authorization: the backend gets one', async () => {
+    s.script = (_r, k) => void k.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${answer.length}\r\n\r\n${answer}`);
+    await (await post({ authorization: 'Bearer client' })).text();
+    assert.deepEqual(lastHeaders().filter(([k]) => k === 'authorization'), [['authorization', 'Bearer configured']]);
+  });
+
+  it('an answer framed by chunks and a Content-Length reaches the client whole, without the length', async () => {
+    const chunk = `${answer.length.toString(16)}\r\n${answer}\r\n0\r\n\r\n`;
+    s.script = (_r, k) => void k.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nTransfer-Encoding: chunked\r\n\r\n${chunk}`);
+    const res = await post();
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-length'), null);
+    assert.equal(await res.text(), answer);
+  });
+
+  it('a folded header line in the answer fails the request with a JSON-RPC error naming server and version', async () => {
+    s.script = (_r, k) => void k.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-A: 1\r\n Content-Length: 1\r\nContent-Length: ${answer.length}\r\n\r\n${answer}`);
+    const res = await post();
+    const m = (await res.json()) as { id: number; error?: { code: number; message: string } };
+    assert.equal(m.id, 1);
+    assert.equal(m.error?.code, -32603);
+    assert.match(m.error?.message ?? '', /^server "raw" version 1\.0\.0 sent a malformed answer: the backend sent a folded header line \(obs-fold\)/);
+    const note = await fetch(r.url('raw'), { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/x', params: { _meta: meta } }) });
+    assert.equal(note.status, 502, 'with no request to answer, the HTTP status says it');
+    assert.match(await note.text(), /server \\"raw\\" version 1\.0\.0 sent a malformed answer/);
   });
 });

@@ -1,6 +1,7 @@
 import type { Transport } from '../../domain/types.js';
 import { SCOPES, TRANSPORT_TYPES, type Scope, type TransportType } from '../../domain/types.js';
 import { parsePercentage } from '../../domain/traffic-split.js';
+import { checkBackendHeaders } from '../../domain/backend-headers.js';
 import { AppError } from '../../errors.js';
 import { isHttpUrl } from '../../state/registry-document.js';
 import { parseKeyValues, type ParsedArgs } from '../args.js';
@@ -123,7 +124,9 @@ function transportFrom(args: ParsedArgs, name: string, version: string): Transpo
   const url = args.strings.url;
   if (!url) throw new AppError('usage', `deploy ${name}@${version}: an ${type} version needs --url`);
   if (!isHttpUrl(url)) throw new AppError('invalid', `deploy ${name}@${version}: --url "${url}" is not a valid http(s) URL`);
-  return { type: type as 'http' | 'sse', url, headers: parseKeyValues(args.lists.header, 'header') };
+  const headers = checkBackendHeaders(parseKeyValues(args.lists.header, 'header'));
+  if (!headers.ok) throw new AppError('invalid', `deploy ${name}@${version}: ${headers.errors.join('; ')}`);
+  return { type: type as 'http' | 'sse', url, headers: headers.value };
 }
 
 /** Checks a --scope value. */
