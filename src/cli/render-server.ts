@@ -8,17 +8,17 @@ import { describeTarget, formatTime, paint, paintStatus, table, trafficBar, vers
 
 /**
  * The lines of one server's table: a heading, one row per version, the last rollback if any. With `usage`
- * (from the routers' and proxies' telemetry), live sessions, requests, error rate and latency too.
+ * (from the routers' and proxies' telemetry), live sessions, requests, error rate, latency and backend processes too.
  */
 export function renderServer(stored: StoredServer, style: Style, usage?: Map<string, VersionUsage>): string[] {
   const { server } = stored;
   const use = (v: string): string[] => {
     const u = usage?.get(`${server.name}\u0000${v}`);
-    if (!u) return ['-', '-', '-', '-', '-'];
+    if (!u) return ['-', '-', '-', '-', '-', '-'];
     const ms = (x: number | undefined): string => (x === undefined ? '-' : `${x} ms`);
-    return [String(u.sessions), String(u.requests), u.errorRate === undefined ? '-' : `${(u.errorRate * 100).toFixed(1)}%`, ms(u.p50Ms), ms(u.p99Ms)];
+    return [String(u.sessions), String(u.requests), u.errorRate === undefined ? '-' : `${(u.errorRate * 100).toFixed(1)}%`, ms(u.p50Ms), ms(u.p99Ms), String(u.processes ?? 0)];
   };
-  const usageHead = usage ? ['SESSIONS', 'REQUESTS', 'ERRORS', 'P50', 'P99'] : [];
+  const usageHead = usage ? ['SESSIONS', 'REQUESTS', 'ERRORS', 'P50', 'P99', 'PROCS'] : [];
   const rows = [
     ['VERSION', 'STATUS', 'TRAFFIC', '', ...usageHead, 'TYPE', 'DEPLOYED', 'TARGET'].map((h) => paint(style, 'dim', h)),
     ...server.versions.map((v) => [

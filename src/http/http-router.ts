@@ -8,7 +8,9 @@
  * - Live changes: new sessions follow the current weights; existing ones stay (drain); after a rollback a
  *   session pinned to the rolled-back version gets 404 and re-initialises onto a good version.
  * Backends: Streamable HTTP versions (forwarded); stdio versions get a process per legacy session, and one
- * pooled process per version for stateless requests.
+ * pooled process per version for stateless requests. Session processes are bounded: at most
+ * `maxProcessesPerVersion` per version (the least recently used idle session gives way), ended after
+ * `processIdleTimeoutMs` idle, and ended the moment their version is rolled back or removed.
  */
 import { createHash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
@@ -29,6 +31,7 @@ import { endBackendSession, forward, TimeoutError } from './upstream-http.js';
 import { closeIdleBackendConnections, CONNECT_TIMEOUT_MS, MalformedAnswerError } from './backend-client.js';
 import { mcpRequestHeaders } from '../protocol/modern-headers.js';
 import { processMetrics } from '../telemetry/process-metrics.js';
+import { admitProcess, idleExpired } from './process-budget.js';
 import { VersionMetrics } from '../telemetry/version-metrics.js';
 
 export interface HttpRouterOptions extends GuardOptions {
@@ -52,6 +55,18 @@ export interface HttpRouterOptions extends GuardOptions {
   requestTimeoutMs: number;
   /** How long an HTTP backend may take to accept a new connection before its requests fail (default 5 s). */
   connectTimeoutMs: number;
+  /**
+   * A legacy session with a process of its own (a stdio version) that is idle this long, ms, is ended with its
+   * process (default 5 min; idle: see process-budget.ts). Shorter than `idleTimeoutMs`: such a session holds a
+   * whole server process (tens of MB), and clients that leave without DELETE never come back for it.
+   */
+  processIdleTimeoutMs: number;
+  /**
+   * Processes a stdio version may run for legacy sessions at once (default 32; the version's one pooled
+   * process for stateless requests is not counted). A new session at the cap ends the least recently used idle
+   * session's process first; when every one is busy, the new session gets 503.
+   */
+  maxProcessesPerVersion: number;
 }
 
 export const DEFAULT_ROUTER_OPTIONS: HttpRouterOptions = {
@@ -65,6 +80,8 @@ export const DEFAULT_ROUTER_OPTIONS: HttpRouterOptions = {
   rollbackWindowMs: 10 * 60_000,
   requestTimeoutMs: 5 * 60_000,
   connectTimeoutMs: CONNECT_TIMEOUT_MS,
+  processIdleTimeoutMs: 5 * 60_000,
+  maxProcessesPerVersion: 32,
 };
 
 interface Session {
@@ -77,6 +94,8 @@ interface Session {
   /** The client-facing transport of a bridged session: Streamable HTTP, or legacy HTTP+SSE. */
   front?: StreamableFront | SSEServerTransport;
   backendSession?: string;
+  /** It runs a backend process of its own (a bridged stdio version), which the process budget bounds. */
+  process?: boolean;
   startedAt: number;
   lastUsed: number;
 }
@@ -98,6 +117,7 @@ export class HttpRouter {
   private readonly requestStates = new Map<string, string>(); // server + requestState hash -> version
   private rolledBackAt = new Map<string, number>(); // server + version -> time of its last rollback
   private readonly retiredAt = new Map<string, number>(); // server + version -> when it stopped being active
+  private readonly endedWhy = new Map<string, string>(); // session token -> why the router ended it
   private readonly http: http.Server;
   private inflight = 0;
   private sweeper: NodeJS.Timeout | undefined;
@@ -125,7 +145,7 @@ export class HttpRouter {
       this.http.once('error', reject);
       this.http.listen(this.opts.port, this.opts.host, () => resolve());
     });
-    this.sweeper = setInterval(() => this.sweepIdle(), Math.max(100, Math.min(30_000, this.opts.idleTimeoutMs, this.opts.rollbackWindowMs)));
+    this.sweeper = setInterval(() => this.sweepIdle(), Math.max(100, Math.min(30_000, this.opts.idleTimeoutMs, this.opts.rollbackWindowMs, this.opts.processIdleTimeoutMs)));
     this.sweeper.unref();
     this.snapshotter = setInterval(() => this.metrics.snapshot(this.now()), 1000);
     this.snapshotter.unref();
@@ -170,6 +190,12 @@ export class HttpRouter {
       for (const e of this.view.get(name)!.history) if (e.kind === 'rollback') at.set(`${name}\u0000${e.fromVersion}`, e.timestamp);
     }
     this.rolledBackAt = at;
+    // Sessions of a rolled-back or removed version can only ever get 404: their backends go now, not at the
+    // session's next request (a client that never sends one would keep its process to the idle timeout).
+    for (const s of this.sessions.values()) {
+      const why = this.ended(s);
+      if (why !== undefined) void this.endSession(s, why);
+    }
   }
 
   /** Why a session may no longer be served (its version was rolled back or removed), or undefined. */
@@ -288,20 +314,45 @@ export class HttpRouter {
    * bridged to Streamable HTTP for the session's lifetime.
    */
   private startBridgedSession(req: IncomingMessage, res: ServerResponse, server: ServerState, record: VersionRecord, messages: JsonRpc[]): void {
+    const room = this.makeRoom(server.name, record);
+    if (typeof room === 'string') return rpcError(res, 503, -32000, room, messages[0]?.id ?? null);
     const started = this.now();
     const token = this.sealer.seal({ server: server.name, version: record.version });
     const session: Session = { token, server: server.name, version: record.version, startedAt: started, lastUsed: started };
     const front = new StreamableFront(token, () => void session.bridge?.close());
-    this.bridge(session, record, front);
+    this.bridge(session, record, front, room);
     front.handleRequest(req, res, messages.length === 1 ? messages[0] : messages);
     // A refused initialize (not acceptable, not JSON-RPC, batched) leaves no session, and no process, behind.
     if (!front.initialized) void this.endSession(session);
   }
 
+  /**
+   * Room for one more session process of a stdio version: resolves once the process that gives way for it (the
+   * least recently used idle session's, at the cap) has exited, so the version never runs more than the cap.
+   * A string when there is none: every session holding a process is busy. Other versions need no room.
+   */
+  private makeRoom(server: string, record: VersionRecord): Promise<unknown> | string {
+    if (record.type !== 'stdio') return Promise.resolve();
+    const cap = this.opts.maxProcessesPerVersion;
+    const holders = [...this.sessions.values()].filter((s) => s.process && s.server === server && s.version === record.version).map((s) => this.holder(s));
+    const d = admitProcess(holders, cap);
+    if (!d.admit) return `server "${server}" version ${record.version} runs ${holders.length} backend processes for sessions, the most allowed (--max-processes ${cap}), and every one has a request in flight or an open stream; try again later`;
+    if (!d.evict) return Promise.resolve();
+    return this.endSession(d.evict.session, `server "${server}" version ${record.version} reached --max-processes ${cap} and this idle session was the least recently used: its backend process was ended`);
+  }
+
+  /** A session as the process budget sees it: busy while a request is in flight or the client holds a stream open. */
+  private holder(s: Session): { session: Session; lastUsed: number; busy: boolean } {
+    const streaming = s.front instanceof StreamableFront ? s.front.listening : s.front !== undefined; // an HTTP+SSE session is its stream
+    return { session: s, lastUsed: s.lastUsed, busy: streaming || (s.bridge?.inFlight ?? 0) > 0 };
+  }
+
   /** Wires a session's client-facing transport to its backend and registers the session. */
-  private bridge(session: Session, record: VersionRecord, front: StreamableFront | SSEServerTransport): void {
+  private bridge(session: Session, record: VersionRecord, front: StreamableFront | SSEServerTransport, room: Promise<unknown>): void {
     session.front = front;
-    const bridge = new SessionBridge(session.server, record, front, this.metrics, () => this.dropSession(session), this.stdioOptions, this.opts.requestTimeoutMs);
+    const bridge = new SessionBridge(session.server, record, front, this.metrics, () => this.dropSession(session), this.stdioOptions, this.opts.requestTimeoutMs, room);
+    bridge.onsettled = () => (session.lastUsed = this.now());
+    if (record.type === 'stdio') session.process = true;
     session.bridge = bridge;
     if (front instanceof StreamableFront) front.onbacklog = (full) => bridge.backlog(full);
     this.sessions.set(session.token, session);
@@ -315,10 +366,12 @@ export class HttpRouter {
   private startSseClient(req: IncomingMessage, res: ServerResponse, server: ServerState): void {
     const record = chooseByWeight(server.versions, this.draw());
     if (!record) return plain(res, 503, `no version of server "${server.name}" carries traffic`);
+    const room = this.makeRoom(server.name, record);
+    if (typeof room === 'string') return plain(res, 503, room);
     const started = this.now();
     const front = new SSEServerTransport(`/sse/${encodeURIComponent(server.name)}/messages`, res);
     const session: Session = { token: front.sessionId, server: server.name, version: record.version, startedAt: started, lastUsed: started };
-    this.bridge(session, record, front);
+    this.bridge(session, record, front, room);
     res.on('close', () => void session.bridge?.close());
     void front.start();
   }
@@ -327,7 +380,10 @@ export class HttpRouter {
   private async sseMessage(req: IncomingMessage, res: ServerResponse, server: ServerState): Promise<void> {
     const sid = new URL(req.url ?? '/', 'http://x').searchParams.get('sessionId') ?? '';
     const session = this.sessions.get(sid);
-    if (!session || session.server !== server.name || !(session.front instanceof SSEServerTransport)) return plain(res, 404, 'Session not found');
+    if (!session || session.server !== server.name || !(session.front instanceof SSEServerTransport)) {
+      const why = this.endedWhy.get(sid);
+      return plain(res, 404, why === undefined ? 'Session not found' : `Session not found: ${why}; connect again`);
+    }
     const why = this.ended(session);
     if (why !== undefined) {
       await this.endSession(session);
@@ -348,7 +404,10 @@ export class HttpRouter {
   private async inSession(req: IncomingMessage, res: ServerResponse, server: ServerState, sid: string, body: Buffer | undefined, messages: JsonRpc[]): Promise<void> {
     const session = this.sessions.get(sid);
     const id = messages.find((x) => x.id !== undefined)?.id ?? null;
-    if (!session || session.server !== server.name) return rpcError(res, 404, -32001, 'Session not found: initialize a new session', id);
+    if (!session || session.server !== server.name) {
+      const why = this.endedWhy.get(sid);
+      return rpcError(res, 404, -32001, `Session not found: ${why === undefined ? '' : `${why}; `}initialize a new session`, id);
+    }
     const why = this.ended(session);
     if (why !== undefined) {
       await this.endSession(session);
@@ -356,6 +415,8 @@ export class HttpRouter {
     }
     session.lastUsed = this.now();
     if (session.front instanceof StreamableFront) {
+      // The session's idle time counts from when its client stopped listening.
+      if (req.method === 'GET') res.on('close', () => (session.lastUsed = this.now()));
       return session.front.handleRequest(req, res, req.method === 'POST' ? (messages.length === 1 ? messages[0] : messages) : undefined);
     }
     if (session.front) return rpcError(res, 404, -32001, 'Session not found: this session uses the /sse endpoint', id);
@@ -510,16 +571,29 @@ export class HttpRouter {
     if (this.sessions.delete(s.token)) this.metrics.sessionEnded(s.server, s.version);
   }
 
-  private async endSession(s: Session): Promise<void> {
+  /**
+   * Ends a session and its backend session or process; resolves once a process has exited. `why` (the router
+   * ends it, not the client) is kept for the 404 its client gets next, and given to requests still open.
+   */
+  private async endSession(s: Session, why?: string): Promise<void> {
+    if (why !== undefined && this.sessions.has(s.token)) remember(this.endedWhy, s.token, why);
     this.dropSession(s);
-    if (s.bridge) await s.bridge.close();
+    if (s.bridge) await s.bridge.close(why === undefined ? undefined : `${why}; initialize a new session`);
     else if (s.backendSession !== undefined && s.record) await endBackendSession(s.record.url, s.record.headers, s.backendSession).catch(() => undefined);
   }
 
   private sweepIdle(): void {
     const now = this.now();
     const cutoff = now - this.opts.idleTimeoutMs;
-    for (const s of this.sessions.values()) if (s.lastUsed < cutoff || this.ended(s) !== undefined) void this.endSession(s);
+    // (Sessions of rolled-back or removed versions are ended by onRegistryChange, the moment it is seen.)
+    for (const s of this.sessions.values()) {
+      if (s.lastUsed < cutoff) void this.endSession(s, `the session was unused for ${this.opts.idleTimeoutMs / 1000} s (--idle-timeout)`);
+    }
+    const idleMs = this.opts.processIdleTimeoutMs;
+    const holders = [...this.sessions.values()].filter((s) => s.process).map((s) => this.holder(s));
+    for (const { session } of idleExpired(holders, now, idleMs)) {
+      void this.endSession(session, `the session was idle for ${idleMs / 1000} s (--process-idle-timeout): its backend process was ended`);
+    }
     // Pooled processes of versions no longer active stay warm for the rollback window, then go.
     for (const key of this.pool.running()) {
       const [server, version] = key.split('\u0000') as [string, string];

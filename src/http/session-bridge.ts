@@ -22,11 +22,15 @@ export class SessionBridge {
   private initializing: Id | undefined;
   /** Resolves when the process is running; rejects with the reason it could not start. */
   readonly starting: Promise<Upstream>;
+  /** Called each time the last request the backend owes an answer to is answered (or failed). */
+  onsettled?: () => void;
 
   /**
    * @param transport the transport facing the client (the router's Streamable HTTP front, or the SDK's legacy
    *   HTTP+SSE one; started by the caller)
    * @param onClose called once when the session ends (client DELETE or disconnect, backend exit, router close)
+   * @param startAfter a stdio version's process is spawned only once this settles (the process it replaces, ended
+   *   to stay within the version's cap, has exited); messages from the client wait for it
    */
   constructor(
     private readonly server: string,
@@ -36,6 +40,7 @@ export class SessionBridge {
     private readonly onClose: () => void,
     stdioOptions: StdioOptions,
     private readonly requestTimeoutMs = 300_000,
+    startAfter: Promise<unknown> = Promise.resolve(),
   ) {
     this.transport.onmessage = (m) => this.fromClient(m as Msg);
     this.transport.onclose = () => void this.close();
@@ -57,9 +62,11 @@ export class SessionBridge {
         }
       },
     };
+    const spawnStdio = (): Promise<Upstream> =>
+      this.closed || record.type !== 'stdio' ? Promise.reject(new Error('the session ended before its process started')) : StdioUpstream.start(label, record, stdioOptions, events);
     this.starting =
       record.type === 'stdio'
-        ? StdioUpstream.start(label, record, stdioOptions, events)
+        ? startAfter.then(spawnStdio, spawnStdio)
         : HttpUpstream.start(label, record.type, record.url, record.headers, events);
     this.starting.then(
       () => {
@@ -104,6 +111,7 @@ export class SessionBridge {
         clearTimeout(o.timer);
         this.open.delete(k);
         this.metrics.request(this.server, this.record.version, o.method, performance.now() - o.started, { error: m.error !== undefined, toolError: o.method === 'tools/call' && m.result?.isError === true });
+        if (this.open.size === 0) this.onsettled?.();
       }
       related = m.id;
     } else {
@@ -113,6 +121,11 @@ export class SessionBridge {
       related = (byToken ?? only)?.id;
     }
     this.transport.send(m as JSONRPCMessage, related === undefined ? undefined : { relatedRequestId: related }).catch(() => undefined);
+  }
+
+  /** Requests of the client the backend still owes an answer to. */
+  get inFlight(): number {
+    return this.open.size;
   }
 
   /** While the client's streams are backlogged, the backend is not read (see `Upstream.pause`). */
@@ -129,6 +142,7 @@ export class SessionBridge {
     this.open.delete(k);
     this.metrics.request(this.server, this.record.version, o.method, performance.now() - o.started, outcome);
     this.transport.send({ jsonrpc: '2.0', id: o.id, error: { code: -32603, message: reason } }, { relatedRequestId: o.id }).catch(() => undefined);
+    if (this.open.size === 0) this.onsettled?.();
   }
 
   /** Every open request gets an error naming the server and version. */
@@ -136,9 +150,14 @@ export class SessionBridge {
     for (const o of [...this.open.values()]) this.failOne(o.id, reason, { transportFailure: true });
   }
 
-  /** Ends the session: the process group, then the client streams. */
-  async close(): Promise<void> {
+  /**
+   * Ends the session: the process group, then the client streams. With `reason` (the router ends the session),
+   * requests still open get an error saying why first, rather than a stream that just ends.
+   */
+  async close(reason?: string): Promise<void> {
     if (this.closed) return;
+    // Not the version's transport failure: the router chose to end the session.
+    if (reason !== undefined) for (const o of [...this.open.values()]) this.failOne(o.id, reason);
     this.closed = true;
     for (const o of this.open.values()) clearTimeout(o.timer);
     this.onClose();

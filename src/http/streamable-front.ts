@@ -69,6 +69,11 @@ export class StreamableFront implements Transport {
     return this.accepted;
   }
 
+  /** The client holds the session's standalone (GET) stream open. */
+  get listening(): boolean {
+    return this.standalone !== undefined;
+  }
+
   async start(): Promise<void> {}
 
   /** Serves one HTTP request of the session; `body` is a POST's parsed body. */

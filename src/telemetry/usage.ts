@@ -1,5 +1,5 @@
 /**
- * Usage per version as `mcp-status` shows it: live sessions, requests, error rate, p50/p99 latency, summed
+ * Usage per version as `mcp-status` shows it: live sessions, backend processes, requests, error rate, p50/p99 latency, summed
  * over every stdio proxy's telemetry file and every running HTTP router of the project.
  */
 import { listRouters } from '../http/router-directory.js';
@@ -10,6 +10,8 @@ import { isProcessAlive } from '../process-alive.js';
 export interface VersionUsage {
   /** Sessions open now. */
   sessions: number;
+  /** Backend processes running now (stdio versions: one per legacy session, plus a pooled one). */
+  processes?: number;
   requests: number;
   errors: number;
   /** errors / requests, 0-1; undefined without requests. */
@@ -35,20 +37,24 @@ export async function usageByVersion(stateDir: string, token?: string): Promise<
       // a router that does not answer is left out
     }
   }
-  const sums = new Map<string, { active: number; c: Counters }>();
+  const sums = new Map<string, { active: number; processes: number; c: Counters }>();
   for (const { live, s } of series) {
     const k = `${s.server}\u0000${s.version}`;
-    const e = sums.get(k) ?? { active: 0, c: zero() };
+    const e = sums.get(k) ?? { active: 0, processes: 0, c: zero() };
     addCounters(e.c, s.counters);
-    if (live) e.active += Math.max(0, s.active);
+    if (live) {
+      e.active += Math.max(0, s.active);
+      e.processes += Math.max(0, s.processes ?? 0);
+    }
     sums.set(k, e);
   }
   const out = new Map<string, VersionUsage>();
-  for (const [k, { active, c }] of sums) {
+  for (const [k, { active, processes, c }] of sums) {
     const p50 = percentile(c.latency, 0.5);
     const p99 = percentile(c.latency, 0.99);
     out.set(k, {
       sessions: active,
+      processes,
       requests: c.requests,
       errors: c.errors,
       ...(c.requests > 0 ? { errorRate: c.errors / c.requests } : {}),

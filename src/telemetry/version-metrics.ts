@@ -98,9 +98,9 @@ export class VersionMetrics {
     this.entry(server, version).processes--;
   }
 
-  /** Every series' cumulative counters, requests by method and open sessions (for telemetry files and status). */
+  /** Every series' cumulative counters, requests by method, open sessions and running backend processes (for telemetry files and status). */
   totals(): SeriesTotals[] {
-    return [...this.series.values()].map((e) => ({ server: e.server, version: e.version, active: e.active, byMethod: Object.fromEntries(e.byMethod), counters: structuredClone(e.c) }));
+    return [...this.series.values()].map((e) => ({ server: e.server, version: e.version, active: e.active, processes: e.processes, byMethod: Object.fromEntries(e.byMethod), counters: structuredClone(e.c) }));
   }
 
   /** Records the cumulative counters at `now` (call about once a second); keeps `keepMs` of them. */
@@ -165,6 +165,8 @@ export interface SeriesTotals {
   server: string;
   version: string;
   active: number;
+  /** Backend processes running now (absent in older files). */
+  processes?: number;
   byMethod: Record<string, number>;
   counters: Counters;
 }

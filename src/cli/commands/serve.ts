@@ -12,13 +12,16 @@ import { durationOption, renderEvent } from '../rollout-options.js';
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'run the HTTP router: /mcp/<name> for every server, sessions split by weight and pinned',
-  usage: '[--host 127.0.0.1] [--port 7300] [--token <t>] [--allow-origin <o...>] [--allow-host <h...>] [--max-body <bytes>] [--max-sessions <n>] [--idle-timeout 30m] [--rollback-window 10m] [--request-timeout 5m] [--connect-timeout 5s]',
+  usage: '[--host 127.0.0.1] [--port 7300] [--token <t>] [--allow-origin <o...>] [--allow-host <h...>] [--max-body <bytes>] [--max-sessions <n>] [--idle-timeout 30m] [--rollback-window 10m] [--request-timeout 5m] [--connect-timeout 5s] [--process-idle-timeout 5m] [--max-processes 32]',
   help: [
     'Clients connect to http://HOST:PORT/mcp/<name> (Streamable HTTP). /healthz, /readyz and /metrics (Prometheus) too.',
     'Traffic changes made with the CLI reach the running router within a second. SIGTERM or Ctrl-C: stop accepting,',
     'let in-flight requests finish (up to 10 s), end every backend session, exit 0.',
     'The bearer token may also come from MCP_ROLLOUT_TOKEN. Binding beyond loopback needs --host and, for the names',
     'clients use, --allow-host.',
+    'A stdio version runs a process per legacy session: at most --max-processes per version (at the cap the least',
+    'recently used idle session is ended first; when every one is busy the new session gets 503), and a session',
+    'idle for --process-idle-timeout is ended with its process.',
     'Example:',
     '  mcp-rollout serve --port 7300',
   ].join('\n'),
@@ -27,7 +30,7 @@ export const serveCommand: Command = {
     options: {
       host: 'string', port: 'string', token: 'string', 'allow-origin': 'list', 'allow-host': 'list',
       'max-body': 'string', 'max-sessions': 'string', 'idle-timeout': 'string', 'rollback-window': 'string', 'request-timeout': 'string',
-      'connect-timeout': 'string',
+      'connect-timeout': 'string', 'process-idle-timeout': 'string', 'max-processes': 'string',
     },
   },
   async run(args, ctx) {
@@ -52,6 +55,8 @@ export const serveCommand: Command = {
       rollbackWindowMs: durationOption(args, 'rollback-window', DEFAULT_ROUTER_OPTIONS.rollbackWindowMs),
       requestTimeoutMs: durationOption(args, 'request-timeout', DEFAULT_ROUTER_OPTIONS.requestTimeoutMs, 1),
       connectTimeoutMs: durationOption(args, 'connect-timeout', DEFAULT_ROUTER_OPTIONS.connectTimeoutMs, 1),
+      processIdleTimeoutMs: durationOption(args, 'process-idle-timeout', DEFAULT_ROUTER_OPTIONS.processIdleTimeoutMs, 1),
+      maxProcessesPerVersion: int('max-processes', DEFAULT_ROUTER_OPTIONS.maxProcessesPerVersion, 1, 100_000),
       ...(token ? { token } : {}),
     };
     const view = new LiveView(ctx.registry().store);
