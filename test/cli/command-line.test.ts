@@ -1,9 +1,10 @@
 /**
  * The command line keeps its promises: a bare `--` ends option parsing for every option (--help and --json
- * included), every executable answers --version, and help and errors name only commands that are installed.
+ * included), every executable answers --version, help and errors name only commands that are installed, and
+ * the --json of a change stays small however large the servers' tool schemas are.
  */
 import { strict as assert } from 'node:assert';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import type { CliIo } from '../../src/cli/command.js';
 import { COMMANDS } from '../../src/cli/commands/index.js';
@@ -15,7 +16,8 @@ const PACKAGE = JSON.parse(await readFile(new URL('../../../package.json', impor
 const BINS = Object.keys(PACKAGE.bin);
 const COMMAND_NAMES = COMMANDS.map((c) => c.name);
 
-interface VersionJson { version: string; args?: string[] }
+interface Contract { tools: { name: string; inputSchema?: unknown; outputSchema?: unknown }[]; prompts: unknown[]; resources: unknown[]; resourceTemplates: unknown[] }
+interface VersionJson { version: string; args?: string[]; contract?: Contract }
 interface StatusJson { servers: { versions: VersionJson[] }[] }
 
 /** Runs the CLI in this process with buffered output (for the many help and error texts). */
@@ -105,5 +107,55 @@ describe('command line', () => {
       'mcp-validate is not installed',
       '"mcp-rollout frob" names no subcommand',
     ]);
+  });
+
+  describe('--json of a change is compact; status --json --contracts has the schemas', () => {
+    const VERSIONS = ['1.0.0', '2.0.0', '3.0.0', '4.0.0'];
+    const TOOLS = 20;
+    // About 3 KB of schema per tool, 60 KB per version: the size the issue saw for one real server.
+    const bigSchema = (i: number) => ({
+      type: 'object',
+      properties: Object.fromEntries(Array.from({ length: 30 }, (_, k) => [`field_${i}_${k}`, { type: 'string', description: `what field ${k} of tool ${i} means, at length`.padEnd(60, '.') }])),
+      required: [`field_${i}_0`],
+    });
+    const contract = (): Contract => ({
+      tools: Array.from({ length: TOOLS }, (_, i) => ({ name: `tool_${i}`, inputSchema: bigSchema(i), outputSchema: { type: 'object' } })),
+      prompts: [],
+      resources: [],
+      resourceTemplates: [],
+    });
+
+    before(async () => {
+      for (const [i, v] of VERSIONS.entries()) {
+        const r = await cli('deploy', 'wide', v, '--skip-validation', '--type', 'stdio', '--command', 'node', ...(i === 0 ? ['--blue'] : []));
+        assert.equal(r.code, 0, r.stderr);
+      }
+      // The contracts a validation would have stored (the gate is tested elsewhere; here only their size matters).
+      const doc = JSON.parse(await readFile(p.registryFile, 'utf8')) as { servers: Record<string, { versions: VersionJson[] }> };
+      for (const v of doc.servers.wide!.versions) v.contract = contract();
+      await writeFile(p.registryFile, JSON.stringify(doc));
+    });
+
+    it('traffic --json: no tool schemas, tool names kept, a few KB per version', async () => {
+      const r = await cli('traffic', 'wide', '2.0.0', '10', '--json');
+      assert.equal(r.code, 0, r.stderr);
+      assert.doesNotMatch(r.stdout, /inputSchema|outputSchema/);
+      const versions = r.json<{ server: { versions: VersionJson[] } }>().server.versions;
+      assert.equal(versions.length, VERSIONS.length);
+      for (const v of versions) assert.deepEqual(v.contract!.tools.map((t) => t.name), Array.from({ length: TOOLS }, (_, i) => `tool_${i}`));
+      const bytes = Buffer.byteLength(r.stdout);
+      assert.ok(bytes < 2048 + 2048 * VERSIONS.length, `${bytes} bytes for ${VERSIONS.length} versions`);
+    });
+
+    it('status --json leaves the schemas out too; status --json --contracts has them whole', async () => {
+      const compact = await cli('status', 'wide', '--json');
+      assert.doesNotMatch(compact.stdout, /inputSchema/);
+      const full = await cli('status', 'wide', '--json', '--contracts');
+      assert.equal(full.code, 0, full.stderr);
+      for (const v of full.json<StatusJson>().servers[0]!.versions) assert.deepEqual(v.contract, contract());
+      const bad = await cli('status', 'wide', '--contracts');
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /--contracts applies to --json/);
+    });
   });
 });
