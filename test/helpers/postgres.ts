@@ -4,7 +4,8 @@
  * a system cluster). initdb refuses to run as root, so under root the server runs as the `postgres` OS user the
  * package creates, in a directory it owns. A test that needs it fails when it cannot start it: nothing skips.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { chown, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
@@ -86,6 +87,17 @@ export async function startPostgres(): Promise<PgCluster> {
     }
   }
   const url = (db: string): string => `postgres://postgres@127.0.0.1:${port}/${db}`;
+  // A test file cancelled by its timeout never reaches stop(): the server must not outlive the test process.
+  const onExit = (): void => {
+    try {
+      const ctl = [join(bin, 'pg_ctl'), '-D', data, '-m', 'immediate', '-w', 'stop'];
+      execFileSync(asRoot ? 'runuser' : ctl[0]!, asRoot ? ['-u', 'postgres', '--', ...ctl] : ctl.slice(1), { stdio: 'ignore' });
+    } catch {
+      // already stopped
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
   return {
     url: url('postgres'),
     port,
@@ -94,6 +106,7 @@ export async function startPostgres(): Promise<PgCluster> {
       return url(name);
     },
     async stop() {
+      process.off('exit', onExit);
       await exec('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']).catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
     },
