@@ -6,8 +6,9 @@
  */
 import { AppError, type ErrorCode } from '../errors.js';
 import { Registry } from '../registry/registry.js';
-import { JsonFileStore } from '../state/json-file-store.js';
+import { openStore } from '../state/open-store.js';
 import { parseArgs } from './args.js';
+import { takeStoreOption } from './store-option.js';
 import type { CliIo, Command, CommandContext } from './command.js';
 import { COMMANDS } from './commands/index.js';
 import { commandDisplayName, hasOwnExecutable, packageInfo } from './package-info.js';
@@ -42,17 +43,20 @@ export async function runCli(argv: readonly string[], io: CliIo, commands: reado
     return 0;
   }
   let registry: Registry | undefined;
+  let storeUrl: string | undefined;
   const style = { color: io.isTTY && !io.env.NO_COLOR };
   const ctx: CommandContext = {
     io,
     style,
-    registry: () => (registry ??= new Registry(JsonFileStore.forEnvironment({ cwd: io.cwd, env: io.env }))),
+    registry: () => (registry ??= new Registry(openStore({ url: storeUrl, cwd: io.cwd, env: io.env }))),
     print: (...lines) => io.stdout(lines.join('\n') + '\n'),
     printJson: (value) => io.stdout(JSON.stringify(value, null, 2) + '\n'),
   };
   const json = options.includes('--json');
   try {
-    const args = parseArgs(rest, command.spec);
+    const taken = takeStoreOption(rest);
+    storeUrl = taken.url;
+    const args = parseArgs(taken.rest, command.spec);
     return (await command.run(args, ctx)) ?? 0;
   } catch (e) {
     if (!(e instanceof AppError)) throw e;
@@ -61,6 +65,9 @@ export async function runCli(argv: readonly string[], io: CliIo, commands: reado
     const hint = e.code === 'usage' ? ` (see ${shown} --help)` : '';
     io.stderr(`${shown}: ${e.render()}${hint}\n`);
     return EXIT[e.code];
+  } finally {
+    // A database store holds connections that would keep the process alive.
+    await registry?.store.close?.();
   }
 }
 

@@ -1,8 +1,9 @@
 /**
  * A running process's view of the registry: loaded once, then checked every `pollMs` (a cheap revision
  * token; read and parsed only when it moved), so traffic changes made by any CLI reach a router without a
- * restart. A refresh that fails (a hand-broken file) keeps the
- * last good view and records the error, so routing never stops because of an edit.
+ * restart. A store that pushes changes (the database's LISTEN/NOTIFY) is re-read on each cue and each
+ * reconnect of its listener instead, and polled only slowly as a fallback. A refresh that fails (a hand-broken
+ * file) keeps the last good view and records the error, so routing never stops because of an edit.
  */
 import { EventEmitter } from 'node:events';
 import type { ServerState } from '../domain/types.js';
@@ -13,25 +14,64 @@ export class LiveView extends EventEmitter<{ change: [] }> {
   private timer: NodeJS.Timeout | undefined;
   private lastText = '';
   private lastRevision: string | undefined;
+  private unwatch: (() => void) | undefined;
+  private refreshing: Promise<void> | undefined;
+  private again = false;
   /** The message of the last failed refresh, cleared by the next good one. */
   lastError: string | undefined;
+  /** Why the store's change listener last failed to connect (the fallback poll still runs). */
+  watchError: string | undefined;
 
+  /**
+   * @param pollMs how often a store without pushed changes is checked (ms)
+   * @param watchedPollMs the fallback check of a store that pushes changes (ms, default 5000)
+   */
   constructor(
     private readonly store: Store,
     private readonly pollMs = 500,
+    private readonly watchedPollMs = 5000,
   ) {
     super();
   }
 
-  /** Loads the registry (throws if it cannot be read at start) and begins polling. */
+  /** Loads the registry (throws if it cannot be read at start) and begins watching or polling. */
   async start(): Promise<void> {
     await this.refresh(true);
-    this.timer = setInterval(() => void this.refresh(false), this.pollMs);
+    const pushed = this.store.watch !== undefined;
+    if (pushed) {
+      this.unwatch = this.store.watch!(
+        () => {
+          this.watchError = undefined;
+          this.kick();
+        },
+        (e) => (this.watchError = e.message),
+      );
+    }
+    this.timer = setInterval(() => this.kick(), pushed ? this.watchedPollMs : this.pollMs);
     this.timer.unref();
   }
 
   stop(): void {
     clearInterval(this.timer);
+    this.unwatch?.();
+    this.unwatch = undefined;
+  }
+
+  /**
+   * One refresh at a time: cues that arrive during one run it once more after, so an older read never lands
+   * after a newer one.
+   */
+  private kick(): void {
+    if (this.refreshing) {
+      this.again = true;
+      return;
+    }
+    this.refreshing = (async () => {
+      do {
+        this.again = false;
+        await this.refresh(false);
+      } while (this.again);
+    })().finally(() => (this.refreshing = undefined));
   }
 
   /** The server as last seen, or undefined. */

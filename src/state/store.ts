@@ -47,6 +47,16 @@ export interface Store {
    * Optional: a store that has nothing useful to say leaves it out.
    */
   whereLooked?(): string;
+  /**
+   * Pushed changes, for a store shared between processes that can say when it changed (the database store):
+   * `onChange` is a cue to re-read (never the data), called after every committed write by anyone and every
+   * time the store's listener (re)connects, since writes in between are not replayed. `onError` hears a
+   * listener that cannot connect (it keeps trying). Returns a function that stops watching. Stores without it
+   * are polled.
+   */
+  watch?(onChange: () => void, onError?: (e: Error) => void): () => void;
+  /** Releases what the store holds open (connections); the store is not used afterwards. */
+  close?(): Promise<void>;
 }
 
 export interface UpdateResult<T> {

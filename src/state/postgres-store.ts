@@ -1,0 +1,236 @@
+/**
+ * The PostgreSQL store: the registry shared by every command, router and host that names one database.
+ * Each write is one transaction serialised per server (an advisory lock on its name, so creating a server
+ * cannot race either), which writes the server row, appends its log records and bumps the one revision
+ * counter; the commit notifies CHANGE_CHANNEL with the new revision, so readers re-read at once instead of
+ * polling. The client library (postgres.js) is loaded only when a database is named: file-store users never
+ * pay for it.
+ */
+import type postgres from 'postgres';
+import type { LogRecord } from '../domain/deployment-log.js';
+import type { Scope, ServerState } from '../domain/types.js';
+import { SCOPES } from '../domain/types.js';
+import { AppError } from '../errors.js';
+import { CHANGE_CHANNEL, ensureSchema } from './postgres-schema.js';
+import { DEFAULT_HISTORY_LIMIT, parseDocument, serializeDocument, SCHEMA_VERSION } from './registry-document.js';
+import { scopeConflict, type Store, type StoredServer, type UpdateOutcome, type UpdateResult } from './store.js';
+
+type Sql = postgres.Sql;
+type Tx = postgres.TransactionSql;
+
+interface ServerRow {
+  name: string;
+  scope: string;
+  doc: unknown;
+}
+
+export interface PostgresStoreOptions {
+  /** Newest history entries kept per server (default 1000, as the file store). */
+  historyLimit?: number;
+  /** Seconds to wait for a connection before the command fails (default 10). */
+  connectTimeoutS?: number;
+}
+
+/** The URL with its password left out, for every message (never print a credential). */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.password = '';
+    return u.toString();
+  } catch {
+    return url.replace(/(\/\/[^:/@]*):[^@/]*@/, '$1@');
+  }
+}
+
+export class PostgresStore implements Store {
+  private sql: Promise<Sql> | undefined;
+  private readonly where: string;
+
+  /** Connects lazily, on the first call; `url` is a `postgres://` or `postgresql://` URL. */
+  constructor(
+    private readonly url: string,
+    private readonly options: PostgresStoreOptions = {},
+  ) {
+    this.where = redactUrl(url);
+  }
+
+  async list(): Promise<StoredServer[]> {
+    const rows = await this.run((sql) => selectServers(sql));
+    return rows.map((r) => this.toStored(r)).sort((a, b) => a.server.name.localeCompare(b.server.name));
+  }
+
+  async get(name: string): Promise<StoredServer | undefined> {
+    const row = await this.run((sql) => selectServer(sql, name));
+    return row && this.toStored(row);
+  }
+
+  /** The counter every write bumps: one single-row read. Throws AppError `io` when the database cannot be reached. */
+  async revision(): Promise<string> {
+    return this.run((sql) => selectRevision(sql));
+  }
+
+  whereLooked(): string {
+    return `database ${this.where}`;
+  }
+
+  async update<T>(name: string, scope: Scope | undefined, fn: (current: ServerState | undefined) => UpdateOutcome<T>): Promise<UpdateResult<T>> {
+    const historyLimit = this.options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+    const { value, target } = await this.run((sql) =>
+      sql.begin(async (tx) => {
+        await lockServer(tx, name);
+        const row = await selectServer(tx, name);
+        const existing = row && this.toStored(row);
+        if (existing && scope !== undefined && existing.scope !== scope) throw scopeConflict(name, existing, scope);
+        const target = existing?.scope ?? scope ?? 'project';
+        const outcome = fn(existing?.server);
+        if (outcome.log.length === 0) return { value: outcome.value, target };
+        if (outcome.server === undefined) await deleteServer(tx, name);
+        else await upsertServer(tx, name, target, serverDoc(outcome.server, historyLimit));
+        await appendLog(tx, target, name, outcome.log);
+        await bumpRevisionAndNotify(tx);
+        return { value: outcome.value, target };
+      }),
+    );
+    return { value: value as T, scope: target, location: this.where };
+  }
+
+  /**
+   * Calls `onChange` after every committed write by anyone (a NOTIFY, the revision as a cue) and whenever the
+   * listening connection is (re)established, since NOTIFY has no replay: a reader re-reads then. `onError`
+   * hears a listener that could not connect (it retries every `retryMs`, default 1000). Returns stop.
+   */
+  watch(onChange: () => void, onError?: (e: Error) => void, retryMs = 1000): () => void {
+    let stopped = false;
+    let meta: postgres.ListenMeta | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const listen = (): void => {
+      this.connection()
+        .then((sql) => sql.listen(CHANGE_CHANNEL, () => onChange(), () => onChange()))
+        .then(
+          (m) => {
+            meta = m;
+            if (stopped) void m.unlisten().catch(() => undefined);
+          },
+          (e: unknown) => {
+            if (stopped) return;
+            onError?.(this.wrap(e));
+            timer = setTimeout(listen, retryMs);
+            timer.unref();
+          },
+        );
+    };
+    listen();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+      if (meta) void meta.unlisten().catch(() => undefined);
+    };
+  }
+
+  /** Ends every connection (a command ends only once they are closed). */
+  async close(): Promise<void> {
+    const sql = this.sql;
+    this.sql = undefined;
+    if (sql) await sql.then((s) => s.end({ timeout: 5 }), () => undefined);
+  }
+
+  private toStored(row: ServerRow): StoredServer {
+    const parsed = parseDocument({ schemaVersion: SCHEMA_VERSION, servers: { [row.name]: row.doc } });
+    if (!parsed.ok) throw new AppError('corrupt', `server "${row.name}" in database ${this.where} is invalid; it was left unchanged:`, parsed.errors);
+    if (!(SCOPES as readonly string[]).includes(row.scope)) throw new AppError('corrupt', `server "${row.name}" in database ${this.where} has an unknown scope "${row.scope}"`);
+    return { scope: row.scope as Scope, location: this.where, server: parsed.value.servers[row.name]! };
+  }
+
+  /** The connection pool, opened (and the schema checked or migrated) on first use. */
+  private connection(): Promise<Sql> {
+    this.sql ??= (async () => {
+      const { default: connect } = await import('postgres');
+      const sql = connect(this.url, {
+        max: 4,
+        // Types are fetched per connection otherwise: a round trip a one-shot command does not need.
+        fetch_types: false,
+        connect_timeout: this.options.connectTimeoutS ?? 10,
+        onnotice: () => undefined,
+        // The LiveView's fallback poll keeps one connection busy; idle ones are let go.
+        idle_timeout: 60,
+      });
+      try {
+        await ensureSchema(sql, this.where);
+      } catch (e) {
+        await sql.end({ timeout: 1 }).catch(() => undefined);
+        throw e;
+      }
+      return sql;
+    })();
+    // A failed first connection is not kept: the next call tries again.
+    this.sql.catch(() => (this.sql = undefined));
+    return this.sql;
+  }
+
+  private async run<R>(op: (sql: Sql) => Promise<R>): Promise<R> {
+    try {
+      return await op(await this.connection());
+    } catch (e) {
+      throw this.wrap(e);
+    }
+  }
+
+  /** Our own errors pass as they are; the driver's are named after the database (without its password). */
+  private wrap(e: unknown): AppError {
+    if (e instanceof AppError) return e;
+    const err = e as Error & { code?: string };
+    const detail = err.message || err.code || String(e);
+    return new AppError('io', `database ${this.where}: ${detail}`);
+  }
+}
+
+/** The stored document of one server (the file format's fields), its history cut to the newest `limit`. */
+function serverDoc(server: ServerState, limit: number): unknown {
+  const trimmed = server.history.length <= limit ? server : { ...server, history: server.history.slice(-limit) };
+  const doc = serializeDocument({ schemaVersion: SCHEMA_VERSION, historyLimit: limit, servers: { [server.name]: trimmed } });
+  return (doc.servers as Record<string, unknown>)[server.name];
+}
+
+async function selectServers(sql: Sql): Promise<ServerRow[]> {
+  return sql<ServerRow[]>`SELECT name, scope, doc FROM mcp_rollout_servers`;
+}
+
+async function selectServer(sql: Sql | Tx, name: string): Promise<ServerRow | undefined> {
+  const rows = await sql<ServerRow[]>`SELECT name, scope, doc FROM mcp_rollout_servers WHERE name = ${name}`;
+  return rows[0];
+}
+
+async function selectRevision(sql: Sql): Promise<string> {
+  const rows = await sql<{ revision: string }[]>`SELECT revision::text AS revision FROM mcp_rollout_revision WHERE id = 1`;
+  return rows[0]?.revision ?? '0';
+}
+
+/** Serialises writers of one server until the transaction ends; held on the name, so it covers a server not yet created. */
+async function lockServer(tx: Tx, name: string): Promise<void> {
+  await tx`SELECT pg_advisory_xact_lock(hashtext(${'mcp_rollout_server:' + name}))`;
+}
+
+async function deleteServer(tx: Tx, name: string): Promise<void> {
+  await tx`DELETE FROM mcp_rollout_servers WHERE name = ${name}`;
+}
+
+async function upsertServer(tx: Tx, name: string, scope: Scope, doc: unknown): Promise<void> {
+  await tx`INSERT INTO mcp_rollout_servers (name, scope, doc) VALUES (${name}, ${scope}, ${tx.json(doc as postgres.JSONValue)})
+    ON CONFLICT (name) DO UPDATE SET doc = excluded.doc, updated_at = now()`;
+}
+
+/** The records in their order, in one statement. */
+async function appendLog(tx: Tx, scope: Scope, name: string, log: readonly LogRecord[]): Promise<void> {
+  await tx`INSERT INTO mcp_rollout_log (scope, server, record)
+    SELECT ${scope}, ${name}, r FROM jsonb_array_elements(${tx.json(log as unknown as postgres.JSONValue)}) WITH ORDINALITY AS t(r, n) ORDER BY n`;
+}
+
+/**
+ * Last in the transaction, so the revision row is locked only until the commit just after: the counter's
+ * order is the commit order, and a reader that saw revision n has every write up to n. The NOTIFY is
+ * delivered at commit (never for a rolled-back write).
+ */
+async function bumpRevisionAndNotify(tx: Tx): Promise<void> {
+  await tx`WITH r AS (UPDATE mcp_rollout_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision)
+    SELECT pg_notify(${CHANGE_CHANNEL}, revision::text) FROM r`;
+}
