@@ -2,10 +2,12 @@
  * Why the router ended a session, through a real router with stdio backends: the pin decision
  * (domain/pin-decision.ts) is the router's, its reason code is counted on /metrics
  * (`mcp_rollout_sessions_ended_total{server,version,reason}`), and the client's next 404 says why. Covers a
- * rollback, a promotion under `--on-promote move` (and `drain`, the default, keeping the session), and a
- * backend process that dies.
+ * rollback, a promotion under `--on-promote move` (and `drain`, the default, keeping the session), a
+ * backend process that dies, and an HTTP backend that forgot the session (it answers 404).
  */
 import { strict as assert } from 'node:assert';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -107,5 +109,44 @@ describe('sessions ended by the router carry a reason code', () => {
     const after = await call('echo');
     assert.equal(after.status, 404);
     assert.match(after.error?.message ?? '', /^Session not found: server "raw" version 1\.0\.0 exited with code 7.*; initialize a new session$/);
+  });
+
+  it('an HTTP backend that forgot the session (404): its 404 reaches the client, then the session ends as BackendSessionGone', async () => {
+    // A scripted Streamable HTTP backend that gives session "b1" at initialize and, once `forgot`, answers 404.
+    let forgot = false;
+    const backend = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        const m = (body ? JSON.parse(body) : {}) as { id?: number; method?: string };
+        const json = { 'content-type': 'application/json' };
+        if (m.method === 'initialize') {
+          res.writeHead(200, { ...json, 'mcp-session-id': 'b1' }).end(JSON.stringify({ jsonrpc: '2.0', id: m.id, result: { protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: 'scripted', version: '1' } } }));
+        } else if (m.id === undefined) res.writeHead(202).end();
+        else if (forgot) res.writeHead(404, json).end(JSON.stringify({ jsonrpc: '2.0', id: m.id, error: { code: -32001, message: 'Session not found' } }));
+        else res.writeHead(200, json).end(JSON.stringify({ jsonrpc: '2.0', id: m.id, result: { content: [] } }));
+      });
+    });
+    await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(backend.address() as AddressInfo).port}/mcp`;
+      r = await startRouter(async (reg: Registry) => void (await reg.deploy('raw', { version: '1.0.0', transport: { type: 'http', url, headers: {} } })));
+      const call = await openSession(r.url('raw'));
+      assert.equal((await call('echo')).status, 200);
+      forgot = true;
+      const gone = await call('echo');
+      assert.equal(gone.status, 404);
+      assert.equal(gone.error?.message, 'Session not found', 'the backend\'s own 404 is passed on');
+      assert.equal(await ended(r, '1.0.0', 'BackendSessionGone'), 1);
+      assert.deepEqual(r.router.sessionCounts(), {});
+      const after = await call('echo');
+      assert.equal(after.status, 404);
+      assert.equal(after.error?.message, 'Session not found: server "raw" version 1.0.0 no longer knows the session (its backend restarted); initialize a new session');
+    } finally {
+      await r?.close();
+      r = undefined;
+      backend.closeAllConnections();
+      await new Promise((resolve) => backend.close(resolve));
+    }
   });
 });
