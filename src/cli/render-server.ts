@@ -1,6 +1,7 @@
 /**
  * How a server and its versions look, in a table and as JSON. Shared by status and every changing command.
  */
+import type { Contract } from '../domain/contract-diff.js';
 import type { ServerState } from '../domain/types.js';
 import type { StoredServer } from '../state/store.js';
 import type { VersionUsage } from '../telemetry/usage.js';
@@ -61,9 +62,23 @@ export function renderRollout(server: ServerState, style: Style, usage?: Map<str
   return lines;
 }
 
-/** A server as JSON: the design's field names, secrets masked unless `reveal`; `usage` per version when given. */
-export function serverJson(stored: StoredServer, reveal = false, usage?: Map<string, VersionUsage>): Record<string, unknown> {
+export interface ServerJsonOptions {
+  /** Show secrets (env values, headers) as they are instead of masked. */
+  reveal?: boolean;
+  /** Per version telemetry, added as `usage`. */
+  usage?: Map<string, VersionUsage>;
+  /**
+   * Keep each version's contract whole, tool schemas included. Off, a contract keeps its shape but its tools
+   * lose `inputSchema` and `outputSchema`: those are most of a server's JSON (tens of KB for one server), and
+   * nothing but `status --json --contracts` needs them.
+   */
+  contracts?: boolean;
+}
+
+/** A server as JSON: the design's field names, secrets masked and tool schemas left out unless asked for. */
+export function serverJson(stored: StoredServer, opts: ServerJsonOptions = {}): Record<string, unknown> {
   const { server } = stored;
+  const { reveal = false, usage, contracts = false } = opts;
   return {
     name: server.name,
     scope: stored.scope,
@@ -71,10 +86,16 @@ export function serverJson(stored: StoredServer, reveal = false, usage?: Map<str
     mcpVersionHistory: server.mcpVersionHistory,
     versions: server.versions.map((v) => ({
       ...versionJson(v, stored.scope, reveal),
+      ...(v.contract && !contracts ? { contract: withoutSchemas(v.contract) } : {}),
       ...(usage ? { usage: usage.get(`${server.name}\u0000${v.version}`) ?? null } : {}),
     })),
     rollout: server.rollout ?? null,
   };
+}
+
+/** The contract's names (tools, prompts and their arguments, resources), without the tools' JSON schemas. */
+export function withoutSchemas(contract: Contract): Contract {
+  return { ...contract, tools: contract.tools.map((t) => ({ name: t.name })) };
 }
 
 /** The candidate's share of open sessions and of all requests seen, as percentages; undefined without data. */

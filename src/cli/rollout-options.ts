@@ -20,12 +20,22 @@ export const ROLLOUT_OPTIONS: Record<string, OptionKind> = {
 
 export const ROLLOUT_USAGE = '[--strategy canary --steps 10,25,50,100 --interval 30s | --strategy bluegreen --bake 60s] [--failure-limit 1] [--max-error-rate 10] [--min-requests 20] [--detach]';
 
-/** `30s`, `2m`, `500ms`, `1h`; a bare number is seconds. Returns ms; throws a usage error naming the option. */
+/**
+ * `500ms`, `30s`, `2m`, `1h` (decimals allowed: `1.5s`) -> milliseconds, rounded. Every duration option of every
+ * command reads this one syntax. A bare number is refused (commands once disagreed on whether it meant ms or
+ * seconds, so a script's `30` means different things to different readers); `0` alone means zero, which needs no
+ * unit. Throws a usage error naming the option and the word.
+ */
 export function parseDuration(text: string, option: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) throw new AppError('usage', `--${option} "${text}" is not a duration such as 30s, 2m or 500ms`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
-  return Math.round(Number(m[1]) * unit);
+  if (!m) throw new AppError('usage', `--${option} "${text}" is not a duration such as 500ms, 30s, 5m or 1h`);
+  const amount = m[1]!;
+  const unit = m[2] as 'ms' | 's' | 'm' | 'h' | undefined;
+  if (unit === undefined) {
+    if (Number(amount) === 0) return 0;
+    throw new AppError('usage', `--${option} "${text}" needs a unit: ${amount}ms, ${amount}s or ${amount}m`);
+  }
+  return Math.round(Number(amount) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit]);
 }
 
 /** A duration option in ms: `fallback` when absent; a usage error below `minMs`. */

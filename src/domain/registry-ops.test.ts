@@ -5,7 +5,7 @@ import { AppError } from '../errors.js';
 import { checkServer } from './invariants.js';
 import { DEFAULT_THRESHOLDS } from './analysis.js';
 import { parseSteps, start, type RolloutSpec } from './rollout-controller.js';
-import { claimRollout, commitRolloutTick, deploy, promote, recordValidation, refusedAtGate, removeVersion, rollback, saveRollout, setHealth, setTraffic, type OpResult } from './registry-ops.js';
+import { claimRollout, commandRollout, commitRolloutTick, deploy, promote, recordValidation, refusedAtGate, removeVersion, rollback, saveRollout, setHealth, setTraffic, type OpResult } from './registry-ops.js';
 import type { RolloutDriver, ServerState, Transport, ValidationSummary } from './types.js';
 
 const stdio: Transport = { type: 'stdio', command: 'node', args: ['server.js'], env: {} };
@@ -305,6 +305,45 @@ describe('rollout drivers: claim and guarded ticks', () => {
     const r = commitRolloutTick(gone, { actions: [{ type: 'rollback', reason: 'error rate' }], next: { spec, status, driver: A }, events: [] }, { driving: A }, 6000);
     assert.deepEqual(r.events, [{ at: 6000, type: 'analysis', message: 'could not rollback: version "2.0.0" of server "w" is inactive: nothing to roll back' }]);
     assert.equal(r.server.rollout!.status.phase, 'Degraded');
+  });
+  it('a command for a rollout whose driver is gone is carried out in the write, and the rollout is left with no driver', () => {
+    const r = commandRollout(withRollout(DEAD), { type: 'abort', reason: 'saw bad logs' }, 6000, { driver: DEAD });
+    assert.deepEqual(shares(r.server), { '1.0.0': 'blue 100', '2.0.0': 'inactive 0' });
+    assert.equal(r.server.rollout!.status.phase, 'Degraded');
+    assert.equal(r.server.rollout!.driver, undefined);
+    assert.equal(r.server.rollout!.command, undefined);
+    assert.deepEqual(r.server.mcpVersionHistory.lastRollback, { fromVersion: '2.0.0', toVersion: '1.0.0', timestamp: 6000, reason: 'aborted: saw bad logs' });
+    assert.deepEqual(r.server.rollout!.events.map((e) => e.type), ['started', 'weight-set', 'rolled-back', 'ended']);
+    assert.deepEqual(r.messages, ['abort requested for the rollout of w@2.0.0: rolled back: aborted: saw bad logs (done by this command: no runner was driving the rollout)']);
+    // No driver at all (a detached start): the same.
+    assert.equal(commandRollout(withRollout(), { type: 'promote', full: true }, 6000, { driver: undefined }).server.rollout!.status.phase, 'Healthy');
+    // A step forward leaves the rollout going, for the next runner.
+    const step = commandRollout(withRollout(DEAD), { type: 'promote', full: false }, 6000, { driver: DEAD });
+    assert.deepEqual(shares(step.server), { '1.0.0': 'blue 0', '2.0.0': 'green 100' });
+    assert.equal(step.server.rollout!.status.phase, 'Progressing');
+    assert.match(step.messages[0]!, /^promote requested for the rollout of w@2\.0\.0: step 2\/2: 100% to 2\.0\.0, observing \(done by this command: no runner was driving the rollout; no runner drives it on until/);
+  });
+  it('a command for a live driver is left to it, named; one that a driver claimed since it was judged gone too', () => {
+    const live = commandRollout(withRollout(A), { type: 'abort', reason: 'x' }, 6000);
+    assert.deepEqual(live.server.rollout!.command, { type: 'abort', reason: 'x' });
+    assert.deepEqual(shares(live.server), { '1.0.0': 'blue 80', '2.0.0': 'green 20' });
+    assert.deepEqual(live.messages, ['abort requested for the rollout of w@2.0.0; the runner (pid 11 on host h1) will act within a second']);
+    const claimed = claimRollout(withRollout(DEAD), B, DEAD).server;
+    const r = commandRollout(claimed, { type: 'abort', reason: 'x' }, 6000, { driver: DEAD });
+    assert.equal(r.server.rollout!.status.phase, 'Progressing');
+    assert.deepEqual(r.server.rollout!.command, { type: 'abort', reason: 'x' });
+    assert.match(r.messages[0]!, /the runner \(pid 22 on host h1\) will act within a second$/);
+  });
+  it('a pending abort wins over a later resume or promote: left pending, or carried out when nobody drives', () => {
+    const pending = commandRollout(withRollout(A), { type: 'abort', reason: 'first' }, 6000).server;
+    const resumed = commandRollout(pending, { type: 'resume' }, 6500);
+    assert.deepEqual(resumed.server.rollout!.command, { type: 'abort', reason: 'first' });
+    assert.deepEqual(resumed.changes, []);
+    assert.match(resumed.messages[0]!, /^abort is already pending for the rollout of w@2\.0\.0 and wins over resume; the runner \(pid 11 on host h1\)/);
+    // Its runner died before acting on it: the resume carries the abort out.
+    const r = commandRollout(pending, { type: 'promote', full: true }, 7000, { driver: A });
+    assert.equal(r.server.rollout!.status.message, 'rolled back: aborted: first');
+    assert.deepEqual(shares(r.server), { '1.0.0': 'blue 100', '2.0.0': 'inactive 0' });
   });
   it('a start replaces only the rollout it saw: none, an ended one or an orphan, never one started since', () => {
     const base = serverWith(['1.0.0'], ['2.0.0']);

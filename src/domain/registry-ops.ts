@@ -23,7 +23,7 @@ import {
   type VersionRecord,
 } from './types.js';
 import type { Contract } from './contract-diff.js';
-import { rolloutFinished, type Action as RolloutAction, type Command as RolloutCommand, type RolloutEvent } from './rollout-controller.js';
+import { applyCommand, mergeCommands, rolloutFinished, type Action as RolloutAction, type Command as RolloutCommand, type RolloutEvent, type RolloutStatus } from './rollout-controller.js';
 
 /** A change the registry made; the registry turns these into events and deployment-log lines. */
 export type Change =
@@ -384,18 +384,46 @@ export function saveRollout(current: ServerState, next: Omit<RolloutRecord, 'eve
   return { server, changes, messages: [] };
 }
 
-/** Hands a command to the server's rollout in progress; throws `conflict` when there is none. */
-export function commandRollout(current: ServerState, command: RolloutCommand): OpResult {
+/**
+ * Hands a person's command (promote, abort, resume) to the rollout in progress of `current`; throws AppError
+ * `conflict` when there is none. Run inside the store's locked write; `now` is epoch ms.
+ *
+ * With `gone`, the caller judged the rollout's stored driver gone (`gone.driver`: dead, or undefined for
+ * none). While that driver is still the stored one, nobody will act on the command, so it is carried out in
+ * this write, which holds the rollout's claim for the moment it acts: the controller's `applyCommand` (to the
+ * pending command merged with this one), its actions applied as a tick's, the status saved with no driver so
+ * the next runner (`serve`, `resume --wait`) takes it from there. A driver that claimed the rollout since is
+ * alive: the command is left to it. A command with no effect on its own is left for the next runner.
+ *
+ * Left pending, a command is merged with one already waiting (`mergeCommands`: an abort is never replaced).
+ * The messages say who acts: this write ("rolled back"), the named runner, or the next runner.
+ */
+export function commandRollout(current: ServerState, command: RolloutCommand, now: number, gone?: { driver: RolloutDriver | undefined }): OpResult {
   const r = current.rollout;
   if (!r || rolloutFinished(r.status)) {
     throw new AppError('conflict', `server "${current.name}" has no rollout in progress${r ? ` (the last one ended ${r.status.phase}: ${r.status.message})` : ''}`);
   }
+  const merged = mergeCommands(r.command, command);
+  const what = `the rollout of ${current.name}@${r.spec.version}`;
+  const ours = merged === command ? `${command.type} requested for ${what}` : `${merged.type} is already pending for ${what} and wins over ${command.type}`;
+  if (gone && sameDriver(r.driver, gone.driver)) {
+    const t = applyCommand(r.spec, r.status, merged, findVersion(current, r.spec.version)?.status ?? 'missing', now);
+    if (t) {
+      const done = applyTick(current, { actions: t.actions, next: { spec: r.spec, status: t.status }, events: t.events, consumed: merged }, now);
+      const after = rolloutFinished(t.status) ? '' : '; no runner drives it on until `mcp-rollout serve` or `mcp-rollout resume --wait` takes it';
+      return { ...done, messages: [`${ours}: ${t.status.message} (done by this command: no runner was driving the rollout${after})`] };
+    }
+  }
   const server = cloneServer(current);
-  server.rollout = { ...r, command };
+  server.rollout = { ...r, command: merged };
+  const changed = merged !== r.command;
+  const who = r.driver && !(gone && sameDriver(r.driver, gone.driver))
+    ? `the runner (pid ${r.driver.pid} on host ${r.driver.host}) will act within a second`
+    : 'no runner drives the rollout: the next one to start (`mcp-rollout serve`, `mcp-rollout resume --wait`) acts on it';
   return {
     server,
-    changes: [{ type: 'server:rollout', server: server.name, version: r.spec.version, phase: r.status.phase, message: `${command.type} requested` }],
-    messages: [`${command.type} requested for the rollout of ${server.name}@${r.spec.version}; the runner acts on it within a second`],
+    changes: changed ? [{ type: 'server:rollout', server: server.name, version: r.spec.version, phase: r.status.phase, message: `${merged.type} requested` }] : [],
+    messages: [`${ours}; ${who}`],
   };
 }
 
@@ -498,6 +526,11 @@ export function commitRolloutTick(current: ServerState, tick: RolloutTick, guard
     const by = r.driver ? `, driven by ${nameDriver(r.driver)}` : '';
     throw new AppError('conflict', `server "${current.name}" already has a rollout in progress (${r.spec.version}: ${r.status.message}${by}); abort it or let it finish`);
   }
+  return applyTick(current, tick, now);
+}
+
+/** A tick's actions and status applied to `current`, its guard already checked (see `commitRolloutTick`). */
+function applyTick(current: ServerState, tick: RolloutTick, now: number): TickResult {
   const { spec } = tick.next;
   const events = [...tick.events];
   const changes: Change[] = [];

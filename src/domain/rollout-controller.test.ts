@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { DEFAULT_THRESHOLDS, type VersionWindow } from './analysis.js';
-import { parseSteps, rolloutFinished, start, tick, type Action, type Command, type RolloutSpec, type RolloutStatus } from './rollout-controller.js';
+import { applyCommand, mergeCommands, parseSteps, rolloutFinished, start, tick, type Action, type Command, type RolloutSpec, type RolloutStatus } from './rollout-controller.js';
 import type { Status } from './types.js';
 
 const spec = (o: Partial<RolloutSpec> = {}): RolloutSpec => ({
@@ -162,6 +162,58 @@ describe('rollout controller', () => {
     assert.equal(r.status.phase, 'Progressing');
     r.step(30, good);
     assert.deepEqual(r.actions, [{ type: 'set-weight', percent: 100 }, { type: 'promote' }]);
+  });
+
+  it('a command on its own (no runner, no observation): what it does, for every command', () => {
+    const s = spec({ steps: parseSteps('10,pause,100') });
+    const at = (stepIndex: number, phase: RolloutStatus['phase']): RolloutStatus => ({ ...start(s, 0).status, stepIndex, phase });
+    const abort: Command = { type: 'abort', reason: 'saw bad logs' };
+    const promote: Command = { type: 'promote', full: false };
+    const full: Command = { type: 'promote', full: true };
+    const resume: Command = { type: 'resume' };
+    // [command, status, candidate in the registry] -> [phase after, step after, actions]; undefined: nothing on its own.
+    const table: [Command, RolloutStatus, Status | 'missing', [string, number, Action[]] | undefined][] = [
+      [abort, at(0, 'Progressing'), 'green', ['Degraded', 0, [{ type: 'rollback', reason: 'aborted: saw bad logs' }]]],
+      [abort, at(1, 'Paused'), 'green', ['Degraded', 1, [{ type: 'rollback', reason: 'aborted: saw bad logs' }]]],
+      [full, at(0, 'Paused'), 'green', ['Healthy', 0, [{ type: 'promote' }]]],
+      [promote, at(0, 'Paused'), 'green', ['Paused', 1, []]], // step 2 is a pause
+      [promote, at(1, 'Paused'), 'green', ['Progressing', 2, [{ type: 'set-weight', percent: 100 }]]],
+      [resume, at(1, 'Paused'), 'green', ['Progressing', 2, [{ type: 'set-weight', percent: 100 }]]],
+      [resume, at(0, 'Paused'), 'green', ['Progressing', 0, []]], // paused for lack of data: observe again
+      [resume, at(0, 'Progressing'), 'green', undefined],
+      [abort, at(0, 'Healthy'), 'green', undefined],
+      [abort, at(0, 'Progressing'), 'blue', ['Healthy', 0, []]], // promoted outside the rollout: that is the truth
+      [promote, at(0, 'Progressing'), 'missing', ['Degraded', 0, []]],
+    ];
+    for (const [cmd, status, candidate, want] of table) {
+      const t = applyCommand(s, status, cmd, candidate, 5000);
+      const label = `${JSON.stringify(cmd)} at step ${status.stepIndex + 1} ${status.phase}, candidate ${candidate}`;
+      assert.deepEqual(t && [t.status.phase, t.status.stepIndex, t.actions], want, label);
+    }
+    // The runner's tick decides the same as a command alone.
+    const alone = applyCommand(s, at(0, 'Progressing'), abort, 'green', 5000)!;
+    assert.deepEqual(tick(s, at(0, 'Progressing'), { now: 5000, candidate: good, candidateStatus: 'green', command: abort }), alone);
+  });
+
+  it('a pending command merged with a new one: an abort is never replaced', () => {
+    const abort: Command = { type: 'abort', reason: 'first' };
+    const promote: Command = { type: 'promote', full: false };
+    const full: Command = { type: 'promote', full: true };
+    const resume: Command = { type: 'resume' };
+    const table: [Command | undefined, Command, Command][] = [
+      [undefined, resume, resume],
+      [abort, resume, abort],
+      [abort, promote, abort],
+      [abort, full, abort],
+      [abort, { type: 'abort', reason: 'second' }, abort],
+      [resume, abort, abort],
+      [full, abort, abort],
+      [promote, full, full],
+      [full, promote, full],
+      [resume, promote, promote],
+      [promote, resume, promote],
+    ];
+    for (const [pending, incoming, stays] of table) assert.deepEqual(mergeCommands(pending, incoming), stays, `${JSON.stringify(pending)} then ${JSON.stringify(incoming)}`);
   });
 
   it('parseSteps', () => {

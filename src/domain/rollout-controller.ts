@@ -105,31 +105,17 @@ export function tick(spec: RolloutSpec, status: RolloutStatus, obs: Observation)
   const events: RolloutEvent[] = [];
   const s = { ...status };
 
-  // What happened outside the rollout wins: it is the truth now.
-  if (obs.candidateStatus === 'blue') return finish(s, 'Healthy', now, `${spec.version} was promoted outside the rollout`, [], events, RolloutReason.PromotedOutside);
-  if (obs.candidateStatus === 'inactive' || obs.candidateStatus === 'missing') {
-    return finish(s, 'Degraded', now, `${spec.version} was rolled back or removed outside the rollout`, [], events, RolloutReason.RolledBackOutside);
-  }
+  const outside = outsideTruth(spec, s, obs.candidateStatus, now, events);
+  if (outside) return outside;
   const cmd = obs.command;
-  if (cmd?.type === 'abort') return rollBack(s, now, `aborted: ${cmd.reason}`, events, RolloutReason.Aborted);
-  if (cmd?.type === 'promote' && cmd.full) return promoteNow(spec, s, now, 'promoted by request (--full)', events);
-  if (obs.probe && !obs.probe.healthy) return rollBack(s, now, `health probe failed: ${obs.probe.message}`, events, RolloutReason.HealthProbeFailed);
+  // A failing probe rolls the candidate back, unless a person said to stop or to promote outright: their word wins.
+  const overrides = cmd?.type === 'abort' || (cmd?.type === 'promote' && cmd.full);
+  if (obs.probe && !obs.probe.healthy && !overrides) return rollBack(s, now, `health probe failed: ${obs.probe.message}`, events, RolloutReason.HealthProbeFailed);
+  const byCommand = cmd && actOn(spec, s, cmd, now, events);
+  if (byCommand) return byCommand;
 
   const step = spec.steps[s.stepIndex]!;
-  if (cmd?.type === 'promote' || (cmd?.type === 'resume' && step.kind === 'pause')) {
-    events.push({ at: now, type: 'resumed', message: `${stepLabel(spec, s.stepIndex)}: continued by request` });
-    return enterStep(spec, s, s.stepIndex + 1, now, events);
-  }
-  if (step.kind === 'pause') return { status: s, actions: [], events };
-  if (cmd?.type === 'resume' && s.phase === 'Paused') {
-    // Paused for lack of data: observe a fresh window at the same weight.
-    s.phase = 'Progressing';
-    s.windowStart = now;
-    s.message = `${stepLabel(spec, s.stepIndex)}: ${step.percent}% to ${spec.version}, observing again`;
-    events.push({ at: now, type: 'resumed', message: s.message });
-    return { status: s, actions: [], events };
-  }
-  if (s.phase === 'Paused') return { status: s, actions: [], events };
+  if (step.kind === 'pause' || s.phase === 'Paused') return { status: s, actions: [], events };
 
   const analysis = analyse(obs.candidate, obs.stable, spec.thresholds);
   const due = now - s.windowStart >= spec.intervalMs;
@@ -151,6 +137,66 @@ export function tick(spec: RolloutSpec, status: RolloutStatus, obs: Observation)
     events.push({ at: now, type: 'paused', message: s.message });
     return { status: s, actions: [], events };
   }
+  return enterStep(spec, s, s.stepIndex + 1, now, events);
+}
+
+/**
+ * What a person's command does to a rollout by itself, with no observation: the one place this is decided,
+ * for the runner's tick and for a command carried out where no runner drives the rollout. What happened to
+ * the candidate outside the rollout (`candidateStatus`) wins over the command, as in `tick`. Returns
+ * undefined when the command changes nothing on its own (a rollout that ended; resume of one that is not
+ * paused): a runner's tick then goes on to its analysis.
+ */
+export function applyCommand(spec: RolloutSpec, status: RolloutStatus, command: Command, candidateStatus: Status | 'missing', now: number): Transition | undefined {
+  if (rolloutFinished(status)) return undefined;
+  const s = { ...status };
+  return outsideTruth(spec, s, candidateStatus, now, []) ?? actOn(spec, s, command, now, []);
+}
+
+/**
+ * The command that waits for a rollout's runner when `incoming` arrives while `pending` waits (one slot): an
+ * abort is never replaced (a later resume or promote must not undo a person's stop), promote --full wins over
+ * promote, and promote over resume (at a pause both continue; promote also goes past a step). Of two equal
+ * commands the first stays.
+ */
+export function mergeCommands(pending: Command | undefined, incoming: Command): Command {
+  return pending !== undefined && rank(pending) >= rank(incoming) ? pending : incoming;
+}
+
+const rank = (c: Command): number => (c.type === 'abort' ? 3 : c.type === 'promote' ? (c.full ? 2 : 1) : 0);
+
+/** What happened outside the rollout wins: it is the truth now. */
+function outsideTruth(spec: RolloutSpec, s: RolloutStatus, candidate: Status | 'missing', now: number, events: RolloutEvent[]): Transition | undefined {
+  if (candidate === 'blue') return finish(s, 'Healthy', now, `${spec.version} was promoted outside the rollout`, [], events, RolloutReason.PromotedOutside);
+  if (candidate === 'inactive' || candidate === 'missing') {
+    return finish(s, 'Degraded', now, `${spec.version} was rolled back or removed outside the rollout`, [], events, RolloutReason.RolledBackOutside);
+  }
+  return undefined;
+}
+
+/** A command's own transition of `s` (a copy the caller owns), or undefined when it needs an analysis to mean anything. */
+function actOn(spec: RolloutSpec, s: RolloutStatus, cmd: Command, now: number, events: RolloutEvent[]): Transition | undefined {
+  const step = spec.steps[s.stepIndex]!;
+  switch (cmd.type) {
+    case 'abort':
+      return rollBack(s, now, `aborted: ${cmd.reason}`, events, RolloutReason.Aborted);
+    case 'promote':
+      if (cmd.full) return promoteNow(spec, s, now, 'promoted by request (--full)', events);
+      return continueByRequest(spec, s, now, events);
+    case 'resume':
+      if (step.kind === 'pause') return continueByRequest(spec, s, now, events);
+      if (s.phase !== 'Paused') return undefined;
+      // Paused for lack of data: observe a fresh window at the same weight.
+      s.phase = 'Progressing';
+      s.windowStart = now;
+      s.message = `${stepLabel(spec, s.stepIndex)}: ${step.percent}% to ${spec.version}, observing again`;
+      events.push({ at: now, type: 'resumed', message: s.message });
+      return { status: s, actions: [], events };
+  }
+}
+
+function continueByRequest(spec: RolloutSpec, s: RolloutStatus, now: number, events: RolloutEvent[]): Transition {
+  events.push({ at: now, type: 'resumed', message: `${stepLabel(spec, s.stepIndex)}: continued by request` });
   return enterStep(spec, s, s.stepIndex + 1, now, events);
 }
 

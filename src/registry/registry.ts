@@ -105,9 +105,13 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return { ...result, events: value.events, ...(value.superseded ? { superseded: value.superseded } : {}) };
   }
 
-  /** Hands a person's command (promote, abort, resume) to the rollout in progress of `name`. */
-  commandRollout(name: string, command: RolloutCommand): Promise<ChangeResult> {
-    return this.apply(name, undefined, (cur) => ops.commandRollout(cur!, command));
+  /**
+   * Hands a person's command (promote, abort, resume) to the rollout in progress of `name`; with `gone` (the
+   * driver the caller judged dead, or undefined for none), carries it out at once while that driver is still
+   * the stored one (see `ops.commandRollout`). Throws `conflict` when there is no rollout in progress.
+   */
+  commandRollout(name: string, command: RolloutCommand, gone?: { driver: RolloutDriver | undefined }): Promise<ChangeResult> {
+    return this.apply(name, undefined, (cur, now) => ops.commandRollout(cur!, command, now, gone));
   }
 
   /**

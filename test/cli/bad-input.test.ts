@@ -46,6 +46,11 @@ const CASES: [string, string[], RegExp, number][] = [
   ['history of a version that never existed', ['history', 'weather', '7.0.0'], /server "weather" has no version "7\.0\.0"/, 1],
   ['serve with a request timeout that is no duration', ['serve', '--port', '0', '--request-timeout', 'soon'], /--request-timeout "soon" is not a duration/, 2],
   ['serve with a zero request timeout', ['serve', '--port', '0', '--request-timeout', '0'], /--request-timeout must be at least 1ms/, 2],
+  ['a bare number for --interval', ['deploy', 'weather', '3.0.0', '--skip-validation', '--type', 'stdio', '--command', 'node', '--strategy', 'canary', '--interval', '30'], /--interval "30" needs a unit: 30ms, 30s or 30m/, 2],
+  ['a bare number for --bake', ['deploy', 'weather', '3.0.0', '--skip-validation', '--type', 'stdio', '--command', 'node', '--strategy', 'bluegreen', '--bake', '60'], /--bake "60" needs a unit/, 2],
+  ['a bare number for status --timeout', ['status', 'weather', '--wait', '--timeout', '600'], /--timeout "600" needs a unit: 600ms, 600s or 600m/, 2],
+  ['a bare number for serve --request-timeout', ['serve', '--port', '0', '--request-timeout', '15'], /--request-timeout "15" needs a unit/, 2],
+  ['a bare number for proxy --rollback-window', ['proxy', 'weather', '--rollback-window', '10'], /--rollback-window "10" needs a unit/, 2],
 ];
 
 describe('bad input', () => {

@@ -126,6 +126,23 @@ describe('rollout lease', () => {
     }
   });
 
+  it('a command left pending for a runner that died is acted on by the next runner, first thing', async () => {
+    const p = await tempProject();
+    try {
+      const { one, two, orphan, deps, split } = await setup(p);
+      await orphan();
+      // Handed to the runner (as if it were still alive), which then died: the abort waits in the registry.
+      await one.commandRollout('w', { type: 'abort', reason: 'looks wrong' });
+      const seen: string[] = [];
+      const done = await resumeRollout(deps(two, B, seen), 'w');
+      assert.equal(done.message, 'rolled back: aborted: looks wrong');
+      assert.deepEqual(seen, ['0s rolled-back', '0s ended']);
+      assert.deepEqual(await split(), ['1.0.0 blue 100', '2.0.0 inactive 0']);
+    } finally {
+      await p.cleanup();
+    }
+  });
+
   it('a runner whose rollout was claimed between ticks stops: its next tick changes nothing', async () => {
     const p = await tempProject();
     try {

@@ -1,3 +1,4 @@
+import { deliverCommand } from '../../pipeline/rollout-command.js';
 import type { Command } from '../command.js';
 import { printChange } from './change-output.js';
 
@@ -9,7 +10,7 @@ export const abortCommand: Command = {
   spec: { positionals: ['name'], options: { reason: 'string', json: 'boolean' } },
   async run(args, ctx) {
     const name = args.positionals.name!;
-    const result = await ctx.registry().commandRollout(name, { type: 'abort', reason: args.strings.reason ?? 'aborted by request' });
+    const result = await deliverCommand(ctx.registry(), name, { type: 'abort', reason: args.strings.reason ?? 'aborted by request' });
     printChange(ctx, result, args.flags.json === true);
   },
 };

@@ -1,4 +1,5 @@
 import { AppError } from '../../errors.js';
+import { deliverCommand } from '../../pipeline/rollout-command.js';
 import type { Command } from '../command.js';
 import { printChange } from './change-output.js';
 
@@ -17,7 +18,7 @@ export const promoteCommand: Command = {
     const { name, version } = args.positionals as { name: string; version?: string };
     const registry = ctx.registry();
     if (version === undefined) {
-      const result = await registry.commandRollout(name, { type: 'promote', full: args.flags.full === true });
+      const result = await deliverCommand(registry, name, { type: 'promote', full: args.flags.full === true });
       printChange(ctx, result, args.flags.json === true);
       return;
     }

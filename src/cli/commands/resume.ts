@@ -1,4 +1,5 @@
 import { AppError } from '../../errors.js';
+import { deliverCommand } from '../../pipeline/rollout-command.js';
 import { resumeRollout } from '../../pipeline/rollout-runner.js';
 import type { Command } from '../command.js';
 import { rolloutExit, runnerDeps } from '../runner-deps.js';
@@ -16,11 +17,12 @@ export const resumeCommand: Command = {
     const { server } = await registry.get(name);
     if (!server.rollout) throw new AppError('conflict', `server "${name}" has no rollout to resume`);
     if (server.rollout.status.phase === 'Paused') {
-      const result = await registry.commandRollout(name, { type: 'resume' });
+      const result = await deliverCommand(registry, name, { type: 'resume' });
       if (!args.flags.wait) {
         printChange(ctx, result, args.flags.json === true);
         return;
       }
+      ctx.print(...result.messages);
     }
     if (!args.flags.wait) {
       ctx.print(`the rollout of "${name}" is not paused (${server.rollout.status.phase}: ${server.rollout.status.message}); --wait drives it from here`);

@@ -9,18 +9,20 @@ import { usageByVersion } from '../../telemetry/usage.js';
 export const statusCommand: Command = {
   name: 'status',
   summary: 'show servers, their versions, statuses, traffic and rollout; --watch follows a rollout, --wait blocks until it ends',
-  usage: '[name] [--json] [--show-secrets] [--watch] [--wait [--timeout <duration>]]',
+  usage: '[name] [--json [--contracts]] [--show-secrets] [--watch] [--wait [--timeout <duration>]]',
   help: [
     'Examples:',
     '  mcp-status',
     '  mcp-status weather --json',
+    '  mcp-status weather --json --contracts              # with every tool\'s input and output schema (left out otherwise)',
     '  mcp-rollout status weather --watch                 # print rollout events as they happen, until it ends',
     '  mcp-rollout status weather --wait --timeout 10m    # for CI: exit 0 when promoted, 1 when rolled back or timed out',
   ].join('\n'),
-  spec: { positionals: ['name?'], options: { json: 'boolean', 'show-secrets': 'boolean', watch: 'boolean', wait: 'boolean', timeout: 'string' } },
+  spec: { positionals: ['name?'], options: { json: 'boolean', 'show-secrets': 'boolean', watch: 'boolean', wait: 'boolean', timeout: 'string', contracts: 'boolean' } },
   async run(args, ctx) {
     const registry = ctx.registry();
     const name = args.positionals.name;
+    if (args.flags.contracts && !args.flags.json) throw new AppError('usage', '--contracts applies to --json');
     if (args.flags.watch || args.flags.wait) {
       if (name === undefined) throw new AppError('usage', '--watch and --wait need a server name');
       const timeout = args.strings.timeout === undefined ? undefined : parseDuration(args.strings.timeout, 'timeout');
@@ -30,7 +32,7 @@ export const statusCommand: Command = {
     const servers = name === undefined ? await registry.list() : [await registry.get(name)];
     const usage = await usageByVersion(projectStateDir({ cwd: ctx.io.cwd, env: ctx.io.env }), ctx.io.env.MCP_ROLLOUT_TOKEN);
     if (args.flags.json) {
-      ctx.printJson({ servers: servers.map((s) => serverJson(s, args.flags['show-secrets'] === true, usage)) });
+      ctx.printJson({ servers: servers.map((s) => serverJson(s, { reveal: args.flags['show-secrets'] === true, usage, contracts: args.flags.contracts === true })) });
       return;
     }
     if (servers.length === 0) {

@@ -1,0 +1,20 @@
+/**
+ * A person's command (promote, abort, resume) for a rollout, from any process. A rollout whose driver is
+ * alive gets the command for its next tick; one nobody drives (a detached start, a foreground runner stopped
+ * with Ctrl-C) has it carried out by the caller at once, so a command is never left waiting for a runner
+ * that is gone.
+ */
+import type { Command } from '../domain/rollout-controller.js';
+import type { ChangeResult, Registry } from '../registry/registry.js';
+import { driverAlive } from './rollout-runner.js';
+
+/**
+ * Delivers `command` to the rollout in progress of `name`: left to its driver while that process is alive
+ * (its messages name it), else carried out here in one locked write (see `Registry.commandRollout`). Throws
+ * AppError `not-found` for an unknown server, `conflict` when it has no rollout in progress.
+ */
+export async function deliverCommand(registry: Registry, name: string, command: Command): Promise<ChangeResult> {
+  const driver = (await registry.get(name)).server.rollout?.driver;
+  // Judged here, outside the lock (a pid check is I/O); the write acts only if the driver is still this one.
+  return registry.commandRollout(name, command, driverAlive(driver) ? undefined : { driver });
+}
