@@ -23,7 +23,7 @@ import {
   type VersionRecord,
 } from './types.js';
 import type { Contract } from './contract-diff.js';
-import { applyCommand, mergeCommands, type Action as RolloutAction, type Command as RolloutCommand, type RolloutEvent, type RolloutStatus } from './rollout-controller.js';
+import { applyCommand, mergeCommands, rolloutFinished, type Action as RolloutAction, type Command as RolloutCommand, type RolloutEvent, type RolloutStatus } from './rollout-controller.js';
 
 /** A change the registry made; the registry turns these into events and deployment-log lines. */
 export type Change =
@@ -400,7 +400,7 @@ export function saveRollout(current: ServerState, next: Omit<RolloutRecord, 'eve
  */
 export function commandRollout(current: ServerState, command: RolloutCommand, now: number, gone?: { driver: RolloutDriver | undefined }): OpResult {
   const r = current.rollout;
-  if (!r || ended(r.status)) {
+  if (!r || rolloutFinished(r.status)) {
     throw new AppError('conflict', `server "${current.name}" has no rollout in progress${r ? ` (the last one ended ${r.status.phase}: ${r.status.message})` : ''}`);
   }
   const merged = mergeCommands(r.command, command);
@@ -410,7 +410,7 @@ export function commandRollout(current: ServerState, command: RolloutCommand, no
     const t = applyCommand(r.spec, r.status, merged, findVersion(current, r.spec.version)?.status ?? 'missing', now);
     if (t) {
       const done = applyTick(current, { actions: t.actions, next: { spec: r.spec, status: t.status }, events: t.events, consumed: merged }, now);
-      const after = ended(t.status) ? '' : '; no runner drives it on until `mcp-rollout serve` or `mcp-rollout resume --wait` takes it';
+      const after = rolloutFinished(t.status) ? '' : '; no runner drives it on until `mcp-rollout serve` or `mcp-rollout resume --wait` takes it';
       return { ...done, messages: [`${ours}: ${t.status.message} (done by this command: no runner was driving the rollout${after})`] };
     }
   }
@@ -433,7 +433,6 @@ export function sameDriver(a: RolloutDriver | undefined, b: RolloutDriver | unde
 }
 
 const nameDriver = (d: RolloutDriver): string => `process ${d.pid} on ${d.host}`;
-const ended = (s: RolloutStatus): boolean => s.phase === 'Healthy' || s.phase === 'Degraded';
 const isSameRollout = (a: RolloutRecord, b: Pick<RolloutRecord, 'spec' | 'status'>): boolean =>
   a.spec.version === b.spec.version && a.status.startedAt === b.status.startedAt;
 
@@ -454,7 +453,7 @@ export function claimRollout(current: ServerState, claimant: RolloutDriver, seen
   if (holder !== undefined && !sameDriver(holder, seen) && !sameDriver(holder, claimant)) {
     throw new AppError('conflict', `the rollout of "${current.name}" is already driven by ${nameDriver(holder)}`);
   }
-  if (ended(r.status)) {
+  if (rolloutFinished(r.status)) {
     return { server: current, changes: [], messages: [`the rollout of ${current.name}@${r.spec.version} already ended (${r.status.phase}: ${r.status.message})`] };
   }
   if (sameDriver(holder, claimant)) return { server: current, changes: [], messages: [`the rollout of ${current.name}@${r.spec.version} is driven by ${nameDriver(claimant)}`] };
@@ -523,7 +522,7 @@ export function commitRolloutTick(current: ServerState, tick: RolloutTick, guard
         superseded: { driver },
       };
     }
-  } else if (r && !ended(r.status) && !(guard.replacing && isSameRollout(r, guard.replacing) && sameDriver(r.driver, guard.replacing.driver))) {
+  } else if (r && !rolloutFinished(r.status) && !(guard.replacing && isSameRollout(r, guard.replacing) && sameDriver(r.driver, guard.replacing.driver))) {
     const by = r.driver ? `, driven by ${nameDriver(r.driver)}` : '';
     throw new AppError('conflict', `server "${current.name}" already has a rollout in progress (${r.spec.version}: ${r.status.message}${by}); abort it or let it finish`);
   }

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { DEFAULT_THRESHOLDS, type VersionWindow } from './analysis.js';
-import { applyCommand, mergeCommands, parseSteps, start, tick, type Action, type Command, type RolloutSpec, type RolloutStatus } from './rollout-controller.js';
+import { applyCommand, mergeCommands, parseSteps, rolloutFinished, start, tick, type Action, type Command, type RolloutSpec, type RolloutStatus } from './rollout-controller.js';
 import type { Status } from './types.js';
 
 const spec = (o: Partial<RolloutSpec> = {}): RolloutSpec => ({
@@ -135,6 +135,25 @@ describe('rollout controller', () => {
     b.step(3, good, { candidateStatus: 'inactive' });
     assert.equal(b.status.phase, 'Degraded');
     assert.equal(b.actions.length, 1, 'no action of its own');
+  });
+
+  it('every way a rollout ends carries its reason code on the rolled-back and ended events; then it is finished', () => {
+    const rows: [string, Parameters<typeof tick>[2], string][] = [
+      ['all steps', { now: 1, candidate: good, candidateStatus: 'green', command: { type: 'promote', full: true } }, 'ended:Promoted'],
+      ['abort', { now: 1, candidate: good, candidateStatus: 'green', command: { type: 'abort', reason: 'x' } }, 'rolled-back:Aborted ended:Aborted'],
+      ['probe', { now: 1, candidate: good, candidateStatus: 'green', probe: { healthy: false, message: 'x' } }, 'rolled-back:HealthProbeFailed ended:HealthProbeFailed'],
+      ['analysis', { now: 1, candidate: bad, candidateStatus: 'green' }, 'rolled-back:AnalysisFailed ended:AnalysisFailed'],
+      ['promoted outside', { now: 1, candidate: good, candidateStatus: 'blue' }, 'ended:PromotedOutside'],
+      ['removed outside', { now: 1, candidate: good, candidateStatus: 'missing' }, 'ended:RolledBackOutside'],
+    ];
+    for (const [name, obs, want] of rows) {
+      const s = spec();
+      const t = tick(s, start(s, 0).status, obs);
+      const coded = t.events.filter((e) => e.reasonCode !== undefined).map((e) => `${e.type}:${e.reasonCode}`).join(' ');
+      assert.equal(coded, want, name);
+      assert.ok(rolloutFinished(t.status), name);
+    }
+    assert.equal(rolloutFinished(start(spec(), 0).status), false);
   });
 
   it('blue/green: one 100% step baked for the interval, then promoted', () => {

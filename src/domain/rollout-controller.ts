@@ -4,6 +4,7 @@
  * the actions and persists the status, so a restarted runner resumes where the rollout was.
  */
 import { analyse, type Analysis, type Thresholds, type VersionWindow } from './analysis.js';
+import { RolloutReason } from './reasons.js';
 import type { Status } from './types.js';
 
 export type Step = { kind: 'weight'; percent: number } | { kind: 'pause' };
@@ -61,6 +62,8 @@ export interface RolloutEvent {
   at: number;
   type: EventType;
   message: string;
+  /** On `rolled-back` and `ended` events: why, as a code tools can match on (the message is for people). */
+  reasonCode?: RolloutReason;
 }
 
 export interface Transition {
@@ -90,10 +93,15 @@ export function start(spec: RolloutSpec, now: number): Transition {
   return enterStep(spec, status, 0, now, events);
 }
 
+/** True once a rollout has ended (Healthy or Degraded): nothing drives it any more, and it never changes again. */
+export function rolloutFinished(status: Pick<RolloutStatus, 'phase'>): boolean {
+  return status.phase === 'Healthy' || status.phase === 'Degraded';
+}
+
 /** Advances the rollout by one observation. Terminal phases (Healthy, Degraded) never change again. */
 export function tick(spec: RolloutSpec, status: RolloutStatus, obs: Observation): Transition {
   const { now } = obs;
-  if (status.phase === 'Healthy' || status.phase === 'Degraded') return { status, actions: [], events: [] };
+  if (rolloutFinished(status)) return { status, actions: [], events: [] };
   const events: RolloutEvent[] = [];
   const s = { ...status };
 
@@ -102,7 +110,7 @@ export function tick(spec: RolloutSpec, status: RolloutStatus, obs: Observation)
   const cmd = obs.command;
   // A failing probe rolls the candidate back, unless a person said to stop or to promote outright: their word wins.
   const overrides = cmd?.type === 'abort' || (cmd?.type === 'promote' && cmd.full);
-  if (obs.probe && !obs.probe.healthy && !overrides) return rollBack(s, now, `health probe failed: ${obs.probe.message}`, events);
+  if (obs.probe && !obs.probe.healthy && !overrides) return rollBack(s, now, `health probe failed: ${obs.probe.message}`, events, RolloutReason.HealthProbeFailed);
   const byCommand = cmd && actOn(spec, s, cmd, now, events);
   if (byCommand) return byCommand;
 
@@ -118,7 +126,7 @@ export function tick(spec: RolloutSpec, status: RolloutStatus, obs: Observation)
   }
   if (analysis.verdict === 'fail') {
     s.failures += 1;
-    if (s.failures >= spec.failureLimit) return rollBack(s, now, analysis.reason, events);
+    if (s.failures >= spec.failureLimit) return rollBack(s, now, analysis.reason, events, RolloutReason.AnalysisFailed);
     s.windowStart = now; // judge fresh data next time
     return { status: s, actions: [], events };
   }
@@ -140,7 +148,7 @@ export function tick(spec: RolloutSpec, status: RolloutStatus, obs: Observation)
  * paused): a runner's tick then goes on to its analysis.
  */
 export function applyCommand(spec: RolloutSpec, status: RolloutStatus, command: Command, candidateStatus: Status | 'missing', now: number): Transition | undefined {
-  if (status.phase === 'Healthy' || status.phase === 'Degraded') return undefined;
+  if (rolloutFinished(status)) return undefined;
   const s = { ...status };
   return outsideTruth(spec, s, candidateStatus, now, []) ?? actOn(spec, s, command, now, []);
 }
@@ -159,9 +167,9 @@ const rank = (c: Command): number => (c.type === 'abort' ? 3 : c.type === 'promo
 
 /** What happened outside the rollout wins: it is the truth now. */
 function outsideTruth(spec: RolloutSpec, s: RolloutStatus, candidate: Status | 'missing', now: number, events: RolloutEvent[]): Transition | undefined {
-  if (candidate === 'blue') return finish(s, 'Healthy', now, `${spec.version} was promoted outside the rollout`, [], events);
+  if (candidate === 'blue') return finish(s, 'Healthy', now, `${spec.version} was promoted outside the rollout`, [], events, RolloutReason.PromotedOutside);
   if (candidate === 'inactive' || candidate === 'missing') {
-    return finish(s, 'Degraded', now, `${spec.version} was rolled back or removed outside the rollout`, [], events);
+    return finish(s, 'Degraded', now, `${spec.version} was rolled back or removed outside the rollout`, [], events, RolloutReason.RolledBackOutside);
   }
   return undefined;
 }
@@ -171,7 +179,7 @@ function actOn(spec: RolloutSpec, s: RolloutStatus, cmd: Command, now: number, e
   const step = spec.steps[s.stepIndex]!;
   switch (cmd.type) {
     case 'abort':
-      return rollBack(s, now, `aborted: ${cmd.reason}`, events);
+      return rollBack(s, now, `aborted: ${cmd.reason}`, events, RolloutReason.Aborted);
     case 'promote':
       if (cmd.full) return promoteNow(spec, s, now, 'promoted by request (--full)', events);
       return continueByRequest(spec, s, now, events);
@@ -210,15 +218,15 @@ function enterStep(spec: RolloutSpec, s: RolloutStatus, index: number, now: numb
 
 function promoteNow(spec: RolloutSpec, s: RolloutStatus, now: number, why: string, events: RolloutEvent[]): Transition {
   events.push({ at: now, type: 'promoted', message: `${spec.version} promoted to blue (${why})` });
-  return finish(s, 'Healthy', now, `${spec.version} promoted (${why})`, [{ type: 'promote' }], events);
+  return finish(s, 'Healthy', now, `${spec.version} promoted (${why})`, [{ type: 'promote' }], events, RolloutReason.Promoted);
 }
 
-function rollBack(s: RolloutStatus, now: number, reason: string, events: RolloutEvent[]): Transition {
-  events.push({ at: now, type: 'rolled-back', message: `rolled back: ${reason}` });
-  return finish(s, 'Degraded', now, `rolled back: ${reason}`, [{ type: 'rollback', reason }], events);
+function rollBack(s: RolloutStatus, now: number, reason: string, events: RolloutEvent[], reasonCode: RolloutReason): Transition {
+  events.push({ at: now, type: 'rolled-back', message: `rolled back: ${reason}`, reasonCode });
+  return finish(s, 'Degraded', now, `rolled back: ${reason}`, [{ type: 'rollback', reason }], events, reasonCode);
 }
 
-function finish(s: RolloutStatus, phase: Phase, now: number, message: string, actions: Action[], events: RolloutEvent[]): Transition {
-  events.push({ at: now, type: 'ended', message: `${phase}: ${message}` });
+function finish(s: RolloutStatus, phase: Phase, now: number, message: string, actions: Action[], events: RolloutEvent[], reasonCode: RolloutReason): Transition {
+  events.push({ at: now, type: 'ended', message: `${phase}: ${message}`, reasonCode });
   return { status: { ...s, phase, message, finishedAt: now }, actions, events };
 }

@@ -5,8 +5,11 @@
  *   `Mcp-Session-Id` bound to the version and the backend's session; later POST, GET and DELETE reach it.
  * - Modern era (2026-07-28, no session): each request is routed, but one client stays on one version (a
  *   stickiness key) and an `input_required` retry returns to the version that asked.
- * - Live changes: new sessions follow the current weights; existing ones stay (drain); after a rollback a
- *   session pinned to the rolled-back version gets 404 and re-initialises onto a good version.
+ * - Live changes: new sessions follow the current weights; existing ones stay (`onPromote: 'drain'`, the
+ *   default; `move` ends them at a promotion); after a rollback or removal a session pinned to that version
+ *   gets 404 and re-initialises onto a good version. What a pinned session does is domain/pin-decision.ts,
+ *   shared with the stdio proxy; where it says `move`, the router ends the session (HTTP sessions do not yet
+ *   move live) with the same reason code.
  * Backends: Streamable HTTP versions (forwarded); stdio versions get a process per legacy session, and one
  * pooled process per version for stateless requests. Session processes are bounded: at most
  * `maxProcessesPerVersion` per version (the least recently used idle session gives way), ended after
@@ -15,8 +18,11 @@
 import { createHash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { decidePin, type Observed, type PinDecision, type PromotionPolicy } from '../domain/pin-decision.js';
+import { SessionReason } from '../domain/reasons.js';
 import { chooseByWeight, hashDraw } from '../domain/weighted-choice.js';
 import type { ServerState, VersionRecord } from '../domain/types.js';
+import { brokeOff, didNotAnswer, malformedAnswer, noVersionCarriesTraffic, unreachable } from '../protocol/router-errors.js';
 import type { LiveView } from '../registry/live-view.js';
 import { checkRequest, type GuardOptions } from './guard.js';
 import { json, plain, rpcError, SSE_HEADERS, sseEvent } from './replies.js';
@@ -67,6 +73,12 @@ export interface HttpRouterOptions extends GuardOptions {
    * session's process first; when every one is busy, the new session gets 503.
    */
   maxProcessesPerVersion: number;
+  /**
+   * What an open session does when another version is promoted: `drain` (default) stays on its version until
+   * it ends (an HTTP session costs the router nothing while idle, and moving would end it); `move` ends it, so
+   * its client starts a new session on the new blue.
+   */
+  onPromote: PromotionPolicy;
 }
 
 export const DEFAULT_ROUTER_OPTIONS: HttpRouterOptions = {
@@ -82,6 +94,7 @@ export const DEFAULT_ROUTER_OPTIONS: HttpRouterOptions = {
   connectTimeoutMs: CONNECT_TIMEOUT_MS,
   processIdleTimeoutMs: 5 * 60_000,
   maxProcessesPerVersion: 32,
+  onPromote: 'drain',
 };
 
 interface Session {
@@ -115,7 +128,6 @@ export class HttpRouter {
   private readonly sessions = new Map<string, Session>();
   private readonly sticky = new Map<string, string>(); // server + client key -> version
   private readonly requestStates = new Map<string, string>(); // server + requestState hash -> version
-  private rolledBackAt = new Map<string, number>(); // server + version -> time of its last rollback
   private readonly retiredAt = new Map<string, number>(); // server + version -> when it stopped being active
   private readonly endedWhy = new Map<string, string>(); // session token -> why the router ended it
   private readonly http: http.Server;
@@ -185,27 +197,22 @@ export class HttpRouter {
   }
 
   private onRegistryChange(): void {
-    const at = new Map<string, number>();
-    for (const name of this.view.names()) {
-      for (const e of this.view.get(name)!.history) if (e.kind === 'rollback') at.set(`${name}\u0000${e.fromVersion}`, e.timestamp);
-    }
-    this.rolledBackAt = at;
-    // Sessions of a rolled-back or removed version can only ever get 404: their backends go now, not at the
-    // session's next request (a client that never sends one would keep its process to the idle timeout).
+    // Sessions the pin decision no longer lets stay (rolled back, removed, promoted away under `move`) can only
+    // ever get 404: their backends go now, not at the session's next request (a client that never sends one
+    // would keep its process to the idle timeout).
     for (const s of this.sessions.values()) {
-      const why = this.ended(s);
-      if (why !== undefined) void this.endSession(s, why);
+      const d = this.decide(s);
+      if (d.action !== 'stay') void this.endSession(s, d.why, d.reason);
     }
   }
 
-  /** Why a session may no longer be served (its version was rolled back or removed), or undefined. */
-  private ended(s: Session): string | undefined {
-    const server = this.view.get(s.server);
-    const v = server?.versions.find((x) => x.version === s.version);
-    if (!v) return `version ${s.version} of "${s.server}" was removed`;
-    const rb = this.rolledBackAt.get(`${s.server}\u0000${s.version}`);
-    if (rb !== undefined && rb >= s.startedAt) return `version ${s.version} of "${s.server}" was rolled back`;
-    return undefined;
+  /**
+   * The pin decision for a session now. `idle`: the idle timeout counts too (the sweep; a request that has
+   * just arrived is not judged idle). Until HTTP sessions move live, `move` means the session ends.
+   */
+  private decide(s: Session, observed: Observed = {}, idle = false): PinDecision {
+    const pin = { server: s.server, version: s.version, pinnedAt: s.startedAt, lastUsed: s.lastUsed };
+    return decidePin(this.view.get(s.server), pin, this.now(), { onPromote: this.opts.onPromote, ...(idle ? { idleTimeoutMs: this.opts.idleTimeoutMs } : {}) }, observed);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -295,7 +302,7 @@ export class HttpRouter {
       return rpcError(res, 503, -32000, `server "${server.name}" has ${open} open sessions, the most allowed`, messages[0]?.id ?? null);
     }
     const record = chooseByWeight(server.versions, this.draw());
-    if (!record) return rpcError(res, 503, -32603, `no version of server "${server.name}" carries traffic`, messages[0]?.id ?? null);
+    if (!record) return rpcError(res, 503, -32603, noVersionCarriesTraffic(server.name), messages[0]?.id ?? null);
     if (record.type !== 'http') return this.startBridgedSession(req, res, server, record, messages);
     const started = this.now();
     const session: Session = { token: '', server: server.name, version: record.version, record, startedAt: started, lastUsed: started };
@@ -338,7 +345,7 @@ export class HttpRouter {
     const d = admitProcess(holders, cap);
     if (!d.admit) return `server "${server}" version ${record.version} runs ${holders.length} backend processes for sessions, the most allowed (--max-processes ${cap}), and every one has a request in flight or an open stream; try again later`;
     if (!d.evict) return Promise.resolve();
-    return this.endSession(d.evict.session, `server "${server}" version ${record.version} reached --max-processes ${cap} and this idle session was the least recently used: its backend process was ended`);
+    return this.endSession(d.evict.session, `server "${server}" version ${record.version} reached --max-processes ${cap} and this idle session was the least recently used: its backend process was ended`, SessionReason.ProcessCap);
   }
 
   /** A session as the process budget sees it: busy while a request is in flight or the client holds a stream open. */
@@ -352,6 +359,7 @@ export class HttpRouter {
     session.front = front;
     const bridge = new SessionBridge(session.server, record, front, this.metrics, () => this.dropSession(session), this.stdioOptions, this.opts.requestTimeoutMs, room);
     bridge.onsettled = () => (session.lastUsed = this.now());
+    bridge.ondied = (reason) => this.observed(session, { backendDied: reason });
     if (record.type === 'stdio') session.process = true;
     session.bridge = bridge;
     if (front instanceof StreamableFront) front.onbacklog = (full) => bridge.backlog(full);
@@ -365,7 +373,7 @@ export class HttpRouter {
    */
   private startSseClient(req: IncomingMessage, res: ServerResponse, server: ServerState): void {
     const record = chooseByWeight(server.versions, this.draw());
-    if (!record) return plain(res, 503, `no version of server "${server.name}" carries traffic`);
+    if (!record) return plain(res, 503, noVersionCarriesTraffic(server.name));
     const room = this.makeRoom(server.name, record);
     if (typeof room === 'string') return plain(res, 503, room);
     const started = this.now();
@@ -384,10 +392,10 @@ export class HttpRouter {
       const why = this.endedWhy.get(sid);
       return plain(res, 404, why === undefined ? 'Session not found' : `Session not found: ${why}; connect again`);
     }
-    const why = this.ended(session);
-    if (why !== undefined) {
-      await this.endSession(session);
-      return plain(res, 404, `Session not found: ${why}; connect again`);
+    const d = this.decide(session);
+    if (d.action !== 'stay') {
+      await this.endSession(session, d.why, d.reason);
+      return plain(res, 404, `Session not found: ${d.why}; connect again`);
     }
     session.lastUsed = this.now();
     const body = await new Promise<Buffer | undefined>((resolve, reject) => readBody(req, this.opts.maxBodyBytes, resolve, reject));
@@ -408,10 +416,10 @@ export class HttpRouter {
       const why = this.endedWhy.get(sid);
       return rpcError(res, 404, -32001, `Session not found: ${why === undefined ? '' : `${why}; `}initialize a new session`, id);
     }
-    const why = this.ended(session);
-    if (why !== undefined) {
-      await this.endSession(session);
-      return rpcError(res, 404, -32001, `Session not found: ${why}; initialize a new session`, id);
+    const d = this.decide(session);
+    if (d.action !== 'stay') {
+      await this.endSession(session, d.why, d.reason);
+      return rpcError(res, 404, -32001, `Session not found: ${d.why}; initialize a new session`, id);
     }
     session.lastUsed = this.now();
     if (session.front instanceof StreamableFront) {
@@ -424,7 +432,17 @@ export class HttpRouter {
       this.dropSession(session);
       return this.exchange(req, res, session, undefined, [], () => ({}));
     }
-    return this.exchange(req, res, session, body, messages, () => ({}));
+    return this.exchange(req, res, session, body, messages, (r) => {
+      // The backend forgot the session (it restarted): its 404 goes to the client, and the session ends here.
+      if (r.status === 404 && session.backendSession !== undefined) this.observed(session, { backendSessionGone: true });
+      return {};
+    });
+  }
+
+  /** The front saw the session's backend fail: the pin decision says why the session may not stay. */
+  private observed(s: Session, what: Observed): void {
+    const d = this.decide(s, what);
+    if (d.action !== 'stay') void this.endSession(s, d.why, d.reason);
   }
 
   private async modern(req: IncomingMessage, res: ServerResponse, server: ServerState, body: Buffer, messages: JsonRpc[]): Promise<void> {
@@ -433,7 +451,7 @@ export class HttpRouter {
     const state = typeof msg.params?.requestState === 'string' ? `${server.name}\u0000${digest(msg.params.requestState)}` : undefined;
     const key = `${server.name}\u0000${stickinessKey(req, msg)}`;
     let record = live(state === undefined ? undefined : this.requestStates.get(state)) ?? live(this.sticky.get(key)) ?? chooseByWeight(server.versions, hashDraw(key));
-    if (!record) return rpcError(res, 503, -32603, `no version of server "${server.name}" carries traffic`, msg.id ?? null);
+    if (!record) return rpcError(res, 503, -32603, noVersionCarriesTraffic(server.name), msg.id ?? null);
     remember(this.sticky, key, record.version);
     if (record.type === 'stdio') return this.modernStdio(req, res, server, record, msg);
     if (record.type !== 'http') return this.legacyOnly(res, server, record, messages);
@@ -537,12 +555,12 @@ export class HttpRouter {
       const ids = [...pending.keys()].map((k) => JSON.parse(k) as string | number);
       pending.clear();
       const message = e instanceof TimeoutError
-        ? `server "${s.server}" version ${s.version} ${e.message}`
+        ? didNotAnswer(s.server, s.version, e.timeoutMs)
         : res.headersSent
-          ? `server "${s.server}" version ${s.version} broke off its answer: ${(e as Error).message}`
+          ? brokeOff(s.server, s.version, (e as Error).message)
           : e instanceof MalformedAnswerError
-            ? `server "${s.server}" version ${s.version} sent a malformed answer: ${e.message}`
-            : `server "${s.server}" version ${s.version} is unreachable at ${backend.url}: ${(e as Error).message}`;
+            ? malformedAnswer(s.server, s.version, e.message)
+            : unreachable(s.server, s.version, backend.url, (e as Error).message);
       if (res.headersSent) {
         // Mid-stream: an SSE answer can still carry the errors; anything else can only be cut.
         if (!streaming || res.writableEnded) return void res.destroy();
@@ -573,10 +591,14 @@ export class HttpRouter {
 
   /**
    * Ends a session and its backend session or process; resolves once a process has exited. `why` (the router
-   * ends it, not the client) is kept for the 404 its client gets next, and given to requests still open.
+   * ends it, not the client) is kept for the 404 its client gets next, and given to requests still open;
+   * `reason`, its code, is counted once on /metrics.
    */
-  private async endSession(s: Session, why?: string): Promise<void> {
-    if (why !== undefined && this.sessions.has(s.token)) remember(this.endedWhy, s.token, why);
+  private async endSession(s: Session, why?: string, reason?: SessionReason): Promise<void> {
+    if (why !== undefined && this.sessions.has(s.token)) {
+      remember(this.endedWhy, s.token, why);
+      if (reason !== undefined) this.metrics.sessionLeft(s.server, s.version, reason);
+    }
     this.dropSession(s);
     if (s.bridge) await s.bridge.close(why === undefined ? undefined : `${why}; initialize a new session`);
     else if (s.backendSession !== undefined && s.record) await endBackendSession(s.record.url, s.record.headers, s.backendSession).catch(() => undefined);
@@ -584,15 +606,15 @@ export class HttpRouter {
 
   private sweepIdle(): void {
     const now = this.now();
-    const cutoff = now - this.opts.idleTimeoutMs;
     // (Sessions of rolled-back or removed versions are ended by onRegistryChange, the moment it is seen.)
     for (const s of this.sessions.values()) {
-      if (s.lastUsed < cutoff) void this.endSession(s, `the session was unused for ${this.opts.idleTimeoutMs / 1000} s (--idle-timeout)`);
+      const d = this.decide(s, {}, true);
+      if (d.action !== 'stay') void this.endSession(s, d.why, d.reason);
     }
     const idleMs = this.opts.processIdleTimeoutMs;
     const holders = [...this.sessions.values()].filter((s) => s.process).map((s) => this.holder(s));
     for (const { session } of idleExpired(holders, now, idleMs)) {
-      void this.endSession(session, `the session was idle for ${idleMs / 1000} s (--process-idle-timeout): its backend process was ended`);
+      void this.endSession(session, `the session was idle for ${idleMs / 1000} s (--process-idle-timeout): its backend process was ended`, SessionReason.ProcessIdleTimeout);
     }
     // Pooled processes of versions no longer active stay warm for the rollback window, then go.
     for (const key of this.pool.running()) {

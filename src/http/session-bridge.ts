@@ -8,6 +8,7 @@
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { VersionRecord } from '../domain/types.js';
+import { answerTooLarge, couldNotStart, didNotAnswer, versionLabel } from '../protocol/router-errors.js';
 import type { VersionMetrics } from '../telemetry/version-metrics.js';
 import { HttpUpstream } from '../upstream/http-upstream.js';
 import { StdioUpstream, type StdioOptions } from '../upstream/stdio-upstream.js';
@@ -24,6 +25,8 @@ export class SessionBridge {
   readonly starting: Promise<Upstream>;
   /** Called each time the last request the backend owes an answer to is answered (or failed). */
   onsettled?: () => void;
+  /** Called once when the backend dies unasked (`reason` names server and version), before the session closes. */
+  ondied?: (reason: string) => void;
 
   /**
    * @param transport the transport facing the client (the router's Streamable HTTP front, or the SDK's legacy
@@ -44,20 +47,21 @@ export class SessionBridge {
   ) {
     this.transport.onmessage = (m) => this.fromClient(m as Msg);
     this.transport.onclose = () => void this.close();
-    const label = `server "${server}" version ${record.version}`;
+    const label = versionLabel(server, record.version);
     const events: UpstreamEvents = {
       message: (m) => this.fromBackend(m as Msg),
       noise: () => this.metrics.dropped(server, record.version),
       oversize: (bytes, id) => {
         this.metrics.dropped(server, record.version);
         // An answer too large to pass on: its request fails now rather than waiting for ever.
-        if (id !== undefined && id !== null) this.failOne(id, `${label} sent an answer of ${bytes} bytes, over the limit of ${stdioOptions.maxMessageBytes}`);
+        if (id !== undefined && id !== null) this.failOne(id, answerTooLarge(server, record.version, bytes, stdioOptions.maxMessageBytes));
       },
       close: (reason, unexpected) => {
         if (record.type === 'stdio') this.metrics.processEnded(this.server, this.record.version);
         if (unexpected) {
           this.metrics.crashed(this.server, this.record.version);
           this.failOpen(reason);
+          this.ondied?.(reason);
           void this.close();
         }
       },
@@ -81,7 +85,7 @@ export class SessionBridge {
       const token = m.params?._meta?.progressToken;
       const id = m.id;
       const method = m.method;
-      const timer = setTimeout(() => this.failOne(id, `server "${this.server}" version ${this.record.version} did not answer ${method} within ${this.requestTimeoutMs} ms`, { transportFailure: true }), this.requestTimeoutMs);
+      const timer = setTimeout(() => this.failOne(id, didNotAnswer(this.server, this.record.version, this.requestTimeoutMs, method), { transportFailure: true }), this.requestTimeoutMs);
       timer.unref();
       this.open.set(JSON.stringify(id), { id, method, started: performance.now(), timer, ...(token === undefined ? {} : { progressToken: token }) });
     }
@@ -92,7 +96,7 @@ export class SessionBridge {
         u.send(m);
       },
       (e: Error) => {
-        this.failOpen(`server "${this.server}" version ${this.record.version} could not be started: ${e.message}`);
+        this.failOpen(couldNotStart(this.server, this.record.version, e.message));
         void this.close();
       },
     );

@@ -7,7 +7,9 @@
  * requests at once and is started again for the next one, unless it died three times within a minute: then
  * requests get an error saying so until the minute has passed (no process per request for a crash loop).
  */
+import { CrashThrottle } from '../domain/crash-throttle.js';
 import type { VersionRecord } from '../domain/types.js';
+import { answerTooLarge, couldNotStart, didNotAnswer, heldAfterExits, versionLabel } from '../protocol/router-errors.js';
 import type { VersionMetrics } from '../telemetry/version-metrics.js';
 import { StdioUpstream, type StdioOptions } from '../upstream/stdio-upstream.js';
 
@@ -36,18 +38,17 @@ export interface PoolRequestOptions {
 
 const SUBSCRIPTION = 'io.modelcontextprotocol/subscriptionId';
 
-/** A version's process that died unasked this many times within RESTART_WINDOW_MS is not started again until the window passes. */
-const MAX_RESTARTS = 3;
-const RESTART_WINDOW_MS = 60_000;
+/** A version's process that died unasked this many times within a minute is not started again until fewer did. */
+const MAX_DEATHS = 3;
 
 export class StdioPool {
   private readonly processes = new Map<string, { upstream: Promise<StdioUpstream>; open: Map<string, Open> }>();
   private seq = 0;
   /**
-   * Versions whose process died unasked: when (within the last minute), the last reason, and whether the
-   * next process started for them is a restart.
+   * Versions whose process died unasked: their deaths (the throttle), the last reason, and whether the next
+   * process started for them is a restart.
    */
-  private readonly deaths = new Map<string, { at: number[]; reason: string; restartDue: boolean }>();
+  private readonly deaths = new Map<string, { throttle: CrashThrottle; reason: string; restartDue: boolean }>();
 
   constructor(
     private readonly metrics: VersionMetrics,
@@ -64,7 +65,7 @@ export class StdioPool {
     const running = this.processes.get(k);
     if (running) return running;
     const open = new Map<string, Open>();
-    const label = `server "${server}" version ${record.version}`;
+    const label = versionLabel(server, record.version);
     const upstream = StdioUpstream.start(label, record, this.stdioOptions, {
       message: (m) => {
         const msg = m as Msg;
@@ -95,7 +96,7 @@ export class StdioPool {
         const o = typeof id === 'string' ? open.get(id) : undefined;
         if (!o || typeof id !== 'string') return;
         open.delete(id);
-        o.resolve({ jsonrpc: '2.0', id: o.id, error: { code: -32603, message: `${label} sent an answer of ${bytes} bytes, over the limit of ${this.stdioOptions.maxMessageBytes}` } });
+        o.resolve({ jsonrpc: '2.0', id: o.id, error: { code: -32603, message: answerTooLarge(server, record.version, bytes, this.stdioOptions.maxMessageBytes) } });
       },
       close: (reason, unexpected) => {
         // Only this process's entry: after stop(), another process may already serve the version.
@@ -103,9 +104,9 @@ export class StdioPool {
         this.metrics.processEnded(server, record.version);
         if (unexpected) {
           this.metrics.crashed(server, record.version);
-          const now = Date.now();
-          const d = this.deaths.get(k);
-          this.deaths.set(k, { at: [...(d?.at ?? []).filter((t) => now - t < RESTART_WINDOW_MS), now], reason, restartDue: true });
+          const throttle = this.deaths.get(k)?.throttle ?? new CrashThrottle(MAX_DEATHS);
+          throttle.record(Date.now());
+          this.deaths.set(k, { throttle, reason, restartDue: true });
         }
         for (const o of open.values()) o.resolve({ jsonrpc: '2.0', id: o.id, error: { code: -32603, message: reason } });
         open.clear();
@@ -127,18 +128,16 @@ export class StdioPool {
   }
 
   /**
-   * Why a version's process is not started again now: it died unasked MAX_RESTARTS times within a minute (a
+   * Why a version's process is not started again now: it died unasked MAX_DEATHS times within a minute (a
    * crash loop would otherwise start a process per request). Undefined when it may start.
    */
   private held(server: string, version: string): string | undefined {
     const k = this.key(server, version);
     if (this.processes.has(k)) return undefined;
     const d = this.deaths.get(k);
-    const now = Date.now();
-    const recent = d?.at.filter((t) => now - t < RESTART_WINDOW_MS) ?? [];
-    if (recent.length < MAX_RESTARTS) return undefined;
-    const until = new Date(recent[recent.length - MAX_RESTARTS]! + RESTART_WINDOW_MS).toISOString().slice(11, 19);
-    return `server "${server}" version ${version} exited ${recent.length} times in the last minute; not restarted until ${until} UTC (last: ${d!.reason})`;
+    const verdict = d?.throttle.check(Date.now());
+    if (!d || !verdict || verdict.allowed) return undefined;
+    return heldAfterExits(server, version, verdict.count, verdict.until, d.reason);
   }
 
   /** Sends one request to the version's process and resolves with its answer (original id restored). */
@@ -150,7 +149,7 @@ export class StdioPool {
     try {
       u = await e.upstream;
     } catch (err) {
-      return { jsonrpc: '2.0', id: msg.id, error: { code: -32603, message: `server "${server}" version ${record.version} could not be started: ${(err as Error).message}` } };
+      return { jsonrpc: '2.0', id: msg.id, error: { code: -32603, message: couldNotStart(server, record.version, (err as Error).message) } };
     }
     const internal = `pool-${++this.seq}`;
     const meta = msg.params?._meta as Record<string, unknown> | undefined;
@@ -166,7 +165,7 @@ export class StdioPool {
       const timer = opts.longLived
         ? undefined
         : setTimeout(() => {
-            if (e.open.delete(internal)) finish({ jsonrpc: '2.0', id: msg.id, error: { code: -32603, message: `server "${server}" version ${record.version} did not answer ${msg.method} within ${this.requestTimeoutMs} ms` } });
+            if (e.open.delete(internal)) finish({ jsonrpc: '2.0', id: msg.id, error: { code: -32603, message: didNotAnswer(server, record.version, this.requestTimeoutMs, msg.method) } });
           }, this.requestTimeoutMs).unref();
       const cancelled: Msg = { jsonrpc: '2.0', id: msg.id, error: { code: -32800, message: 'request cancelled: the client went away' } };
       const onAbort = (): void => {

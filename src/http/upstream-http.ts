@@ -38,7 +38,11 @@ export interface ForwardRequest {
 }
 
 /** The backend did not finish answering within `ForwardRequest.timeoutMs`. */
-export class TimeoutError extends Error {}
+export class TimeoutError extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`did not answer within ${timeoutMs} ms`);
+  }
+}
 
 export interface ForwardResult {
   status: number;
@@ -96,7 +100,7 @@ export function forward(
         : setTimeout(() => {
             if (!settle()) return;
             call.abort();
-            reject(new TimeoutError(`did not answer within ${req.timeoutMs} ms`));
+            reject(new TimeoutError(req.timeoutMs!));
           }, req.timeoutMs).unref();
     let inspect: ReturnType<typeof messageInspector> | undefined;
     /** Chunks passed on to the client and not yet shown to the inspector. */

@@ -5,14 +5,20 @@
  * - a message that is not JSON gets -32700; one over the size limit gets -32600;
  * - a backend that cannot start, dies, or does not answer within the deadline: every affected request gets
  *   a JSON-RPC error naming the server and the version, at once;
- * - the pinned version is rolled back or removed (or its process died): the session moves to the version
- *   now chosen by weight, its `initialize` is replayed, and list_changed tells the client what changed;
- *   the old backend finishes its requests (and gets the answers to the requests it sent the client) first.
+ * - the pinned version is rolled back or removed, its process died, or (with `onPromote: 'move'`, the default)
+ *   another version was promoted: the session moves to the version now chosen by weight (the decision is
+ *   domain/pin-decision.ts, shared with the HTTP router), its `initialize` is replayed, and list_changed tells
+ *   the client what changed; the old backend finishes its requests (and gets the answers to the requests it
+ *   sent the client) first.
  * - the client goes away (input ends, output fails, or `stop()`): every backend it had is ended.
  */
 import type { Readable, Writable } from 'node:stream';
+import { CrashThrottle } from '../domain/crash-throttle.js';
+import { decidePin, type PinDecision, type PromotionPolicy } from '../domain/pin-decision.js';
+import { SessionReason } from '../domain/reasons.js';
 import { chooseByWeight } from '../domain/weighted-choice.js';
-import type { ServerState, VersionRecord } from '../domain/types.js';
+import type { VersionRecord } from '../domain/types.js';
+import { answerTooLarge, couldNotStart, didNotAnswer, noVersionCarriesTraffic, notRestartedAfterRestarts, notRunning, versionLabel } from '../protocol/router-errors.js';
 import { LineSplitter } from '../protocol/line-splitter.js';
 import { peekId } from '../protocol/peek-id.js';
 import type { LiveView } from '../registry/live-view.js';
@@ -50,6 +56,11 @@ export interface ProxyOptions {
    * very process it left. 0 turns this off.
    */
   rollbackWindowMs: number;
+  /**
+   * When another version is promoted: `move` (default) takes the session to the new blue at once (a stdio
+   * session's backend is a whole process held for one client); `drain` keeps it on its version until it ends.
+   */
+  onPromote: PromotionPolicy;
 }
 
 export const DEFAULT_PROXY_OPTIONS: ProxyOptions = {
@@ -59,6 +70,7 @@ export const DEFAULT_PROXY_OPTIONS: ProxyOptions = {
   maxRestartsPerMinute: 3,
   lifeline: true,
   rollbackWindowMs: 600_000,
+  onPromote: 'move',
 };
 
 type Id = string | number;
@@ -106,7 +118,7 @@ export class StdioProxy {
   private initialized = false;
   private privateSeq = 0;
   private readonly privateWaiters = new Map<string, (m: Msg) => void>();
-  private restarts: number[] = [];
+  private readonly restarts: CrashThrottle;
   private migrating: Promise<void> | undefined;
   private ended = false;
   private done!: () => void;
@@ -123,6 +135,7 @@ export class StdioProxy {
     private readonly opts: ProxyOptions = DEFAULT_PROXY_OPTIONS,
   ) {
     this.lifeline = opts.lifeline ? new Lifeline() : undefined;
+    this.restarts = new CrashThrottle(opts.maxRestartsPerMinute);
   }
 
   /** Serves the client until its input ends; resolves once every backend is gone. */
@@ -173,7 +186,7 @@ export class StdioProxy {
   }
 
   private label(version: string): string {
-    return `server "${this.name}" version ${version}`;
+    return versionLabel(this.name, version);
   }
 
   /** Starts a backend for `record`; `restart`: in place of one that died (counted as such). */
@@ -182,7 +195,7 @@ export class StdioProxy {
       const known = this.view.get(this.name) !== undefined;
       const hint = this.opts.unknownServerHint?.();
       const unknown = `unknown server "${this.name}"${hint === undefined ? '' : `: ${hint}`}`;
-      return { version: '-', startedAt: Date.now(), failure: known ? `no version of server "${this.name}" carries traffic` : unknown };
+      return { version: '-', startedAt: Date.now(), failure: known ? noVersionCarriesTraffic(this.name) : unknown };
     }
     const b: Backend = { version: record.version, startedAt: Date.now() };
     const label = this.label(record.version);
@@ -208,7 +221,7 @@ export class StdioProxy {
       this.metrics.sessionStarted(this.name, record.version);
       if (record.type === 'stdio') this.metrics.processStarted(this.name, record.version, restart);
     } catch (e) {
-      b.failure = `${label} could not be started: ${(e as Error).message}`;
+      b.failure = couldNotStart(this.name, record.version, (e as Error).message);
     }
     return b;
   }
@@ -231,7 +244,7 @@ export class StdioProxy {
   /** A backend sent a message over the limit: dropped; if it answered a waiting request, that request fails now. */
   private backendOversize(b: Backend, bytes: number, id: Id | null | undefined): void {
     if (id !== undefined && id !== null && this.pending.get(key(id))?.backend === b) {
-      this.answerWithError(key(id), `${this.label(b.version)} sent an answer of ${bytes} bytes, over the limit of ${this.opts.maxMessageBytes}`, { error: true });
+      this.answerWithError(key(id), answerTooLarge(this.name, b.version, bytes, this.opts.maxMessageBytes), { error: true });
       return;
     }
     this.noise++;
@@ -293,7 +306,7 @@ export class StdioProxy {
       if (m.method === 'notifications/cancelled') this.cancelled(m.params?.requestId);
       if (m.method !== undefined && m.id !== undefined && m.id !== null) this.track(m.id, m.method, b);
     }
-    if (!b.upstream?.alive) return this.failPending(b, b.failure ?? `${this.label(b.version)} is not running`);
+    if (!b.upstream?.alive) return this.failPending(b, b.failure ?? notRunning(this.name, b.version));
     b.upstream.send(msg, text);
   }
 
@@ -310,7 +323,7 @@ export class StdioProxy {
     const k = key(id);
     const timer = setTimeout(() => {
       if (this.pending.get(k)?.timer !== timer) return;
-      this.answerWithError(k, `${this.label(backend.version)} did not answer ${method} within ${this.opts.requestTimeoutMs} ms`, { transportFailure: true });
+      this.answerWithError(k, didNotAnswer(this.name, backend.version, this.opts.requestTimeoutMs, method), { transportFailure: true });
     }, this.opts.requestTimeoutMs);
     timer.unref();
     this.pending.set(k, { id, method, started: performance.now(), timer, backend });
@@ -404,29 +417,42 @@ export class StdioProxy {
     this.failPending(b, reason);
     if (this.ended || b !== this.current) return;
     const now = Date.now();
-    this.restarts = this.restarts.filter((t) => now - t < 60_000);
-    if (this.restarts.length >= this.opts.maxRestartsPerMinute) {
-      b.failure = `${reason}; not restarted (${this.restarts.length} restarts in the last minute)`;
+    const verdict = this.restarts.check(now);
+    if (!verdict.allowed) {
+      b.failure = notRestartedAfterRestarts(reason, verdict.count);
       return;
     }
-    this.restarts.push(now);
+    this.restarts.record(now);
     b.failure = reason;
-    await this.migrate(`${reason}; moving the session`, true);
+    const d = this.decide(b, reason);
+    if (d.action === 'stay') return; // not reached: a death never lets a session stay
+    await this.migrate(d, true);
   }
 
-  /** On every registry change: move the session if its version was rolled back, removed or made inactive. */
+  /** What the pin decision says of `b` now; `died`: the text of its death (or failure to start), if any. */
+  private decide(b: Backend, died?: string): PinDecision {
+    return decidePin(this.view.get(this.name), { server: this.name, version: b.version, pinnedAt: b.startedAt }, Date.now(), { onPromote: this.opts.onPromote }, died === undefined ? {} : { backendDied: died });
+  }
+
+  /**
+   * On every registry change: the pin decision says whether the session moves (its version rolled back,
+   * removed, promoted away under `move`, or its backend failed). An `end` (the server is gone) moves it to
+   * nothing: a stdio client has no session to end, so its requests get errors saying why until it goes.
+   */
   private async checkPinned(): Promise<void> {
     const b = this.current;
     if (!b || this.ended || this.migrating) return;
-    const server = this.view.get(this.name);
-    const v = server?.versions.find((x) => x.version === b.version);
-    if (b.failure === undefined && v && v.status !== 'inactive' && !rolledBackSince(server!, b)) return;
+    const d = this.decide(b, b.failure);
+    if (d.action === 'stay') return;
     if (!b.upstream && !this.choose()) return; // nothing better to move to
-    await this.migrate(`version ${b.version} ${v ? (v.status === 'inactive' ? 'is inactive' : 'was rolled back') : 'was removed'}`);
+    await this.migrate(d);
   }
 
   /** Moves the session to the version now chosen by weight, replaying the client's handshake. */
-  private migrate(why: string, afterCrash = false): Promise<void> {
+  private migrate(decision: Exclude<PinDecision, { action: 'stay' }>, afterCrash = false): Promise<void> {
+    const why = afterCrash ? `${decision.why}; moving the session` : decision.why;
+    // Counted for a session that ran on the version (not for one whose backend never started).
+    if (this.current?.upstream) this.metrics.sessionLeft(this.name, this.current.version, decision.reason);
     // Set before the first await, so messages arriving meanwhile are held back.
     this.migrating ??= (async () => {
       const old = this.current!;
@@ -461,18 +487,15 @@ export class StdioProxy {
       this.opts.notice?.(`${why}: the session now uses ${next.upstream ? `version ${next.version}` : `nothing (${next.failure})`}`);
       // Left at a promotion: the old backend stays warm for the rollback window. Otherwise it finishes what
       // it was asked, then goes.
-      if (this.leftAtPromotion(old)) this.keepStandby(old);
+      if (decision.reason === SessionReason.PromotedAway && this.warmable(old)) this.keepStandby(old);
       else void this.retire(old);
     })().finally(() => (this.migrating = undefined));
     return this.migrating;
   }
 
-  /** True when `b` is healthy and its version is merely inactive now (another was promoted), not rolled back or gone. */
-  private leftAtPromotion(b: Backend): boolean {
-    if (this.opts.rollbackWindowMs <= 0 || b.failure !== undefined || !b.upstream?.alive || b.closing) return false;
-    const server = this.view.get(this.name);
-    const v = server?.versions.find((x) => x.version === b.version);
-    return v?.status === 'inactive' && !rolledBackSince(server!, b);
+  /** True when `b`, left at a promotion, may stay warm for the rollback window: it is healthy and the window is on. */
+  private warmable(b: Backend): boolean {
+    return this.opts.rollbackWindowMs > 0 && b.failure === undefined && b.upstream?.alive === true && !b.closing;
   }
 
   private keepStandby(b: Backend): void {
@@ -576,7 +599,3 @@ export class StdioProxy {
   }
 }
 
-/** True when `b`'s version was rolled back after `b` started (it may be green again by a later deploy). */
-function rolledBackSince(server: ServerState, b: Backend): boolean {
-  return server.history.some((e) => e.kind === 'rollback' && e.fromVersion === b.version && e.timestamp >= b.startedAt);
-}

@@ -3,6 +3,7 @@
  * windows (what a version did between two times) for rollout analysis, from once-a-second snapshots.
  */
 import type { VersionWindow } from '../domain/analysis.js';
+import type { SessionReason } from '../domain/reasons.js';
 import { isMcpRequestMethod } from '../protocol/mcp-methods.js';
 
 /**
@@ -35,14 +36,14 @@ export interface Counters {
 export const zero = (): Counters => ({ sessionsStarted: 0, requests: 0, errors: 0, toolCalls: 0, toolErrors: 0, transportFailures: 0, crashes: 0, latency: LATENCY_BUCKETS_MS.map(() => 0).concat(0), latencySumMs: 0 });
 
 export class VersionMetrics {
-  private readonly series = new Map<string, { server: string; version: string; c: Counters; byMethod: Map<string, number>; active: number; processes: number }>();
+  private readonly series = new Map<string, { server: string; version: string; c: Counters; byMethod: Map<string, number>; left: Map<SessionReason, number>; active: number; processes: number }>();
   private snapshots: { at: number; data: Map<string, Counters> }[] = [];
 
   private entry(server: string, version: string) {
     const key = `${server}\u0000${version}`;
     let e = this.series.get(key);
     if (!e) {
-      e = { server, version, c: zero(), byMethod: new Map(), active: 0, processes: 0 };
+      e = { server, version, c: zero(), byMethod: new Map(), left: new Map(), active: 0, processes: 0 };
       this.series.set(key, e);
     }
     return e;
@@ -56,6 +57,15 @@ export class VersionMetrics {
 
   sessionEnded(server: string, version: string): void {
     this.entry(server, version).active--;
+  }
+
+  /**
+   * A front ended a session of the version, or moved it to another version, for `reason` (not the client:
+   * its DELETE or disconnect is not counted here). Reasons are a closed set, so the series stay bounded.
+   */
+  sessionLeft(server: string, version: string, reason: SessionReason): void {
+    const e = this.entry(server, version);
+    e.left.set(reason, (e.left.get(reason) ?? 0) + 1);
   }
 
   /**
@@ -129,6 +139,8 @@ export class VersionMetrics {
     for (const e of all) lines.push(`mcp_rollout_sessions_active${lbl(e.server, e.version)} ${e.active}`);
     head('mcp_rollout_sessions_total', 'counter', 'Client sessions started.');
     for (const e of all) lines.push(`mcp_rollout_sessions_total${lbl(e.server, e.version)} ${e.c.sessionsStarted}`);
+    head('mcp_rollout_sessions_ended_total', 'counter', 'Client sessions ended or moved off the version by the router or proxy, by reason code.');
+    for (const e of all) for (const [r, n] of e.left) lines.push(`mcp_rollout_sessions_ended_total${lbl(e.server, e.version, `,reason="${r}"`)} ${n}`);
     head('mcp_rollout_requests_total', 'counter', 'Requests forwarded, by method.');
     for (const e of all) for (const [m, n] of e.byMethod) lines.push(`mcp_rollout_requests_total${lbl(e.server, e.version, `,method="${esc(m)}"`)} ${n}`);
     head('mcp_rollout_errors_total', 'counter', 'JSON-RPC error responses and transport failures.');

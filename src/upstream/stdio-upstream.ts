@@ -12,6 +12,7 @@ import { LineSplitter } from '../protocol/line-splitter.js';
 import { peekId } from '../protocol/peek-id.js';
 import type { Lifeline } from './lifeline.js';
 import type { Upstream, UpstreamEvents } from './upstream.js';
+import { crashed } from '../protocol/router-errors.js';
 
 export interface StdioSpec {
   command: string;
@@ -103,7 +104,7 @@ export class StdioUpstream implements Upstream {
       if (!this.closing) void this.endLeftovers();
       const tail = this.stderrTail.trim().split('\n').slice(-2).join(' | ');
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-      events.close(this.closing ? 'closed' : `${this.label} ${how}${tail ? ` (stderr: ${tail})` : ''}`, !this.closing);
+      events.close(this.closing ? 'closed' : crashed(this.label, how, tail), !this.closing);
     });
   }
 

@@ -208,6 +208,31 @@ describe('stdio proxy: sessions that end badly or move', () => {
     assert.ok(await waitGone(green.pid, 5000), 'the rolled-back backend ends');
   });
 
+  it('a promotion moves the session by default (counted as PromotedAway); with onPromote drain it stays on its very process', async () => {
+    const setup = async (r: Registry): Promise<void> => {
+      await r.deploy('s', { version: '1.0.0', transport: raw('blue') });
+      await r.deploy('s', { version: '2.0.0', transport: raw('green'), traffic: 0 });
+    };
+    const moved = await harness(setup, { rollbackWindowMs: 0 });
+    await handshake(moved);
+    await moved.registry.promote('s', '2.0.0');
+    await waitForBackend(moved, 'green');
+    assert.match(moved.metrics.prometheus(), /^mcp_rollout_sessions_ended_total\{server="s",version="1\.0\.0",reason="PromotedAway"\} 1$/m);
+    await moved.end();
+
+    const drained = await harness(setup, { onPromote: 'drain' });
+    await handshake(drained);
+    const blue = await pids(drained, 1);
+    await drained.registry.promote('s', '2.0.0');
+    // The proxy decides in the view's change event, before the view is seen to change here.
+    for (let i = 0; drained.view.get('s')!.versions.find((v) => v.version === '1.0.0')!.status !== 'inactive'; i++) {
+      assert.ok(i < 1200, 'the view never saw the promotion');
+      await sleep(50);
+    }
+    assert.equal((await pids(drained, 2)).pid, blue.pid, 'the session stays on the old blue\'s process');
+    assert.doesNotMatch(drained.metrics.prometheus(), /sessions_ended_total\{/);
+  });
+
   it('the kept backend ends when the rollback window closes', async () => {
     const h = await harness(
       async (r) => {

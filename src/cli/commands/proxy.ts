@@ -7,22 +7,23 @@ import { startTelemetryWriter } from '../../telemetry/telemetry-files.js';
 import { VersionMetrics } from '../../telemetry/version-metrics.js';
 import type { Command } from '../command.js';
 import { durationOption } from '../rollout-options.js';
+import { promotionOption } from '../promotion-option.js';
 
 export const proxyCommand: Command = {
   name: 'proxy',
   summary: 'be the MCP server <name> over stdio for one client, routing its session to a version chosen by weight',
-  usage: '<name> [--request-timeout 5m] [--rollback-window 10m] [--max-message-bytes <n>] [--seed <n>]',
+  usage: '<name> [--request-timeout 5m] [--rollback-window 10m] [--max-message-bytes <n>] [--seed <n>] [--on-promote move|drain]',
   help: [
     'A client configuration entry runs it in place of the server:',
     '  {"mcpServers": {"weather": {"command": "mcp-rollout", "args": ["proxy", "weather"]}}}',
     'The session stays on its version; after a rollback it moves to a good version by itself, and after a promotion',
     'to the new blue (the old backend stays up for --rollback-window, so a rollback returns to it at once; 0 turns',
-    'that off). Only JSON-RPC goes to stdout; notices go to stderr. Telemetry is written to .mcp-rollout/telemetry/',
+    'that off; --on-promote drain keeps the session on its version instead). Only JSON-RPC goes to stdout; notices go to stderr. Telemetry is written to .mcp-rollout/telemetry/',
     'every second, when the project has a .mcp-rollout/ directory (the proxy never creates it).',
     'A server the registry does not define: every request gets an error naming the files looked in and how to point',
     'the proxy (MCP_ROLLOUT_PROJECT_DIR, or a server deployed with --scope global); the proxy runs until stdin closes.',
   ].join('\n'),
-  spec: { positionals: ['name'], options: { 'request-timeout': 'string', 'rollback-window': 'string', 'max-message-bytes': 'string', seed: 'string' } },
+  spec: { positionals: ['name'], options: { 'request-timeout': 'string', 'rollback-window': 'string', 'max-message-bytes': 'string', seed: 'string', 'on-promote': 'string' } },
   async run(args, ctx) {
     const name = args.positionals.name!;
     const streams = ctx.io.streams;
@@ -33,6 +34,7 @@ export const proxyCommand: Command = {
     if (seed !== undefined && !/^\d+$/.test(seed)) throw new AppError('usage', `--seed must be a non-negative integer, got "${seed}"`);
     const requestTimeoutMs = durationOption(args, 'request-timeout', DEFAULT_PROXY_OPTIONS.requestTimeoutMs, 1);
     const rollbackWindowMs = durationOption(args, 'rollback-window', DEFAULT_PROXY_OPTIONS.rollbackWindowMs);
+    const onPromote = promotionOption(args, DEFAULT_PROXY_OPTIONS.onPromote);
     const store = ctx.registry().store;
     const view = new LiveView(store);
     await view.start();
@@ -42,6 +44,7 @@ export const proxyCommand: Command = {
       ...DEFAULT_PROXY_OPTIONS,
       requestTimeoutMs,
       rollbackWindowMs,
+      onPromote,
       maxMessageBytes: bytes === undefined ? DEFAULT_PROXY_OPTIONS.maxMessageBytes : Number(bytes),
       ...(seed === undefined ? {} : { draw: seededDraws(Number(seed)) }),
       notice: (text) => ctx.io.stderr(`mcp-rollout proxy ${name}: ${text}\n`),

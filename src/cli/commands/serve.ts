@@ -8,11 +8,12 @@ import { probeVersion } from '../../pipeline/health-probe.js';
 import { superviseRollouts } from '../../pipeline/rollout-supervisor.js';
 import { combinedTelemetry, fileTelemetry } from '../../telemetry/telemetry-files.js';
 import { durationOption, renderEvent } from '../rollout-options.js';
+import { promotionOption } from '../promotion-option.js';
 
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'run the HTTP router: /mcp/<name> for every server, sessions split by weight and pinned',
-  usage: '[--host 127.0.0.1] [--port 7300] [--token <t>] [--allow-origin <o...>] [--allow-host <h...>] [--max-body <bytes>] [--max-sessions <n>] [--idle-timeout 30m] [--rollback-window 10m] [--request-timeout 5m] [--connect-timeout 5s] [--process-idle-timeout 5m] [--max-processes 32]',
+  usage: '[--host 127.0.0.1] [--port 7300] [--token <t>] [--allow-origin <o...>] [--allow-host <h...>] [--max-body <bytes>] [--max-sessions <n>] [--idle-timeout 30m] [--rollback-window 10m] [--request-timeout 5m] [--connect-timeout 5s] [--process-idle-timeout 5m] [--max-processes 32] [--on-promote drain|move]',
   help: [
     'Clients connect to http://HOST:PORT/mcp/<name> (Streamable HTTP). /healthz, /readyz and /metrics (Prometheus) too.',
     'Traffic changes made with the CLI reach the running router within a second. SIGTERM or Ctrl-C: stop accepting,',
@@ -22,6 +23,8 @@ export const serveCommand: Command = {
     'A stdio version runs a process per legacy session: at most --max-processes per version (at the cap the least',
     'recently used idle session is ended first; when every one is busy the new session gets 503), and a session',
     'idle for --process-idle-timeout is ended with its process.',
+    'At a promotion open sessions stay on their version until they end (--on-promote drain, the default); --on-promote',
+    'move ends them, so their clients start new sessions on the new blue.',
     'Example:',
     '  mcp-rollout serve --port 7300',
   ].join('\n'),
@@ -30,7 +33,7 @@ export const serveCommand: Command = {
     options: {
       host: 'string', port: 'string', token: 'string', 'allow-origin': 'list', 'allow-host': 'list',
       'max-body': 'string', 'max-sessions': 'string', 'idle-timeout': 'string', 'rollback-window': 'string', 'request-timeout': 'string',
-      'connect-timeout': 'string', 'process-idle-timeout': 'string', 'max-processes': 'string',
+      'connect-timeout': 'string', 'process-idle-timeout': 'string', 'max-processes': 'string', 'on-promote': 'string',
     },
   },
   async run(args, ctx) {
@@ -57,6 +60,7 @@ export const serveCommand: Command = {
       connectTimeoutMs: durationOption(args, 'connect-timeout', DEFAULT_ROUTER_OPTIONS.connectTimeoutMs, 1),
       processIdleTimeoutMs: durationOption(args, 'process-idle-timeout', DEFAULT_ROUTER_OPTIONS.processIdleTimeoutMs, 1),
       maxProcessesPerVersion: int('max-processes', DEFAULT_ROUTER_OPTIONS.maxProcessesPerVersion, 1, 100_000),
+      onPromote: promotionOption(args, DEFAULT_ROUTER_OPTIONS.onPromote),
       ...(token ? { token } : {}),
     };
     const view = new LiveView(ctx.registry().store);

@@ -1,0 +1,92 @@
+/**
+ * One decision for a session pinned to a version, shared by every front (the stdio proxy, the HTTP router):
+ * given what the registry says now, the pin, the time and what the front saw of its backend, the session
+ * stays, moves to another version, or ends. The fronts differ only in what they can do with `move`: the proxy
+ * moves the session live; the router (until HTTP sessions migrate) ends it and its client starts a new one.
+ * Pure: the clock is passed in.
+ */
+import { SessionReason } from './reasons.js';
+import type { ServerState } from './types.js';
+
+/**
+ * What a session does when another version is promoted and its own becomes inactive: `drain` stays on it until
+ * the session ends; `move` goes to the new blue. The version is healthy (it was blue a moment ago), so draining
+ * costs nothing but the old backend's life; moving frees it at once at the price of a session switch.
+ */
+export type PromotionPolicy = 'drain' | 'move';
+export const PROMOTION_POLICIES: readonly PromotionPolicy[] = ['drain', 'move'];
+
+/** The session's pin. */
+export interface Pin {
+  /** The server's name (the state is undefined once the server is removed). */
+  server: string;
+  version: string;
+  /** Epoch ms when the session was pinned to `version`: a rollback at or after it concerns the session. */
+  pinnedAt: number;
+  /** Epoch ms of the session's last request, for the idle timeout (omit: no idle timeout applies). */
+  lastUsed?: number;
+}
+
+/** What the front saw of the session's backend since its last decision. */
+export interface Observed {
+  /** The backend's process or connection died unasked, or could not start: the front's text saying so. */
+  backendDied?: string;
+  /** The backend no longer knows the session (it answered 404: it restarted). */
+  backendSessionGone?: boolean;
+}
+
+export interface PinPolicy {
+  onPromote: PromotionPolicy;
+  /** A session unused this long ends, ms (omit: never). */
+  idleTimeoutMs?: number;
+}
+
+export type PinDecision =
+  | { action: 'stay' }
+  /** To the version the weights now choose (the caller's weighted choice picks it). */
+  | { action: 'move'; reason: SessionReason; why: string }
+  | { action: 'end'; reason: SessionReason; why: string };
+
+const STAY: PinDecision = { action: 'stay' };
+
+/**
+ * Decides what a pinned session does now. `server` is the server's state, undefined once the server is
+ * removed. In order: the registry's truth (server removed, version removed, version rolled back since the
+ * pin), then what the front saw (backend died, backend session gone), then the idle timeout, then the
+ * promotion policy. Never throws.
+ */
+export function decidePin(server: ServerState | undefined, pin: Pin, now: number, policy: PinPolicy, observed: Observed = {}): PinDecision {
+  const name = pin.server;
+  if (server === undefined) return { action: 'end', reason: SessionReason.ServerRemoved, why: `server "${name}" was removed` };
+  const v = server.versions.find((x) => x.version === pin.version);
+  const label = `version ${pin.version} of "${name}"`;
+  if (!v) return { action: 'move', reason: SessionReason.VersionRemoved, why: `${label} was removed` };
+  const rb = lastRollbackAt(server, pin.version);
+  if (rb !== undefined && rb >= pin.pinnedAt) return { action: 'move', reason: SessionReason.VersionRolledBack, why: `${label} was rolled back` };
+  if (observed.backendDied !== undefined) return { action: 'move', reason: SessionReason.BackendDied, why: observed.backendDied };
+  if (observed.backendSessionGone) return { action: 'move', reason: SessionReason.BackendSessionGone, why: `server "${name}" version ${pin.version} no longer knows the session (its backend restarted)` };
+  if (policy.idleTimeoutMs !== undefined && pin.lastUsed !== undefined && now - pin.lastUsed > policy.idleTimeoutMs) {
+    return { action: 'end', reason: SessionReason.IdleTimeout, why: `the session was unused for ${policy.idleTimeoutMs / 1000} s (--idle-timeout)` };
+  }
+  if (v.status === 'inactive' && policy.onPromote === 'move') {
+    return { action: 'move', reason: SessionReason.PromotedAway, why: `${label} is inactive: another version was promoted (--on-promote move)` };
+  }
+  return STAY;
+}
+
+/**
+ * Each server state's last rollback time per version, computed once per state: fronts decide on every request,
+ * and a long history should not be read each time. States are replaced, never changed, on a registry change.
+ */
+const rollbacks = new WeakMap<ServerState, Map<string, number>>();
+
+/** Epoch ms of the latest rollback away from `version`, or undefined when it was never rolled back. */
+export function lastRollbackAt(server: ServerState, version: string): number | undefined {
+  let at = rollbacks.get(server);
+  if (!at) {
+    at = new Map();
+    for (const e of server.history) if (e.kind === 'rollback') at.set(e.fromVersion, Math.max(e.timestamp, at.get(e.fromVersion) ?? -Infinity));
+    rollbacks.set(server, at);
+  }
+  return at.get(version);
+}
