@@ -137,7 +137,7 @@ export class ManagedFleet {
     const label = `${server.name}@${v.version}`;
     const onEvent = (e: ManagedEvent): void => this.onEvent(server.name, v.version, e);
     const proc = new ManagedProcess(label, v.managed!, { ...DEFAULT_MANAGED_OPTIONS, readyTimeoutMs: this.opts.readyTimeoutMs, headers: v.headers, lifeline: this.lifeline, now: this.opts.now, onEvent });
-    const started = proc.start().catch((e: Error) => this.opts.log(`${label}: could not be started: ${e.message}`));
+    const started = proc.start().catch((e: Error) => this.opts.log(`${e.message} (started again with backoff)`));
     this.running.set(key(server.name, v.version), { server: server.name, version: v.version, spec, proc, started });
     return started;
   }
@@ -154,16 +154,18 @@ export class ManagedFleet {
         return;
       case 'exited':
         m.processEnded(server, version);
-        m.crashed(server, version);
         this.opts.log(`${label}: managed server (pid ${e.pid}) ${e.reason}`);
         return;
       case 'start-failed':
         this.opts.log(`${label}: restart failed: ${e.reason}`);
         return;
+      // Every death (after ready, or a start that failed) comes here, and counts as a crash for rollout analysis.
       case 'restarting':
+        m.crashed(server, version);
         record('restarted', `${e.reason}; started again after ${e.delayMs / 1000} s`);
         return;
       case 'held':
+        m.crashed(server, version);
         record('held', `${e.reason}; no restart before ${new Date(e.until).toISOString()}`);
         this.opts.log(`${label}: restarts held: ${e.reason}`);
         return;

@@ -96,7 +96,7 @@ export class ManagedProcess {
     try {
       return await this.launch(false);
     } catch (e) {
-      if (!this.stopping && this.opts.restart) this.died((e as Error).message);
+      if (!this.stopping && this.opts.restart) this.died(reasonOf(e));
       throw e;
     }
   }
@@ -131,7 +131,7 @@ export class ManagedProcess {
     for (let attempt = 1; ; attempt++) {
       const port = this.spec.port === 'auto' ? await freePort() : this.spec.port;
       const outcome = await this.startOn(port);
-      if (this.stopping) throw new Error(`${this.label}: stopped while starting`);
+      if (this.stopping) throw new StartError(this.label, 'stopped while starting');
       if (outcome.ok) {
         this.state = 'ready';
         this.port = port;
@@ -141,7 +141,7 @@ export class ManagedProcess {
         return outcome.url;
       }
       const retry = this.spec.port === 'auto' && outcome.exited && ADDRESS_IN_USE.test(outcome.message) && attempt < PORT_ATTEMPTS;
-      if (!retry) throw new Error(`${this.label}: ${outcome.message}`);
+      if (!retry) throw new StartError(this.label, outcome.message);
     }
   }
 
@@ -234,8 +234,8 @@ export class ManagedProcess {
       await this.launch(true);
     } catch (e) {
       if (this.stopping) return;
-      this.opts.onEvent?.({ type: 'start-failed', reason: (e as Error).message });
-      this.died((e as Error).message);
+      this.opts.onEvent?.({ type: 'start-failed', reason: reasonOf(e) });
+      this.died(reasonOf(e));
     }
   }
 
@@ -276,6 +276,18 @@ export class ManagedProcess {
     this.forgetChild(child);
   }
 }
+
+/** A start that failed: the message names the version; `reason` is what happened, for history lines. */
+export class StartError extends Error {
+  constructor(
+    label: string,
+    readonly reason: string,
+  ) {
+    super(`${label}: ${reason}`);
+  }
+}
+
+const reasonOf = (e: unknown): string => (e instanceof StartError ? e.reason : (e as Error).message);
 
 /** A free TCP port on 127.0.0.1 (another process may take it before the server binds it: see launch's retry). */
 export function freePort(): Promise<number> {
