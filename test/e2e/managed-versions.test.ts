@@ -186,4 +186,28 @@ describe('managed versions under mcp-rollout serve', () => {
     assert.match(await res.text(), /server \\?"crashy\\?" version 1\.0\.0 is a managed version whose server is not running \(held/);
     await stopServe(serve);
   });
+
+  it('a promoted-away managed version is stopped once the rollback window has passed (no session left on it)', async () => {
+    const r = await tempProject();
+    try {
+      const tokens = [`old-${randomUUID()}`, `new-${randomUUID()}`];
+      for (const [i, v] of ['1.0.0', '1.1.0'].entries()) {
+        const d = await runCli('deploy', ['modern', v, '--type', 'http', '--command', process.execPath, '--port', 'auto', '--skip-validation', '--', MODERN, '--http', '--port', '{port}', tokens[i]!], { cwd: r.dir, env: r.env });
+        assert.equal(d.code, 0, d.stderr);
+      }
+      const serve = await startServe(r, ['--rollback-window', '1s']);
+      serves.push(serve);
+      const [oldPid] = pidsWith(tokens[0]!);
+      assert.ok(oldPid !== undefined && pidsWith(tokens[1]!).length === 1, 'blue and green both started');
+      const promoted = await runCli('promote', ['modern', '1.1.0'], { cwd: r.dir, env: r.env });
+      assert.equal(promoted.code, 0, promoted.stderr);
+      assert.equal(await waitGone(oldPid, 15_000), true, 'the old blue outlived the rollback window');
+      assert.match(serve.out(), /modern@1\.0\.0: inactive for the rollback window and drained: stopping its server/);
+      assert.equal(pidsWith(tokens[1]!).length, 1, 'the new blue runs on');
+      await stopServe(serve);
+      assert.deepEqual(pidsWith(tokens[1]!), [], 'serve stopped with SIGTERM stops its managed servers');
+    } finally {
+      await r.cleanup();
+    }
+  });
 });
