@@ -2,6 +2,7 @@
  * Human output: tables, traffic bars, colour (only on a terminal), secret masking, times.
  */
 import { maskValues } from '../domain/deployment-log.js';
+import { describeManaged } from '../domain/managed-spec.js';
 import type { Status, VersionRecord } from '../domain/types.js';
 
 const ANSI = /\x1b\[[0-9;]*m/g;
@@ -51,6 +52,7 @@ export function describeTarget(v: VersionRecord): string {
     if (v.cwd) parts.push(`(cwd: ${v.cwd})`);
     return parts.join(' ');
   }
+  if (v.type === 'http' && v.managed) return describeManaged({ ...v.managed, env: {} });
   const headers = Object.keys(v.headers);
   return headers.length > 0 ? `${v.url} (headers: ${headers.map((k) => `${k}: ***`).join(', ')})` : v.url;
 }
@@ -61,6 +63,6 @@ function quoteWord(w: string): string {
 
 /** A version record for --json output, secrets masked unless `reveal`. */
 export function versionJson(v: VersionRecord, scope: string, reveal: boolean): Record<string, unknown> {
-  const masked = reveal ? v : v.type === 'stdio' ? { ...v, env: maskValues(v.env) } : { ...v, headers: maskValues(v.headers) };
+  const masked = reveal ? v : v.type === 'stdio' ? { ...v, env: maskValues(v.env) } : { ...v, headers: maskValues(v.headers), ...(v.managed ? { managed: { ...v.managed, env: maskValues(v.managed.env) } } : {}) };
   return { ...masked, scope };
 }

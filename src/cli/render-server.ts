@@ -35,9 +35,34 @@ export function renderServer(stored: StoredServer, style: Style, usage?: Map<str
   ];
   const lines = [`${paint(style, 'bold', server.name)}  ${paint(style, 'dim', `(${stored.scope}: ${stored.location})`)}`];
   lines.push(...table(rows).map((l) => `  ${l}`));
+  lines.push(...renderManaged(server, usage));
   const lr = server.mcpVersionHistory.lastRollback;
   if (lr) lines.push(`  last rollback: ${lr.fromVersion} -> ${lr.toVersion} at ${formatTime(lr.timestamp)} (${lr.reason})`);
   return [...lines, ...renderRollout(server, style, usage)];
+}
+
+/**
+ * One line per managed version: its server process as the router running it reports it (pid, port, up since,
+ * restarts, resident memory, CPU), or that no router runs it.
+ */
+export function renderManaged(server: ServerState, usage?: Map<string, VersionUsage>): string[] {
+  const lines: string[] = [];
+  for (const v of server.versions) {
+    if (v.type !== 'http' || !v.managed) continue;
+    const m = usage?.get(`${server.name}\u0000${v.version}`)?.managed;
+    if (!m) {
+      lines.push(`  ${v.version} managed: no router runs it${v.status === 'inactive' ? '' : ' (start "mcp-rollout serve")'}`);
+      continue;
+    }
+    const parts = [m.state === 'ready' ? `pid ${m.pid ?? '-'}, port ${m.port ?? '-'}` : m.state];
+    if (m.upSince !== undefined) parts.push(`up since ${formatTime(m.upSince)}`);
+    parts.push(`restarts ${m.restarts}`);
+    if (m.rssBytes !== undefined) parts.push(`memory ${(m.rssBytes / 1048576).toFixed(1)} MB`);
+    if (m.cpuSeconds !== undefined) parts.push(`cpu ${m.cpuSeconds.toFixed(2)} s`);
+    if (m.state !== 'ready' && m.lastExit) parts.push(`last exit: ${m.lastExit}`);
+    lines.push(`  ${v.version} managed: ${parts.join(', ')}`);
+  }
+  return lines;
 }
 
 /**

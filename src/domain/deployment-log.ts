@@ -27,7 +27,8 @@ export function maskValues(map: Record<string, string>): Record<string, string> 
 
 /** The transport with secrets masked (env values, header values). */
 export function maskTransport(t: Transport): Transport {
-  return t.type === 'stdio' ? { ...t, env: maskValues(t.env) } : { ...t, headers: maskValues(t.headers) };
+  if (t.type === 'stdio') return { ...t, env: maskValues(t.env) };
+  return { ...t, headers: maskValues(t.headers), ...(t.managed ? { managed: { ...t.managed, env: maskValues(t.managed.env) } } : {}) };
 }
 
 /** Maps a registry change to its log record. `now` is epoch ms. */
@@ -54,5 +55,7 @@ export function toLogRecord(change: Change, now: number): LogRecord {
       return { time, event: 'mcp_server_updated', server, change: 'validation', ...rest };
     case 'server:health-changed':
       return { time, event: 'mcp_server_updated', server, change: 'health', ...rest };
+    case 'server:process':
+      return { time, event: 'mcp_server_updated', server, change: 'process', ...rest };
   }
 }

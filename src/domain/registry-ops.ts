@@ -34,7 +34,8 @@ export type Change =
   | { type: 'server:version-removed'; server: string; version: string }
   | { type: 'server:rollout'; server: string; version: string; phase: string; message: string }
   | { type: 'server:validated'; server: string; version: string; ok: boolean; failures: string[] }
-  | { type: 'server:health-changed'; server: string; version: string; oldHealth: Health; newHealth: Health; reason?: string };
+  | { type: 'server:health-changed'; server: string; version: string; oldHealth: Health; newHealth: Health; reason?: string }
+  | { type: 'server:process'; server: string; version: string; what: 'restarted' | 'held'; reason: string };
 
 export interface OpResult {
   server: ServerState;
@@ -306,6 +307,18 @@ export function setHealth(current: ServerState, version: string, health: Health,
     server,
     changes: [{ type: 'server:health-changed', server: server.name, version, oldHealth: old, newHealth: health, ...why }],
     messages: [`${server.name}@${version} is ${health}`],
+  };
+}
+
+/** Records what happened to a managed version's process (restarted after a death, or restarts held). */
+export function recordProcess(current: ServerState, version: string, event: 'restarted' | 'held', reason: string, now: number): OpResult {
+  requireVersion(current, version);
+  const server = cloneServer(current);
+  server.history.push({ kind: 'process', timestamp: now, version, event, reason });
+  return {
+    server,
+    changes: [{ type: 'server:process', server: server.name, version, what: event, reason }],
+    messages: [`${server.name}@${version}: process ${event}: ${reason}`],
   };
 }
 

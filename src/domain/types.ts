@@ -18,10 +18,26 @@ export const SCOPES: readonly Scope[] = ['project', 'global', 'mcprc'];
 
 export type Health = 'unknown' | 'healthy' | 'unhealthy';
 
-/** How to reach one version: a process to spawn (stdio) or a URL (http = Streamable HTTP, sse = legacy HTTP+SSE). */
+/**
+ * How to reach one version: a process to spawn (stdio) or a URL (http = Streamable HTTP, sse = legacy HTTP+SSE).
+ * An http version with `managed` is a server the router starts itself (see domain/managed-spec.ts); its `url`
+ * then names port 0 when the port is chosen at start (`--port auto`), and only the router knows the real one.
+ */
 export type Transport =
   | { type: 'stdio'; command: string; args: string[]; env: Record<string, string>; cwd?: string }
-  | { type: 'http' | 'sse'; url: string; headers: Record<string, string> };
+  | { type: 'http' | 'sse'; url: string; headers: Record<string, string>; managed?: ManagedSpec };
+
+/** An HTTP server process the router runs for a version (`mcp-deploy --type http --command ... --port ...`). */
+export interface ManagedSpec {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd?: string;
+  /** A fixed TCP port, or 'auto': a free port chosen each time the process starts. */
+  port: number | 'auto';
+  /** The MCP endpoint's path on that port, starting with '/' (default /mcp). */
+  path: string;
+}
 
 /** The outcome of the last validation of a version (see checks/validate). */
 export interface ValidationSummary {
@@ -64,7 +80,9 @@ export type HistoryEntry =
   | { kind: 'rollback'; timestamp: number; version: string; fromVersion: string; toVersion: string; reason: string }
   | { kind: 'removed'; timestamp: number; version: string; reason?: string }
   | { kind: 'health'; timestamp: number; version: string; from: Health; to: Health; reason?: string }
-  | { kind: 'validated'; timestamp: number; version: string; ok: boolean; reason?: string };
+  | { kind: 'validated'; timestamp: number; version: string; ok: boolean; reason?: string }
+  /** A managed version's process: started again after it died, or held (too many deaths in a row). */
+  | { kind: 'process'; timestamp: number; version: string; event: 'restarted' | 'held'; reason: string };
 
 /** The design's per-server summary record. */
 export interface VersionHistoryRecord {

@@ -79,6 +79,11 @@ export interface HttpRouterOptions extends GuardOptions {
    * its client starts a new session on the new blue.
    */
   onPromote: PromotionPolicy;
+  /**
+   * Where an http version's requests go (default: its stored URL and headers). Serve resolves managed versions
+   * to their running server here (managed/managed-fleet.ts); a version with no server answering throws.
+   */
+  backendOf?: (server: string, record: VersionRecord & { type: 'http' | 'sse' }) => { url: string; headers: Record<string, string> };
 }
 
 export const DEFAULT_ROUTER_OPTIONS: HttpRouterOptions = {
@@ -305,7 +310,7 @@ export class HttpRouter {
     if (!record) return rpcError(res, 503, -32603, noVersionCarriesTraffic(server.name), messages[0]?.id ?? null);
     if (record.type !== 'http') return this.startBridgedSession(req, res, server, record, messages);
     const started = this.now();
-    const session: Session = { token: '', server: server.name, version: record.version, record, startedAt: started, lastUsed: started };
+    const session: Session = { token: '', server: server.name, version: record.version, record: this.opts.backendOf?.(server.name, record) ?? record, startedAt: started, lastUsed: started };
     await this.exchange(req, res, session, body, messages, (r): Record<string, string> => {
       if (r.status >= 300) return {};
       if (r.backendSession !== undefined) session.backendSession = r.backendSession;
@@ -455,7 +460,7 @@ export class HttpRouter {
     remember(this.sticky, key, record.version);
     if (record.type === 'stdio') return this.modernStdio(req, res, server, record, msg);
     if (record.type !== 'http') return this.legacyOnly(res, server, record, messages);
-    const session: Session = { token: '', server: server.name, version: record.version, record, startedAt: 0, lastUsed: 0 };
+    const session: Session = { token: '', server: server.name, version: record.version, record: this.opts.backendOf?.(server.name, record) ?? record, startedAt: 0, lastUsed: 0 };
     const version = record.version;
     await this.exchange(req, res, session, body, messages, () => ({}), (m) => {
       const rs = (m as JsonRpc).result;

@@ -10,6 +10,9 @@ import { blueOf, type Scope, type ServerState, type ValidationSummary, type Vers
 import type { ChangeResult, Registry } from '../registry/registry.js';
 import { scopeConflict } from '../state/store.js';
 
+/** How long a managed version's private instance may take to answer the handshake, ms (as serve's default --ready-timeout). */
+const MANAGED_READY_TIMEOUT_MS = 30_000;
+
 export interface GateOptions {
   /** Deploy without validating (the version is trusted as it is). */
   skip: boolean;
@@ -60,8 +63,12 @@ export async function validateAgainstBlue(
     }
   }
   // The protocol clients load only when a validation runs (commands that never validate stay light).
-  const { validateTransport } = await import('../checks/validate.js');
-  const report = await validateTransport(transport, { ...options, ...(stable ? { stable } : {}) });
+  const [{ validateTransport }, { withReachable }] = await Promise.all([import('../checks/validate.js'), import('../managed/private-instance.js')]);
+  // A managed version is validated on a private instance of its own, started for this and stopped after.
+  const report = await withReachable(version, transport, MANAGED_READY_TIMEOUT_MS, (t) => validateTransport(t, { ...options, ...(stable ? { stable } : {}) }), (message): ValidationReport => ({
+    ok: false,
+    checks: [{ check: 'handshake', ok: false, message, details: [] }],
+  }));
   if (note) report.checks.push(note);
   const summary: ValidationSummary = {
     at: Date.now(),
@@ -75,11 +82,15 @@ export async function validateAgainstBlue(
 }
 
 async function liveContract(blue: VersionRecord, options: ValidationOptions): Promise<Contract> {
-  const [{ connectVersion }, { discoverContract }] = await Promise.all([import('../checks/connect-version.js'), import('../checks/discover-contract.js')]);
-  const conn = await connectVersion(blue, options.handshakeTimeoutMs, 'mcp-rollout-contract');
-  try {
-    return await discoverContract(conn.client, options.requestTimeoutMs);
-  } finally {
-    await conn.client.close().catch(() => undefined);
-  }
+  const [{ connectVersion }, { discoverContract }, { withReachable }] = await Promise.all([import('../checks/connect-version.js'), import('../checks/discover-contract.js'), import('../managed/private-instance.js')]);
+  return withReachable(blue.version, blue, MANAGED_READY_TIMEOUT_MS, async (t) => {
+    const conn = await connectVersion(t, options.handshakeTimeoutMs, 'mcp-rollout-contract');
+    try {
+      return await discoverContract(conn.client, options.requestTimeoutMs);
+    } finally {
+      await conn.client.close().catch(() => undefined);
+    }
+  }, (message) => {
+    throw new Error(message);
+  });
 }

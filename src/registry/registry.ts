@@ -118,6 +118,11 @@ export class Registry extends EventEmitter<RegistryEvents> {
    * The history entries about `version` of `name` (all entries when `version` is omitted), oldest first.
    * A removed version's history stays readable. Throws `not-found` when the version never existed.
    */
+  /** Records a managed version's process event in its history (see `ops.recordProcess`). */
+  recordProcess(name: string, version: string, event: 'restarted' | 'held', reason: string): Promise<ChangeResult> {
+    return this.apply(name, undefined, (cur, now) => ops.recordProcess(cur!, version, event, reason, now));
+  }
+
   async history(name: string, version?: string): Promise<{ stored: StoredServer; entries: HistoryEntry[] }> {
     const stored = await this.get(name);
     const { server } = stored;

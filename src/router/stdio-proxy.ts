@@ -213,6 +213,8 @@ export class StdioProxy {
       noise: () => this.metrics.dropped(this.name, record.version),
     };
     try {
+      // A managed version's server runs under a router, not here (a proxy per client would start one each).
+      if (record.type === 'http' && record.managed) throw new Error('it is a managed version, served by "mcp-rollout serve": point the client at the router (http://<host>:<port>/mcp/<name>)');
       b.upstream =
         record.type === 'stdio'
           ? await StdioUpstream.start(label, record, { maxMessageBytes: this.opts.maxMessageBytes, ...(this.lifeline ? { lifeline: this.lifeline } : {}), ...(this.opts.stderr ? { stderr: this.opts.stderr } : {}) }, events)

@@ -4,6 +4,7 @@
  */
 import { checkServer } from '../domain/invariants.js';
 import { isServerName } from '../domain/server-name.js';
+import { checkStoredSpec } from '../domain/managed-spec.js';
 import {
   STATUSES,
   TRANSPORT_TYPES,
@@ -150,6 +151,7 @@ function parseVersion(r: unknown, at: string, errors: string[]): VersionRecord |
     case 'sse':
       if (typeof r.url !== 'string' || !isHttpUrl(r.url)) errors.push(`${at}.url: must be an http(s) URL`);
       if (!isStringMap(r.headers)) errors.push(`${at}.headers: must be an object of strings`);
+      if (r.managed !== undefined) errors.push(...(r.type === 'http' ? checkStoredSpec(r.managed, `${at}.managed`) : [`${at}.managed: only an http version can be managed`]));
       break;
     default:
       errors.push(`${at}.type: must be one of ${TRANSPORT_TYPES.join(', ')}, got ${JSON.stringify(r.type)}`);
@@ -159,7 +161,7 @@ function parseVersion(r: unknown, at: string, errors: string[]): VersionRecord |
   return r as unknown as VersionRecord;
 }
 
-const HISTORY_KINDS = ['registered', 'status', 'traffic', 'rollback', 'removed', 'health', 'validated'];
+const HISTORY_KINDS = ['registered', 'status', 'traffic', 'rollback', 'removed', 'health', 'validated', 'process'];
 function checkHistoryEntry(e: unknown, at: string, errors: string[]): void {
   if (!isObj(e) || !HISTORY_KINDS.includes(e.kind as string) || !isEpoch(e.timestamp) || typeof e.version !== 'string') {
     errors.push(`${at}: must be a history entry with kind (${HISTORY_KINDS.join(', ')}), timestamp and version`);
@@ -188,6 +190,6 @@ export function serializeDocument(doc: RegistryDocument): Record<string, unknown
 /** True when any version in the document carries environment values (which may be secrets). */
 export function holdsSecrets(doc: RegistryDocument): boolean {
   return Object.values(doc.servers).some((s) =>
-    s.versions.some((v) => (v.type === 'stdio' && Object.keys(v.env).length > 0) || (v.type !== 'stdio' && Object.keys(v.headers).length > 0)),
+    s.versions.some((v) => (v.type === 'stdio' && Object.keys(v.env).length > 0) || (v.type !== 'stdio' && (Object.keys(v.headers).length > 0 || Object.keys(v.managed?.env ?? {}).length > 0))),
   );
 }

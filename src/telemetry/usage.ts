@@ -4,7 +4,7 @@
  */
 import { listRouters } from '../http/router-directory.js';
 import { readTelemetryFiles } from './telemetry-files.js';
-import { addCounters, percentile, zero, type Counters, type SeriesTotals } from './version-metrics.js';
+import { addCounters, percentile, zero, type Counters, type ManagedFigures, type SeriesTotals } from './version-metrics.js';
 import { isProcessAlive } from '../process-alive.js';
 
 export interface VersionUsage {
@@ -19,6 +19,8 @@ export interface VersionUsage {
   /** Latency bucket bounds in ms; undefined without requests. */
   p50Ms?: number;
   p99Ms?: number;
+  /** A managed version's process, as a running router reports it. */
+  managed?: ManagedFigures;
 }
 
 
@@ -37,7 +39,7 @@ export async function usageByVersion(stateDir: string, token?: string): Promise<
       // a router that does not answer is left out
     }
   }
-  const sums = new Map<string, { active: number; processes: number; c: Counters }>();
+  const sums = new Map<string, { active: number; processes: number; c: Counters; managed?: ManagedFigures }>();
   for (const { live, s } of series) {
     const k = `${s.server}\u0000${s.version}`;
     const e = sums.get(k) ?? { active: 0, processes: 0, c: zero() };
@@ -45,11 +47,13 @@ export async function usageByVersion(stateDir: string, token?: string): Promise<
     if (live) {
       e.active += Math.max(0, s.active);
       e.processes += Math.max(0, s.processes ?? 0);
+      // One router runs a managed version's process; with several, the one whose process is ready is shown.
+      if (s.managed && (e.managed === undefined || s.managed.state === 'ready')) e.managed = s.managed;
     }
     sums.set(k, e);
   }
   const out = new Map<string, VersionUsage>();
-  for (const [k, { active, processes, c }] of sums) {
+  for (const [k, { active, processes, c, managed }] of sums) {
     const p50 = percentile(c.latency, 0.5);
     const p99 = percentile(c.latency, 0.99);
     out.set(k, {
@@ -60,6 +64,7 @@ export async function usageByVersion(stateDir: string, token?: string): Promise<
       ...(c.requests > 0 ? { errorRate: c.errors / c.requests } : {}),
       ...(p50 === undefined ? {} : { p50Ms: p50 }),
       ...(p99 === undefined ? {} : { p99Ms: p99 }),
+      ...(managed ? { managed } : {}),
     });
   }
   return out;

@@ -35,7 +35,23 @@ export interface Counters {
 
 export const zero = (): Counters => ({ sessionsStarted: 0, requests: 0, errors: 0, toolCalls: 0, toolErrors: 0, transportFailures: 0, crashes: 0, latency: LATENCY_BUCKETS_MS.map(() => 0).concat(0), latencySumMs: 0 });
 
+/** A managed version's process as telemetry carries it (see managed/managed-process.ts ManagedStatus). */
+export interface ManagedFigures {
+  state: string;
+  pid?: number;
+  port?: number;
+  url?: string;
+  /** Epoch ms. */
+  upSince?: number;
+  restarts: number;
+  lastExit?: string;
+  rssBytes?: number;
+  cpuSeconds?: number;
+}
+
 export class VersionMetrics {
+  /** The figures of managed versions' processes, read when totals or /metrics are asked for (set by serve). */
+  managedSource: (() => Map<string, ManagedFigures>) | undefined;
   private readonly series = new Map<string, { server: string; version: string; c: Counters; byMethod: Map<string, number>; left: Map<SessionReason, number>; active: number; processes: number }>();
   private snapshots: { at: number; data: Map<string, Counters> }[] = [];
 
@@ -110,7 +126,13 @@ export class VersionMetrics {
 
   /** Every series' cumulative counters, requests by method, open sessions and running backend processes (for telemetry files and status). */
   totals(): SeriesTotals[] {
-    return [...this.series.values()].map((e) => ({ server: e.server, version: e.version, active: e.active, processes: e.processes, byMethod: Object.fromEntries(e.byMethod), counters: structuredClone(e.c) }));
+    const managed = this.managedSource?.() ?? new Map<string, ManagedFigures>();
+    // A managed version that has had no traffic yet still has a process to show.
+    for (const k of managed.keys()) if (!this.series.has(k)) this.entry(...(k.split('\u0000') as [string, string]));
+    return [...this.series.entries()].map(([k, e]) => {
+      const m = managed.get(k);
+      return { server: e.server, version: e.version, active: e.active, processes: e.processes, byMethod: Object.fromEntries(e.byMethod), counters: structuredClone(e.c), ...(m ? { managed: m } : {}) };
+    });
   }
 
   /** Records the cumulative counters at `now` (call about once a second); keeps `keepMs` of them. */
@@ -157,6 +179,19 @@ export class VersionMetrics {
     for (const e of all) lines.push(`mcp_rollout_backend_restarts_total${lbl(e.server, e.version)} ${e.c.restarts ?? 0}`);
     head('mcp_rollout_backend_dropped_total', 'counter', 'Backend output dropped: lines that were not JSON-RPC, messages over the size limit.');
     for (const e of all) lines.push(`mcp_rollout_backend_dropped_total${lbl(e.server, e.version)} ${e.c.dropped ?? 0}`);
+    const managed = [...(this.managedSource?.() ?? new Map<string, ManagedFigures>())].map(([k, m]) => ({ k: k.split('\u0000') as [string, string], m }));
+    if (managed.length > 0) {
+      head('mcp_rollout_managed_up', 'gauge', 'A managed version\'s server process is running and answered its handshake (1) or not (0).');
+      for (const { k, m } of managed) lines.push(`mcp_rollout_managed_up${lbl(...k)} ${m.state === 'ready' ? 1 : 0}`);
+      head('mcp_rollout_managed_resident_memory_bytes', 'gauge', 'Resident memory of a managed version\'s process group, bytes.');
+      for (const { k, m } of managed) if (m.rssBytes !== undefined) lines.push(`mcp_rollout_managed_resident_memory_bytes${lbl(...k)} ${m.rssBytes}`);
+      head('mcp_rollout_managed_cpu_seconds', 'gauge', 'CPU time (user and system) of a managed version\'s running process group, seconds.');
+      for (const { k, m } of managed) if (m.cpuSeconds !== undefined) lines.push(`mcp_rollout_managed_cpu_seconds${lbl(...k)} ${m.cpuSeconds}`);
+      head('mcp_rollout_managed_start_time_seconds', 'gauge', 'When a managed version\'s running process became ready, since the Unix epoch.');
+      for (const { k, m } of managed) if (m.upSince !== undefined) lines.push(`mcp_rollout_managed_start_time_seconds${lbl(...k)} ${Math.round(m.upSince / 1000)}`);
+      head('mcp_rollout_managed_restarts', 'gauge', 'Starts of a managed version\'s process after it died, since the router started it.');
+      for (const { k, m } of managed) lines.push(`mcp_rollout_managed_restarts${lbl(...k)} ${m.restarts}`);
+    }
     head('mcp_rollout_request_duration_seconds', 'histogram', 'Time from request to response.');
     for (const e of all) {
       let cum = 0;
@@ -181,6 +216,8 @@ export interface SeriesTotals {
   processes?: number;
   byMethod: Record<string, number>;
   counters: Counters;
+  /** A managed version's process (routers only). */
+  managed?: ManagedFigures;
 }
 
 /** Adds `b` into `a` (in place) and returns `a`. */

@@ -26,7 +26,12 @@ const CASES: [string, string[], RegExp, number][] = [
   ['missing argument', ['traffic', 'weather', '1.1.0'], /expected <name> <version> <percentage>/, 2],
   ['too many arguments', ['promote', 'weather', '1.1.0', 'extra'], /expected <name> \[version\], got "weather" "1.1.0" "extra"/, 2],
   ['unknown option', ['status', '--colour'], /unknown option --colour/, 2],
-  ['--args word that looks like an option', ['deploy', 'weather', '2.0.0', '--type', 'stdio', '--command', 'node', '--args', 'server.js', '--port', '3'], /unknown option --port \(words that start with -- go after a bare --/, 2],
+  // (--port became a deploy option with managed versions; --verbose is still none.)
+  ['--args word that looks like an option', ['deploy', 'weather', '2.0.0', '--type', 'stdio', '--command', 'node', '--args', 'server.js', '--verbose', '3'], /unknown option --verbose \(words that start with -- go after a bare --/, 2],
+  ['managed http version with --port and --url', ['deploy', 'weather', '2.0.0', '--type', 'http', '--command', 'node', '--port', 'auto', '--url', 'http://127.0.0.1:1/mcp'], /--url: a managed version is reached on its own --port; give --port or --url, not both/, 2],
+  ['http version with --command and no --port', ['deploy', 'weather', '2.0.0', '--type', 'http', '--command', 'node', '--args', 'server.js'], /--port: an http version started with --command needs --port auto or --port <1-65535>/, 2],
+  ['managed http version with a bad --port', ['deploy', 'weather', '2.0.0', '--type', 'http', '--command', 'node', '--port', '70000'], /--port: must be "auto" or a port from 1 to 65535, got "70000"/, 2],
+  ['--port on a stdio version', ['deploy', 'weather', '2.0.0', '--type', 'stdio', '--command', 'node', '--port', 'auto'], /--port applies to managed http versions \(--type http --command \.\.\.\), not stdio/, 2],
   ['blue below 100 with no green', ['traffic', 'solo', '1.0.0', '50'], /no green version can take the other 50%/, 1],
   ['rollback of a blue with no previous blue', ['rollback', 'solo', '1.0.0'], /no previous blue version to return to/, 1],
   ['rollback of an inactive version', ['rollback', 'weather', '0.9.0'], /is inactive: nothing to roll back/, 1],

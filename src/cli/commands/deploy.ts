@@ -15,13 +15,14 @@ import { projectStateDir } from '../../state/scope-paths.js';
 import { ROLLOUT_OPTIONS, ROLLOUT_USAGE, rolloutSpecFrom } from '../rollout-options.js';
 import { rolloutExit, runnerDeps } from '../runner-deps.js';
 import { printChange } from './change-output.js';
+import { checkManagedInput, storedUrl } from '../../domain/managed-spec.js';
 
 export const deployCommand: Command = {
   name: 'deploy',
   summary: 'register a new version: green at --traffic (default 0), or blue at once with --blue',
   usage:
     '<name> <version> --type <stdio|http|sse> [--command <c>] [--args <a...>] [--env <K=V...>] [--cwd <dir>] ' +
-    '[--url <u>] [--header <K=V...>] [--traffic <0-100>] [--blue] [--scope <project|global|mcprc>] [--skip-validation] ' +
+    '[--url <u>] [--header <K=V...>] [--port <auto|n> [--path /mcp]] [--traffic <0-100>] [--blue] [--scope <project|global|mcprc>] [--skip-validation] ' +
     `${VALIDATION_USAGE} ${ROLLOUT_USAGE} [--json] [-- <args...>]`,
   help: [
     'Before it gets any traffic the version is validated (see mcp-rollout validate --help); a version that fails',
@@ -35,13 +36,16 @@ export const deployCommand: Command = {
     '  mcp-deploy weather 1.0.0 --type stdio --command node --args server.js',
     '  mcp-deploy weather 1.1.0 --type stdio --command node --args server.js --env API_KEY=secret --traffic 10',
     '  mcp-deploy weather 2.0.0 --type http --url http://127.0.0.1:8080/mcp --blue',
+    '  mcp-deploy weather 2.1.0 --type http --command node --args server.js --port auto   # managed: "mcp-rollout serve" runs it',
+    'A managed http version (--command with --port auto or --port <n>) is a server the router starts: it gets its port',
+    'in PORT and wherever {port} appears in its --args or --env, and is reached at http://127.0.0.1:<port><--path, /mcp>.',
     'Arguments that start with --: put them after a bare -- (mcp-deploy w 1.0.0 --type stdio --command node --args server.js -- --port 3),',
     'or one at a time as --args=--port.',
   ].join('\n'),
   spec: {
     positionals: ['name', 'version'],
     options: {
-      type: 'string', command: 'string', args: 'list', env: 'list', cwd: 'string', url: 'string', header: 'list',
+      type: 'string', command: 'string', args: 'list', env: 'list', cwd: 'string', url: 'string', header: 'list', port: 'string', path: 'string',
       traffic: 'string', blue: 'boolean', scope: 'string', json: 'boolean', 'skip-validation': 'boolean', ...VALIDATION_OPTIONS, ...ROLLOUT_OPTIONS,
     },
   },
@@ -106,6 +110,7 @@ function transportFrom(args: ParsedArgs, name: string, version: string): Transpo
   const stdioOnly = ['command', 'cwd'].filter((o) => args.strings[o] !== undefined).concat(['args', 'env'].filter((o) => args.lists[o] !== undefined));
   const httpOnly = ['url'].filter((o) => args.strings[o] !== undefined).concat(args.lists.header !== undefined ? ['header'] : []);
   if (type === 'stdio') {
+    for (const o of ['port', 'path']) if (args.strings[o] !== undefined) throw new AppError('usage', `deploy ${name}@${version}: --${o} applies to managed http versions (--type http --command ...), not stdio`);
     if (httpOnly.length > 0) throw new AppError('usage', `deploy ${name}@${version}: --${httpOnly[0]} applies to http and sse versions, not stdio`);
     const command = args.strings.command;
     if (!command) throw new AppError('usage', `deploy ${name}@${version}: a stdio version needs --command`);
@@ -118,14 +123,29 @@ function transportFrom(args: ParsedArgs, name: string, version: string): Transpo
       ...(cwd === undefined ? {} : { cwd }),
     };
   }
+  const headers = checkBackendHeaders(parseKeyValues(args.lists.header, 'header'));
+  if (!headers.ok) throw new AppError('invalid', `deploy ${name}@${version}: ${headers.errors.join('; ')}`);
+  // An http version with --command (or --port) is managed: the router runs its server.
+  if (type === 'http' && (args.strings.command !== undefined || args.strings.port !== undefined || args.strings.path !== undefined)) {
+    const managed = checkManagedInput({
+      ...(args.strings.command === undefined ? {} : { command: args.strings.command }),
+      args: [...(args.lists.args ?? []), ...args.rest],
+      env: parseKeyValues(args.lists.env, 'env'),
+      ...(args.strings.cwd === undefined ? {} : { cwd: args.strings.cwd }),
+      ...(args.strings.port === undefined ? {} : { port: args.strings.port }),
+      ...(args.strings.path === undefined ? {} : { path: args.strings.path }),
+      ...(args.strings.url === undefined ? {} : { url: args.strings.url }),
+    });
+    if (!managed.ok) throw new AppError('usage', `deploy ${name}@${version}: ${managed.errors.join('; ')}`);
+    if (managed.value) return { type: 'http', url: storedUrl(managed.value), headers: headers.value, managed: managed.value };
+  }
+  for (const o of ['port', 'path']) if (args.strings[o] !== undefined) throw new AppError('usage', `deploy ${name}@${version}: --${o} applies to managed http versions (--type http --command ...), not ${type}`);
   if (stdioOnly.length > 0 || args.rest.length > 0) {
-    throw new AppError('usage', `deploy ${name}@${version}: --${stdioOnly[0] ?? 'args'} applies to stdio versions, not ${type}`);
+    throw new AppError('usage', `deploy ${name}@${version}: --${stdioOnly[0] ?? 'args'} applies to stdio versions${type === 'http' ? ' and managed http versions (with --port)' : ''}, not ${type}`);
   }
   const url = args.strings.url;
   if (!url) throw new AppError('usage', `deploy ${name}@${version}: an ${type} version needs --url`);
   if (!isHttpUrl(url)) throw new AppError('invalid', `deploy ${name}@${version}: --url "${url}" is not a valid http(s) URL`);
-  const headers = checkBackendHeaders(parseKeyValues(args.lists.header, 'header'));
-  if (!headers.ok) throw new AppError('invalid', `deploy ${name}@${version}: ${headers.errors.join('; ')}`);
   return { type: type as 'http' | 'sse', url, headers: headers.value };
 }
 

@@ -42,5 +42,7 @@ function describe(e: HistoryEntry): string {
       return `health ${e.from} -> ${e.to}${why}`;
     case 'validated':
       return e.ok ? 'validation passed' : `validation failed${why}`;
+    case 'process':
+      return `process ${e.event}: ${e.reason}`;
   }
 }

@@ -9,11 +9,12 @@ import { superviseRollouts } from '../../pipeline/rollout-supervisor.js';
 import { combinedTelemetry, fileTelemetry } from '../../telemetry/telemetry-files.js';
 import { durationOption, renderEvent } from '../rollout-options.js';
 import { promotionOption } from '../promotion-option.js';
+import { ManagedFleet } from '../../managed/managed-fleet.js';
 
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'run the HTTP router: /mcp/<name> for every server, sessions split by weight and pinned',
-  usage: '[--host 127.0.0.1] [--port 7300] [--token <t>] [--allow-origin <o...>] [--allow-host <h...>] [--max-body <bytes>] [--max-sessions <n>] [--idle-timeout 30m] [--rollback-window 10m] [--request-timeout 5m] [--connect-timeout 5s] [--process-idle-timeout 5m] [--max-processes 32] [--on-promote drain|move]',
+  usage: '[--host 127.0.0.1] [--port 7300] [--token <t>] [--allow-origin <o...>] [--allow-host <h...>] [--max-body <bytes>] [--max-sessions <n>] [--idle-timeout 30m] [--rollback-window 10m] [--request-timeout 5m] [--connect-timeout 5s] [--process-idle-timeout 5m] [--max-processes 32] [--on-promote drain|move] [--ready-timeout 30s]',
   help: [
     'Clients connect to http://HOST:PORT/mcp/<name> (Streamable HTTP). /healthz, /readyz and /metrics (Prometheus) too.',
     'Traffic changes made with the CLI reach the running router within a second. SIGTERM or Ctrl-C: stop accepting,',
@@ -25,6 +26,10 @@ export const serveCommand: Command = {
     'idle for --process-idle-timeout is ended with its process.',
     'At a promotion open sessions stay on their version until they end (--on-promote drain, the default); --on-promote',
     'move ends them, so their clients start new sessions on the new blue.',
+    'Managed versions (mcp-deploy --type http --command ... --port auto): before it listens, the router starts every',
+    'one that is blue or green and waits up to --ready-timeout for its MCP handshake; it starts one that becomes',
+    'active later, restarts one that dies (with backoff; 3 deaths within a minute hold restarts for the minute),',
+    'and stops one that has been inactive for --rollback-window with no session left on it.',
     'Example:',
     '  mcp-rollout serve --port 7300',
   ].join('\n'),
@@ -33,7 +38,7 @@ export const serveCommand: Command = {
     options: {
       host: 'string', port: 'string', token: 'string', 'allow-origin': 'list', 'allow-host': 'list',
       'max-body': 'string', 'max-sessions': 'string', 'idle-timeout': 'string', 'rollback-window': 'string', 'request-timeout': 'string',
-      'connect-timeout': 'string', 'process-idle-timeout': 'string', 'max-processes': 'string', 'on-promote': 'string',
+      'connect-timeout': 'string', 'process-idle-timeout': 'string', 'max-processes': 'string', 'on-promote': 'string', 'ready-timeout': 'string',
     },
   },
   async run(args, ctx) {
@@ -63,14 +68,28 @@ export const serveCommand: Command = {
       onPromote: promotionOption(args, DEFAULT_ROUTER_OPTIONS.onPromote),
       ...(token ? { token } : {}),
     };
+    const readyTimeoutMs = durationOption(args, 'ready-timeout', 30_000, 1);
     const view = new LiveView(ctx.registry().store);
     await view.start();
-    const router = new HttpRouter(view, options);
+    // Managed versions' servers, started before traffic is taken; the router asks the fleet where they are.
+    let fleet: ManagedFleet | undefined;
+    const router = new HttpRouter(view, { ...options, backendOf: (server, record) => fleet?.backendOf(server, record) ?? record });
+    fleet = new ManagedFleet(view, {
+      readyTimeoutMs,
+      rollbackWindowMs: options.rollbackWindowMs,
+      metrics: router.metrics,
+      sessions: () => router.sessionCounts(),
+      record: (server, version, event, reason) => ctx.registry().recordProcess(server, version, event, reason),
+      log: (line) => ctx.print(line),
+      now: Date.now,
+    });
+    await fleet.start();
     let port: number;
     try {
       port = await router.listen();
     } catch (e) {
       view.stop();
+      await fleet.close();
       throw new AppError('io', `cannot listen on ${options.host}:${options.port}: ${(e as Error).message}`);
     }
     const shown = options.host.includes(':') ? `[${options.host}]` : options.host;
@@ -82,7 +101,7 @@ export const serveCommand: Command = {
       {
         registry: ctx.registry(),
         telemetry: combinedTelemetry([routersTelemetry(stateDir, token), fileTelemetry(stateDir)]),
-        probe: (record) => probeVersion(record),
+        probe: (record) => probeVersion(fleet?.resolved(record) ?? record),
         sleep: (ms) => sleep(ms, undefined, ctx.io.signal ? { signal: ctx.io.signal } : {}).catch(() => undefined),
         ...(ctx.io.signal ? { signal: ctx.io.signal } : {}),
       },
@@ -98,6 +117,7 @@ export const serveCommand: Command = {
     stopSupervising();
     await withdraw();
     await router.close();
+    await fleet.close();
     view.stop();
     ctx.print('stopped');
   },
