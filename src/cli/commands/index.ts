@@ -2,6 +2,7 @@ import type { Command } from '../command.js';
 import { abortCommand } from './abort.js';
 import { deployCommand } from './deploy.js';
 import { historyCommand } from './history.js';
+import { keysCommand } from './keys.js';
 import { migrateCommand } from './migrate.js';
 import { promoteCommand } from './promote.js';
 import { proxyCommand } from './proxy.js';
@@ -28,4 +29,5 @@ export const COMMANDS: readonly Command[] = [
   resumeCommand,
   serveCommand,
   proxyCommand,
+  keysCommand,
 ];
