@@ -14,7 +14,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Registry } from '../../src/registry/registry.js';
+import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../src/http/http-router.js';
+import { LiveView } from '../../src/registry/live-view.js';
 import { JsonFileStore } from '../../src/state/json-file-store.js';
+import { MemoryStore } from '../../src/state/memory-store.js';
 import { PostgresStore } from '../../src/state/postgres-store.js';
 import { freePort, startEverything, type RunningBackend } from '../helpers/everything-http.js';
 import { startPostgres, type PgCluster } from '../helpers/postgres.js';
@@ -187,6 +190,36 @@ describe('two routers on one PostgreSQL store', { timeout: 120_000 }, () => {
       assert.match(dropped.text, /Session not found: initialize a new session/);
     } finally {
       await client.close();
+    }
+  });
+});
+
+describe('two routers in one process over one store', { timeout: 60_000 }, () => {
+  it('after a rollback, a router that never held a session of the rolled-back version answers it 404 with the reason', async () => {
+    const [one, two] = [await startEverything(), await startEverything()];
+    const registry = new Registry(new MemoryStore());
+    await registry.deploy('everything', { version: '1.0.0', transport: { type: 'http', url: one.url, headers: {} } });
+    await registry.deploy('everything', { version: '2.0.0', transport: { type: 'http', url: two.url, headers: {} }, traffic: 100 });
+    const views = [new LiveView(registry.store, 20), new LiveView(registry.store, 20)];
+    await Promise.all(views.map((v) => v.start()));
+    const routers = views.map((v) => new HttpRouter(v, { ...DEFAULT_ROUTER_OPTIONS, port: 0 }));
+    const [a, b] = await Promise.all(routers.map(async (r) => `http://127.0.0.1:${await r.listen()}`));
+    const { client, transport } = await connect(a!);
+    try {
+      assert.equal(await echo(client, 'x'), 'Echo: x');
+      assert.equal((await rawEcho(b!, transport.sessionId!, 'y')).status, 200, 'B takes the session on');
+      const c = await connect(a!);
+      await registry.rollback('everything', '2.0.0', 'bad');
+      for (let i = 0; i < 100 && views.some((v) => v.get('everything')!.versions.find((x) => x.version === '2.0.0')!.status !== 'inactive'); i++) await sleep(20);
+      const late = await rawEcho(b!, c.transport.sessionId!, 'z'); // opened on A before the rollback, never seen by B
+      assert.equal(late.status, 404);
+      assert.match(late.text, /Session not found: version 2\.0\.0 of \\"everything\\" was rolled back; initialize a new session/);
+      await c.client.close();
+    } finally {
+      await client.close();
+      await Promise.all(routers.map((r) => r.close(1000)));
+      views.forEach((v) => v.stop());
+      await Promise.all([one.stop(), two.stop()]);
     }
   });
 });
