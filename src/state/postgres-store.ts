@@ -95,6 +95,41 @@ export class PostgresStore implements Store {
     return { value: value as T, scope: target, location: this.where };
   }
 
+  /**
+   * Writes `servers` (scopes kept) and their log records in one transaction, for `store copy`. Throws AppError
+   * `conflict` naming every server the database already holds; then nothing is written.
+   */
+  async importServers(servers: readonly StoredServer[], log: readonly { scope: Scope; record: LogRecord }[]): Promise<void> {
+    const historyLimit = this.options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+    const names = servers.map((s) => s.server.name).sort();
+    if (names.length === 0) return;
+    await this.run((sql) =>
+      sql.begin(async (tx) => {
+        for (const name of names) await lockServer(tx, name);
+        const taken = await tx<{ name: string }[]>`SELECT name FROM mcp_rollout_servers WHERE name IN ${tx(names)} ORDER BY name`;
+        if (taken.length > 0) {
+          throw new AppError('conflict', `database ${this.where} already holds ${taken.map((r) => `"${r.name}"`).join(', ')}; nothing was copied (remove them there first, or copy elsewhere)`);
+        }
+        for (const s of servers) await upsertServer(tx, s.server.name, s.scope, serverDoc(s.server, historyLimit));
+        // One statement per server and scope, its records in their order.
+        const groups = new Map<string, { scope: Scope; server: string; records: LogRecord[] }>();
+        for (const { scope, record } of log) {
+          const g = groups.get(`${scope}\u0000${record.server}`) ?? { scope, server: record.server, records: [] };
+          g.records.push(record);
+          groups.set(`${scope}\u0000${record.server}`, g);
+        }
+        for (const g of groups.values()) await appendLog(tx, g.scope, g.server, g.records);
+        await bumpRevisionAndNotify(tx);
+      }),
+    );
+  }
+
+  /** Every log record, oldest first, with its scope (for `store copy` from a database). */
+  async readLog(): Promise<{ scope: Scope; record: LogRecord }[]> {
+    const rows = await this.run((sql) => sql<{ scope: string; record: LogRecord }[]>`SELECT scope, record FROM mcp_rollout_log ORDER BY id`);
+    return rows.map((r) => ({ scope: r.scope as Scope, record: r.record }));
+  }
+
   /** The session key ring (table mcp_rollout_keys), made on first use: the first of racing routers wins. */
   async keyRing(): Promise<KeyRing> {
     return this.run(async (sql) => {

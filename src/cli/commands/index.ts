@@ -11,6 +11,7 @@ import { resumeCommand } from './resume.js';
 import { serveCommand } from './serve.js';
 import { rollbackCommand } from './rollback.js';
 import { statusCommand } from './status.js';
+import { storeCommand } from './store.js';
 import { trafficCommand } from './traffic.js';
 import { validateCommand } from './validate.js';
 
@@ -30,4 +31,5 @@ export const COMMANDS: readonly Command[] = [
   serveCommand,
   proxyCommand,
   keysCommand,
+  storeCommand,
 ];
