@@ -26,7 +26,7 @@ import { brokeOff, didNotAnswer, malformedAnswer, noVersionCarriesTraffic, unrea
 import type { LiveView } from '../registry/live-view.js';
 import { checkRequest, type GuardOptions } from './guard.js';
 import { json, plain, rpcError, SSE_HEADERS, sseEvent } from './replies.js';
-import { SessionSealer } from './session-token.js';
+import { SessionKeys } from './session-keys.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { SessionBridge } from './session-bridge.js';
 import { StreamableFront } from './streamable-front.js';
@@ -125,7 +125,10 @@ const LISTEN = 'subscriptions/listen';
 
 export class HttpRouter {
   readonly metrics = new VersionMetrics();
-  private readonly sealer = new SessionSealer();
+  /** Seals and opens session ids with the key ring shared through the store (any router opens any id). */
+  private readonly keys: SessionKeys;
+  /** `http://host:port`, sealed into the ids of sessions whose backend process lives in this router. */
+  private address = '';
   private readonly pool: StdioPool;
   /** Ends every stdio backend's process group if the router dies without doing so (SIGKILL, a crash). */
   private readonly lifeline = new Lifeline();
@@ -148,6 +151,7 @@ export class HttpRouter {
     /** Draws in [0, 1) for choosing a new session's version (seedable in tests). */
     private readonly draw: () => number = Math.random,
   ) {
+    this.keys = new SessionKeys(view.store);
     this.stdioOptions = { maxMessageBytes: opts.maxBodyBytes, lifeline: this.lifeline };
     this.pool = new StdioPool(this.metrics, this.stdioOptions, opts.requestTimeoutMs);
     this.http = http.createServer((req, res) => void this.handle(req, res));
@@ -158,6 +162,7 @@ export class HttpRouter {
 
   /** Starts listening; resolves with the bound port. */
   async listen(): Promise<number> {
+    await this.keys.start();
     await new Promise<void>((resolve, reject) => {
       this.http.once('error', reject);
       this.http.listen(this.opts.port, this.opts.host, () => resolve());
@@ -166,7 +171,9 @@ export class HttpRouter {
     this.sweeper.unref();
     this.snapshotter = setInterval(() => this.metrics.snapshot(this.now()), 1000);
     this.snapshotter.unref();
-    return (this.http.address() as AddressInfo).port;
+    const { port } = this.http.address() as AddressInfo;
+    this.address = `http://${this.opts.host.includes(':') ? `[${this.opts.host}]` : this.opts.host}:${port}`;
+    return port;
   }
 
   /** Versions with a warm pooled process (for stateless requests), as `server@version`. */
@@ -183,17 +190,20 @@ export class HttpRouter {
 
   /**
    * Graceful stop: no new connections, in-flight requests get up to `deadlineMs` to finish, then every
-   * backend session is ended and every connection closed.
+   * session with a backend process of its own is ended and every connection closed. Sessions on HTTP
+   * backends are only forgotten: their backend sessions live on, and their ids open on a restarted router or
+   * any other router of the store, which carries them on.
    */
   async close(deadlineMs = 10_000): Promise<void> {
     this.closing = true;
     clearInterval(this.sweeper);
     clearInterval(this.snapshotter);
+    this.keys.stop();
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeIdleConnections();
     const until = Date.now() + deadlineMs;
     while (this.inflight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-    await Promise.all([...this.sessions.values()].map((s) => this.endSession(s)));
+    await Promise.all([...this.sessions.values()].map(async (s) => (s.bridge ? this.endSession(s) : this.dropSession(s))));
     await this.pool.close();
     closeIdleBackendConnections();
     this.lifeline.close();
@@ -314,7 +324,7 @@ export class HttpRouter {
     await this.exchange(req, res, session, body, messages, (r): Record<string, string> => {
       if (r.status >= 300) return {};
       if (r.backendSession !== undefined) session.backendSession = r.backendSession;
-      session.token = this.sealer.seal({ server: server.name, version: record.version, ...(r.backendSession === undefined ? {} : { backendSession: r.backendSession }) });
+      session.token = this.keys.seal({ server: server.name, version: record.version, startedAt: started, ...(r.backendSession === undefined ? {} : { backendSession: r.backendSession }) });
       this.sessions.set(session.token, session);
       this.metrics.sessionStarted(server.name, record.version);
       return { 'mcp-session-id': session.token };
@@ -329,7 +339,7 @@ export class HttpRouter {
     const room = this.makeRoom(server.name, record);
     if (typeof room === 'string') return rpcError(res, 503, -32000, room, messages[0]?.id ?? null);
     const started = this.now();
-    const token = this.sealer.seal({ server: server.name, version: record.version });
+    const token = this.keys.seal({ server: server.name, version: record.version, startedAt: started, owner: this.address });
     const session: Session = { token, server: server.name, version: record.version, startedAt: started, lastUsed: started };
     const front = new StreamableFront(token, () => void session.bridge?.close());
     this.bridge(session, record, front, room);
@@ -415,12 +425,42 @@ export class HttpRouter {
   }
 
   private async inSession(req: IncomingMessage, res: ServerResponse, server: ServerState, sid: string, body: Buffer | undefined, messages: JsonRpc[]): Promise<void> {
-    const session = this.sessions.get(sid);
     const id = messages.find((x) => x.id !== undefined)?.id ?? null;
-    if (!session || session.server !== server.name) {
-      const why = this.endedWhy.get(sid);
-      return rpcError(res, 404, -32001, `Session not found: ${why === undefined ? '' : `${why}; `}initialize a new session`, id);
+    const why = this.endedWhy.get(sid);
+    const session = this.sessions.get(sid) ?? (why === undefined ? await this.adopt(sid, server) : undefined);
+    if (typeof session === 'string' || !session || session.server !== server.name) {
+      const reason = typeof session === 'string' ? session : why;
+      return rpcError(res, 404, -32001, `Session not found: ${reason ? `${reason}; ` : ''}initialize a new session`, id);
     }
+    return this.inOpenSession(req, res, session, body, messages, id);
+  }
+
+  /**
+   * A session id this router does not hold but the key ring opens: sealed by this router before a restart or
+   * by another router of the store. A session on an HTTP backend is taken on (its backend session id is in
+   * the claims) and carries on here; one whose backend process lived in a router is gone with that router
+   * (a string saying so). Undefined for an id that does not open, or names another server.
+   */
+  private async adopt(sid: string, server: ServerState): Promise<Session | string | undefined> {
+    const claims = await this.keys.open(sid);
+    if (!claims || claims.server !== server.name) return undefined;
+    const held = this.sessions.get(sid); // taken on by a request that opened it while this one waited
+    if (held) return held;
+    const record = server.versions.find((v) => v.version === claims.version);
+    if (record?.type !== 'http') {
+      if (!record) return `version ${claims.version} of "${server.name}" was removed`;
+      // Ended here (or before this router's restart on the same address): nothing more to say than before.
+      if (claims.owner === undefined || claims.owner === this.address) return undefined;
+      return `its backend process is in the router at ${claims.owner}, and sessions are not forwarded between routers yet`;
+    }
+    const session: Session = { token: sid, server: server.name, version: record.version, record, startedAt: claims.startedAt, lastUsed: this.now() };
+    if (claims.backendSession !== undefined) session.backendSession = claims.backendSession;
+    this.sessions.set(sid, session);
+    this.metrics.sessionStarted(server.name, record.version);
+    return session;
+  }
+
+  private async inOpenSession(req: IncomingMessage, res: ServerResponse, session: Session, body: Buffer | undefined, messages: JsonRpc[], id: string | number | null): Promise<void> {
     const d = this.decide(session);
     if (d.action !== 'stay') {
       await this.endSession(session, d.why, d.reason);
@@ -434,6 +474,7 @@ export class HttpRouter {
     }
     if (session.front) return rpcError(res, 404, -32001, 'Session not found: this session uses the /sse endpoint', id);
     if (req.method === 'DELETE') {
+      remember(this.endedWhy, session.token, ''); // ended by its client: not to be taken on again here
       this.dropSession(session);
       return this.exchange(req, res, session, undefined, [], () => ({}));
     }
@@ -614,7 +655,12 @@ export class HttpRouter {
     // (Sessions of rolled-back or removed versions are ended by onRegistryChange, the moment it is seen.)
     for (const s of this.sessions.values()) {
       const d = this.decide(s, {}, true);
-      if (d.action !== 'stay') void this.endSession(s, d.why, d.reason);
+      if (d.action === 'stay') continue;
+      // A session on an HTTP backend that is only idle is forgotten, not ended: another router may be carrying
+      // it (its id opens there), and the backend's own expiry governs its backend session. Its next request
+      // here takes it on again.
+      if (d.reason === SessionReason.IdleTimeout && !s.bridge) this.dropSession(s);
+      else void this.endSession(s, d.why, d.reason);
     }
     const idleMs = this.opts.processIdleTimeoutMs;
     const holders = [...this.sessions.values()].filter((s) => s.process).map((s) => this.holder(s));

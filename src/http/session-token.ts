@@ -1,42 +1,87 @@
 /**
- * The router's own `Mcp-Session-Id`: sealed with a key only the router holds, so a client can neither forge
- * one nor use it to choose a version. It binds the server, the pinned version and the backend's session.
+ * The router's own `Mcp-Session-Id`: the session's state, encrypted (AES-256-GCM, a random 96-bit nonce) with
+ * the current key of the shared key ring, so any router holding the ring can serve the session and a client
+ * can neither read it (its version, its backend's session id, its router) nor forge or alter one.
+ *
+ * Token: `<key id>.<base64url(nonce | ciphertext | tag)>`: visible ASCII only (the spec's rule for session
+ * ids), about 165 characters with a UUID backend session (agentgateway's 2.5 KB header was judged too large;
+ * hence the one-letter fields). The key id is authenticated too (it is the GCM additional data).
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import type { KeyRing, SealingKey } from '../state/key-ring.js';
 
 export interface SessionClaims {
   server: string;
   version: string;
   /** The backend's own session id, if it issued one. */
   backendSession?: string;
+  /** For a session whose backend is a process inside one router: that router's address (`http://host:port`). */
+  owner?: string;
+  /** When the session started, epoch ms: a rollback after it ends the session on every router. */
+  startedAt: number;
 }
 
-export class SessionSealer {
-  constructor(private readonly key: Buffer = randomBytes(32)) {}
+/** The compact form inside the token. */
+interface Packed {
+  s: string;
+  v: string;
+  b?: string;
+  o?: string;
+  t: number;
+}
 
-  /** A new token for `claims` (unique even for equal claims). Visible ASCII only, as the spec requires. */
-  seal(claims: SessionClaims): string {
-    const payload = Buffer.from(JSON.stringify({ ...claims, n: randomBytes(8).toString('hex') })).toString('base64url');
-    return `${payload}.${this.mac(payload)}`;
-  }
+const NONCE = 12;
+const TAG = 16;
 
-  /** The claims of a token this router sealed, or undefined for anything else (forged, altered, garbage). */
-  open(token: string): SessionClaims | undefined {
-    const dot = token.indexOf('.');
-    if (dot <= 0) return undefined;
-    const payload = token.slice(0, dot);
-    const mac = Buffer.from(token.slice(dot + 1));
-    const want = Buffer.from(this.mac(payload));
-    if (mac.length !== want.length || !timingSafeEqual(mac, want)) return undefined;
-    try {
-      const c = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as SessionClaims;
-      return typeof c.server === 'string' && typeof c.version === 'string' ? c : undefined;
-    } catch {
-      return undefined;
-    }
-  }
+/** A new token for `claims`, sealed with the ring's current key (unique even for equal claims: the nonce). */
+export function sealSession(ring: KeyRing, claims: SessionClaims): string {
+  const packed: Packed = { s: claims.server, v: claims.version, t: claims.startedAt };
+  if (claims.backendSession !== undefined) packed.b = claims.backendSession;
+  if (claims.owner !== undefined) packed.o = claims.owner;
+  const { id, key } = ring.current;
+  const nonce = randomBytes(NONCE);
+  const cipher = createCipheriv('aes-256-gcm', Buffer.from(key, 'base64'), nonce);
+  cipher.setAAD(Buffer.from(id));
+  const body = Buffer.concat([cipher.update(JSON.stringify(packed), 'utf8'), cipher.final()]);
+  return `${id}.${Buffer.concat([nonce, body, cipher.getAuthTag()]).toString('base64url')}`;
+}
 
-  private mac(payload: string): string {
-    return createHmac('sha256', this.key).update(payload).digest('base64url');
+/** The key id a token names, or undefined when it is no token of this form. */
+export function tokenKeyId(token: string): string | undefined {
+  const dot = token.indexOf('.');
+  return dot > 0 && dot <= 32 ? token.slice(0, dot) : undefined;
+}
+
+/** The ring's key with this id (current or previous), or undefined. */
+export function ringKey(ring: KeyRing, id: string): SealingKey | undefined {
+  return ring.current.id === id ? ring.current : ring.previous?.id === id ? ring.previous : undefined;
+}
+
+/**
+ * The claims of a token sealed with a key of `ring`, or undefined for anything else: another ring's or a
+ * dropped key's token, an altered or truncated one, garbage. Never throws.
+ */
+export function openSession(ring: KeyRing, token: string): SessionClaims | undefined {
+  const id = tokenKeyId(token);
+  const key = id === undefined ? undefined : ringKey(ring, id);
+  if (!key) return undefined;
+  const raw = Buffer.from(token.slice(id!.length + 1), 'base64url');
+  if (raw.length < NONCE + TAG + 2) return undefined;
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', Buffer.from(key.key, 'base64'), raw.subarray(0, NONCE));
+    decipher.setAAD(Buffer.from(key.id));
+    decipher.setAuthTag(raw.subarray(raw.length - TAG));
+    const text = Buffer.concat([decipher.update(raw.subarray(NONCE, raw.length - TAG)), decipher.final()]).toString('utf8');
+    const p = JSON.parse(text) as Partial<Packed>;
+    if (typeof p.s !== 'string' || typeof p.v !== 'string' || typeof p.t !== 'number') return undefined;
+    return {
+      server: p.s,
+      version: p.v,
+      startedAt: p.t,
+      ...(typeof p.b === 'string' ? { backendSession: p.b } : {}),
+      ...(typeof p.o === 'string' ? { owner: p.o } : {}),
+    };
+  } catch {
+    return undefined; // the tag did not verify: forged, altered, or sealed with another key of the same id
   }
 }

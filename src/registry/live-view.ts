@@ -27,7 +27,8 @@ export class LiveView extends EventEmitter<{ change: [] }> {
    * @param watchedPollMs the fallback check of a store that pushes changes (ms, default 5000)
    */
   constructor(
-    private readonly store: Store,
+    /** Read by the router for the store's key ring too. */
+    readonly store: Store,
     private readonly pollMs = 500,
     private readonly watchedPollMs = 5000,
   ) {

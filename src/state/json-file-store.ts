@@ -3,10 +3,13 @@
  * A file that cannot be read as it is stops the command with one error naming the file; it is never replaced.
  */
 import { appendFile, readFile, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Scope, ServerState } from '../domain/types.js';
 import { AppError } from '../errors.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { withFileLock } from './file-lock.js';
+import type { KeyRing } from './key-ring.js';
+import { ensureKeyRingFile, rotateKeyRingFile } from './key-ring-file.js';
 import {
   emptyDocument,
   holdsSecrets,
@@ -77,6 +80,26 @@ export class JsonFileStore implements Store {
       ),
     );
     return parts.join('|');
+  }
+
+  /** The session key ring, `keys.json` beside the project registry (key-ring-file.ts), made on first use. */
+  keyRing(): Promise<KeyRing> {
+    return ensureKeyRingFile(this.keysFile(), this.options.lockTimeoutMs);
+  }
+
+  rotateKeys(): Promise<KeyRing> {
+    return rotateKeyRingFile(this.keysFile(), this.options.lockTimeoutMs);
+  }
+
+  keyRingLocation(): string {
+    return this.keysFile();
+  }
+
+  /** `keys.json` in the project scope's directory (the first scope's when there is no project scope). */
+  keysFile(): string {
+    const loc = this.locations.find((l) => l.scope === 'project') ?? this.locations[0];
+    if (!loc) throw new AppError('invalid', 'the file store has no scope to keep its key ring beside');
+    return join(dirname(loc.file), 'keys.json');
   }
 
   /** Each scope file and whether it exists (see describeScopeFiles). */

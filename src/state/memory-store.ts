@@ -6,6 +6,7 @@ import { cloneServer, SCOPES, type Scope, type ServerState } from '../domain/typ
 import { AppError } from '../errors.js';
 import { scopeConflict, type Store, type StoredServer, type UpdateOutcome, type UpdateResult } from './store.js';
 import type { LogRecord } from '../domain/deployment-log.js';
+import { newKeyRing, rotatedKeyRing, type KeyRing } from './key-ring.js';
 
 export class MemoryStore implements Store {
   private readonly scopes = new Map<Scope, Map<string, ServerState>>(SCOPES.map((s) => [s, new Map()]));
@@ -13,6 +14,7 @@ export class MemoryStore implements Store {
   readonly log: LogRecord[] = [];
   private queue: Promise<unknown> = Promise.resolve();
   private writes = 0;
+  private ring: KeyRing | undefined;
 
   constructor(private readonly historyLimit = 1000) {}
 
@@ -26,6 +28,19 @@ export class MemoryStore implements Store {
       }
     }
     return [...out.values()].sort((a, b) => a.server.name.localeCompare(b.server.name));
+  }
+
+  /** One ring for every router over this store, as the shared stores do. */
+  async keyRing(): Promise<KeyRing> {
+    return (this.ring ??= newKeyRing());
+  }
+
+  async rotateKeys(): Promise<KeyRing> {
+    return (this.ring = rotatedKeyRing(this.ring));
+  }
+
+  keyRingLocation(): string {
+    return 'memory';
   }
 
   async revision(): Promise<string> {

@@ -7,7 +7,7 @@ import type postgres from 'postgres';
 import { AppError } from '../errors.js';
 
 /** The schema this build writes and the newest it reads. */
-export const DB_SCHEMA_VERSION = 1;
+export const DB_SCHEMA_VERSION = 2;
 
 /** The channel every committed write notifies, with the new revision as payload (a cue to re-read). */
 export const CHANGE_CHANNEL = 'mcp_rollout';
@@ -32,6 +32,14 @@ const MIGRATIONS: ReadonlyArray<(sql: postgres.TransactionSql) => Promise<unknow
     // One counter bumped by every write: the revision readers compare, and the NOTIFY payload.
     await sql`CREATE TABLE mcp_rollout_revision (id int PRIMARY KEY CHECK (id = 1), revision bigint NOT NULL)`;
     await sql`INSERT INTO mcp_rollout_revision VALUES (1, 0)`;
+  },
+  async (sql) => {
+    // The key ring that seals session ids (key-ring.ts), one row shared by every router of the database.
+    // Made by the first router that needs it, so there is nothing to configure.
+    await sql`CREATE TABLE mcp_rollout_keys (
+      id int PRIMARY KEY CHECK (id = 1),
+      ring jsonb NOT NULL,
+      updated_at timestamptz NOT NULL DEFAULT now())`;
   },
 ];
 

@@ -11,6 +11,7 @@ import type { LogRecord } from '../domain/deployment-log.js';
 import type { Scope, ServerState } from '../domain/types.js';
 import { SCOPES } from '../domain/types.js';
 import { AppError } from '../errors.js';
+import { newKeyRing, parseKeyRing, rotatedKeyRing, type KeyRing } from './key-ring.js';
 import { CHANGE_CHANNEL, ensureSchema } from './postgres-schema.js';
 import { DEFAULT_HISTORY_LIMIT, parseDocument, serializeDocument, SCHEMA_VERSION } from './registry-document.js';
 import { scopeConflict, type Store, type StoredServer, type UpdateOutcome, type UpdateResult } from './store.js';
@@ -92,6 +93,73 @@ export class PostgresStore implements Store {
       }),
     );
     return { value: value as T, scope: target, location: this.where };
+  }
+
+  /**
+   * Writes `servers` (scopes kept) and their log records in one transaction, for `store copy`. Throws AppError
+   * `conflict` naming every server the database already holds; then nothing is written.
+   */
+  async importServers(servers: readonly StoredServer[], log: readonly { scope: Scope; record: LogRecord }[]): Promise<void> {
+    const historyLimit = this.options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+    const names = servers.map((s) => s.server.name).sort();
+    if (names.length === 0) return;
+    await this.run((sql) =>
+      sql.begin(async (tx) => {
+        for (const name of names) await lockServer(tx, name);
+        const taken = await tx<{ name: string }[]>`SELECT name FROM mcp_rollout_servers WHERE name IN ${tx(names)} ORDER BY name`;
+        if (taken.length > 0) {
+          throw new AppError('conflict', `database ${this.where} already holds ${taken.map((r) => `"${r.name}"`).join(', ')}; nothing was copied (remove them there first, or copy elsewhere)`);
+        }
+        for (const s of servers) await upsertServer(tx, s.server.name, s.scope, serverDoc(s.server, historyLimit));
+        // One statement per server and scope, its records in their order.
+        const groups = new Map<string, { scope: Scope; server: string; records: LogRecord[] }>();
+        for (const { scope, record } of log) {
+          const g = groups.get(`${scope}\u0000${record.server}`) ?? { scope, server: record.server, records: [] };
+          g.records.push(record);
+          groups.set(`${scope}\u0000${record.server}`, g);
+        }
+        for (const g of groups.values()) await appendLog(tx, g.scope, g.server, g.records);
+        await bumpRevisionAndNotify(tx);
+      }),
+    );
+  }
+
+  /** Every log record, oldest first, with its scope (for `store copy` from a database). */
+  async readLog(): Promise<{ scope: Scope; record: LogRecord }[]> {
+    const rows = await this.run((sql) => sql<{ scope: string; record: LogRecord }[]>`SELECT scope, record FROM mcp_rollout_log ORDER BY id`);
+    return rows.map((r) => ({ scope: r.scope as Scope, record: r.record }));
+  }
+
+  /** The session key ring (table mcp_rollout_keys), made on first use: the first of racing routers wins. */
+  async keyRing(): Promise<KeyRing> {
+    return this.run(async (sql) => {
+      const found = await selectKeyRing(sql, this.where);
+      if (found) return found;
+      await sql`INSERT INTO mcp_rollout_keys (id, ring) VALUES (1, ${sql.json(newKeyRing() as unknown as postgres.JSONValue)}) ON CONFLICT (id) DO NOTHING`;
+      return (await selectKeyRing(sql, this.where))!;
+    });
+  }
+
+  /** Rotates the ring in one transaction and notifies every router (a cue, as for a registry write). */
+  async rotateKeys(): Promise<KeyRing> {
+    return this.run((sql) =>
+      sql.begin(async (tx) => {
+        const rows = await tx<{ ring: unknown }[]>`SELECT ring FROM mcp_rollout_keys WHERE id = 1 FOR UPDATE`;
+        const ring = rotatedKeyRing(rows[0] === undefined ? undefined : this.parseRing(rows[0].ring));
+        await tx`INSERT INTO mcp_rollout_keys (id, ring) VALUES (1, ${tx.json(ring as unknown as postgres.JSONValue)})
+          ON CONFLICT (id) DO UPDATE SET ring = excluded.ring, updated_at = now()`;
+        await tx`SELECT pg_notify(${CHANGE_CHANNEL}, 'keys')`;
+        return ring;
+      }),
+    );
+  }
+
+  keyRingLocation(): string {
+    return `database ${this.where} (table mcp_rollout_keys)`;
+  }
+
+  private parseRing(data: unknown): KeyRing {
+    return parseRingRow(data, this.where);
   }
 
   /**
@@ -198,6 +266,17 @@ async function selectServers(sql: Sql): Promise<ServerRow[]> {
 async function selectServer(sql: Sql | Tx, name: string): Promise<ServerRow | undefined> {
   const rows = await sql<ServerRow[]>`SELECT name, scope, doc FROM mcp_rollout_servers WHERE name = ${name}`;
   return rows[0];
+}
+
+async function selectKeyRing(sql: Sql, where: string): Promise<KeyRing | undefined> {
+  const rows = await sql<{ ring: unknown }[]>`SELECT ring FROM mcp_rollout_keys WHERE id = 1`;
+  return rows[0] === undefined ? undefined : parseRingRow(rows[0].ring, where);
+}
+
+function parseRingRow(data: unknown, where: string): KeyRing {
+  const parsed = parseKeyRing(data);
+  if (!parsed.ok) throw new AppError('corrupt', `the key ring in database ${where} (table mcp_rollout_keys) is invalid:`, parsed.errors);
+  return parsed.value;
 }
 
 async function selectRevision(sql: Sql): Promise<string> {

@@ -5,6 +5,7 @@
 import type { LogRecord } from '../domain/deployment-log.js';
 import { AppError } from '../errors.js';
 import type { Scope, ServerState } from '../domain/types.js';
+import type { KeyRingStore } from './key-ring.js';
 
 export interface StoredServer {
   scope: Scope;
@@ -21,7 +22,12 @@ export interface UpdateOutcome<T> {
   value: T;
 }
 
-export interface Store {
+/**
+ * Every store of this project also shares the key ring that seals session ids (key-ring.ts): the file store
+ * next to the project registry, the database store in a table, the memory store in memory. Optional, so a
+ * store written elsewhere still works (its routers then make a ring of their own at start).
+ */
+export interface Store extends Partial<KeyRingStore> {
   /**
    * Every server across all scopes, sorted by name. Throws AppError `corrupt` naming the file and the
    * problems when a state file cannot be read, `conflict` when one name lives in two scopes.

@@ -2,6 +2,7 @@ import type { Command } from '../command.js';
 import { abortCommand } from './abort.js';
 import { deployCommand } from './deploy.js';
 import { historyCommand } from './history.js';
+import { keysCommand } from './keys.js';
 import { migrateCommand } from './migrate.js';
 import { promoteCommand } from './promote.js';
 import { proxyCommand } from './proxy.js';
@@ -10,6 +11,7 @@ import { resumeCommand } from './resume.js';
 import { serveCommand } from './serve.js';
 import { rollbackCommand } from './rollback.js';
 import { statusCommand } from './status.js';
+import { storeCommand } from './store.js';
 import { trafficCommand } from './traffic.js';
 import { validateCommand } from './validate.js';
 
@@ -28,4 +30,6 @@ export const COMMANDS: readonly Command[] = [
   resumeCommand,
   serveCommand,
   proxyCommand,
+  keysCommand,
+  storeCommand,
 ];

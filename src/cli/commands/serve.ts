@@ -18,7 +18,8 @@ export const serveCommand: Command = {
   help: [
     'Clients connect to http://HOST:PORT/mcp/<name> (Streamable HTTP). /healthz, /readyz and /metrics (Prometheus) too.',
     'Traffic changes made with the CLI reach the running router within a second. SIGTERM or Ctrl-C: stop accepting,',
-    'let in-flight requests finish (up to 10 s), end every backend session, exit 0.',
+    'let in-flight requests finish (up to 10 s), end every backend process, exit 0. Sessions on HTTP versions live',
+    'on: their ids open on the restarted router, or any other router of the store (they share its key ring).',
     'The bearer token may also come from MCP_ROLLOUT_TOKEN. Binding beyond loopback needs --host and, for the names',
     'clients use, --allow-host.',
     'A stdio version runs a process per legacy session: at most --max-processes per version (at the cap the least',

@@ -1,0 +1,77 @@
+/**
+ * `mcp-rollout store copy` as real processes: a project's files to a database (servers, history and log kept),
+ * a database to another, and a refusal that names the servers the target already holds and writes nothing.
+ */
+import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import postgres from 'postgres';
+import { startPostgres, type PgCluster } from '../helpers/postgres.js';
+import { runCli } from '../helpers/run-cli.js';
+import { tempProject, type TempProject } from '../helpers/temp-project.js';
+
+const DEPLOY = ['--skip-validation', '--type', 'stdio', '--command', 'node'];
+
+describe('store copy', { timeout: 120_000 }, () => {
+  let cluster: PgCluster;
+  let p: TempProject;
+  before(async () => {
+    cluster = await startPostgres();
+    p = await tempProject();
+    const cli = async (bin: string, args: string[]): Promise<void> => {
+      const r = await runCli(bin, args, { cwd: p.dir, env: p.env });
+      assert.equal(r.code, 0, r.stderr);
+    };
+    await cli('deploy', ['weather', '1.0.0', ...DEPLOY]);
+    await cli('deploy', ['weather', '1.1.0', ...DEPLOY, '--traffic', '10']);
+    await cli('rollback', ['weather', '1.1.0', '--reason', 'errors']);
+    await cli('deploy', ['files', '2.0.0', ...DEPLOY]);
+  });
+  after(async () => {
+    await p.cleanup();
+    await cluster.stop();
+  });
+  const status = async (store?: string): Promise<unknown> => {
+    const r = await runCli('status', ['--json', ...(store ? ['--store', store] : [])], { cwd: p.dir, env: p.env });
+    assert.equal(r.code, 0, r.stderr);
+    // Where each server lives differs by design (the file, the database); everything else must not.
+    const doc = r.json<{ servers: { location?: string }[] }>();
+    for (const s of doc.servers) delete s.location;
+    return doc;
+  };
+
+  it('copies a project to a database, then that database to another; the servers read back the same, log included', async () => {
+    const [one, two] = [await cluster.createDatabase('one'), await cluster.createDatabase('two')];
+    const copied = await runCli('rollout', ['store', 'copy', '--from', '.', '--to', one, '--json'], { cwd: p.dir, env: p.env });
+    assert.equal(copied.code, 0, copied.stderr);
+    const lines = readFileSync(p.logFile, 'utf8').trim().split('\n').length;
+    assert.deepEqual(copied.json(), { ok: true, from: p.dir, to: one, servers: ['files', 'weather'], logRecords: lines });
+    const onFiles = await status();
+    assert.deepEqual(await status(one), onFiles);
+    const again = await runCli('rollout', ['store', 'copy', '--from', one, '--to', two], { cwd: p.dir, env: p.env });
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /copied files, weather \(\d+ log records\)/);
+    assert.deepEqual(await status(two), onFiles);
+    const history = await runCli('history', ['weather', '--json', '--store', two], { cwd: p.dir, env: p.env });
+    const fileHistory = await runCli('history', ['weather', '--json'], { cwd: p.dir, env: p.env });
+    assert.deepEqual(history.json(), fileHistory.json());
+    const sql = postgres(two, { max: 1, onnotice: () => undefined });
+    try {
+      const [row] = await sql<{ n: string }[]>`SELECT count(*)::text AS n FROM mcp_rollout_log`;
+      assert.equal(Number(row!.n), lines);
+    } finally {
+      await sql.end();
+    }
+  });
+
+  it('refuses a target that holds a server of the same name, naming it, and writes nothing', async () => {
+    const url = await cluster.createDatabase('taken');
+    const first = await runCli('deploy', ['weather', '9.0.0', ...DEPLOY, '--store', url], { cwd: p.dir, env: p.env });
+    assert.equal(first.code, 0, first.stderr);
+    const before = await status(url);
+    const r = await runCli('rollout', ['store', 'copy', '--from', p.dir, '--to', url], { cwd: p.dir, env: p.env });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /already holds "weather"; nothing was copied/);
+    assert.deepEqual(await status(url), before, '"files" was not copied either');
+  });
+});

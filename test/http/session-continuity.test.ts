@@ -1,0 +1,225 @@
+/**
+ * Session ids that outlive their router: sealed with the key ring the store shares, a session on an HTTP
+ * backend carries on after `serve` restarts (file store) and on another `serve` of the same database; ids
+ * sealed with the previous key still open after `keys rotate`, ids sealed with a dropped key do not; a session
+ * whose backend was a process inside the stopped router gets 404, as before. Real serve processes, real
+ * server-everything backends, the official SDK v1 client, a real throwaway PostgreSQL cluster.
+ */
+import { strict as assert } from 'node:assert';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Registry } from '../../src/registry/registry.js';
+import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../src/http/http-router.js';
+import { LiveView } from '../../src/registry/live-view.js';
+import { JsonFileStore } from '../../src/state/json-file-store.js';
+import { MemoryStore } from '../../src/state/memory-store.js';
+import { PostgresStore } from '../../src/state/postgres-store.js';
+import { freePort, startEverything, type RunningBackend } from '../helpers/everything-http.js';
+import { startPostgres, type PgCluster } from '../helpers/postgres.js';
+import { runCli } from '../helpers/run-cli.js';
+import { startServe, type ServeProcess } from '../helpers/serve-process.js';
+import { tempProject, type TempProject } from '../helpers/temp-project.js';
+
+const RAW = fileURLToPath(new URL('../../../test/fixtures/servers/raw-server.mjs', import.meta.url));
+const HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' };
+const INIT = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'continuity', version: '1' } } };
+
+async function connect(base: string): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+  const transport = new StreamableHTTPClientTransport(new URL(`${base}/mcp/everything`));
+  const client = new Client({ name: 'continuity-test', version: '1.0.0' });
+  await client.connect(transport);
+  return { client, transport };
+}
+
+async function echo(client: Client, message: string): Promise<string> {
+  const r = await client.callTool({ name: 'echo', arguments: { message } });
+  return (r.content as { text: string }[])[0]!.text;
+}
+
+/** A new session by raw HTTP (initialize, initialized): its id. */
+async function rawSession(base: string, server: string): Promise<string> {
+  const res = await fetch(`${base}/mcp/${server}`, { method: 'POST', headers: HEADERS, body: JSON.stringify(INIT) });
+  await res.text();
+  assert.equal(res.status, 200);
+  const sid = res.headers.get('mcp-session-id');
+  assert.ok(sid);
+  const ack = await fetch(`${base}/mcp/${server}`, { method: 'POST', headers: { ...HEADERS, 'mcp-session-id': sid }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
+  await ack.text();
+  return sid;
+}
+
+/** One echo call of session `sid` sent to `base`: the status and the body (JSON or an SSE stream). */
+async function rawEcho(base: string, sid: string, message: string): Promise<{ status: number; text: string }> {
+  const res = await fetch(`${base}/mcp/everything`, {
+    method: 'POST',
+    headers: { ...HEADERS, 'mcp-session-id': sid },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { message } } }),
+  });
+  return { status: res.status, text: await res.text() };
+}
+
+describe('a router restart on the file store', { timeout: 120_000 }, () => {
+  let p: TempProject;
+  let backend: RunningBackend;
+  let serve: ServeProcess | undefined;
+  before(async () => {
+    p = await tempProject();
+    backend = await startEverything();
+    const registry = new Registry(JsonFileStore.forEnvironment({ cwd: p.dir, env: p.env }));
+    await registry.deploy('everything', { version: '1.0.0', transport: { type: 'http', url: backend.url, headers: {} } });
+    await registry.deploy('raw', { version: '1.0.0', transport: { type: 'stdio', command: process.execPath, args: [RAW], env: {} } });
+  });
+  after(async () => {
+    await serve?.stop();
+    await backend.stop();
+    await p.cleanup();
+  });
+  const rotate = async (): Promise<void> => {
+    const r = await runCli('rollout', ['keys', 'rotate'], { cwd: p.dir, env: p.env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /rotated the session key ring in .*keys\.json: new current key [\w-]+; ids sealed with [\w-]+ still open until the next rotation/);
+  };
+  const restart = async (port: number): Promise<void> => {
+    assert.equal(await serve!.stop(), 0);
+    serve = await startServe(port, { cwd: p.dir, env: p.env });
+  };
+
+  it('loses no session on an HTTP backend: the SDK client carries on, across one key rotation but not two', async () => {
+    const port = await freePort();
+    serve = await startServe(port, { cwd: p.dir, env: p.env });
+    const keys = join(p.dir, '.mcp-rollout', 'keys.json');
+    assert.equal(statSync(keys).mode & 0o777, 0o600, 'the key ring was made by serve, owner-only');
+    const { client, transport } = await connect(serve.base);
+    try {
+      assert.equal(await echo(client, 'before'), 'Echo: before');
+      const sid = transport.sessionId;
+      await restart(port);
+      assert.equal(await echo(client, 'after a restart'), 'Echo: after a restart');
+      assert.equal(transport.sessionId, sid, 'the same session');
+      await rotate();
+      await restart(port);
+      assert.equal(await echo(client, 'sealed with the previous key'), 'Echo: sealed with the previous key');
+      await rotate();
+      await restart(port);
+      await assert.rejects(echo(client, 'sealed with a dropped key'), /404|Session not found/);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('a session whose backend process was inside the stopped router gets 404, as before', async () => {
+    const port = await freePort();
+    await serve?.stop();
+    serve = await startServe(port, { cwd: p.dir, env: p.env });
+    const sid = await rawSession(serve.base, 'raw');
+    await restart(port);
+    const res = await fetch(`${serve.base}/mcp/raw`, { method: 'POST', headers: { ...HEADERS, 'mcp-session-id': sid }, body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/list' }) });
+    assert.equal(res.status, 404);
+    assert.deepEqual(await res.json(), { jsonrpc: '2.0', id: 3, error: { code: -32001, message: 'Session not found: initialize a new session' } });
+  });
+});
+
+describe('two routers on one PostgreSQL store', { timeout: 120_000 }, () => {
+  let cluster: PgCluster;
+  let p: TempProject;
+  let backend: RunningBackend;
+  let env: NodeJS.ProcessEnv;
+  const routers: ServeProcess[] = [];
+  before(async () => {
+    cluster = await startPostgres();
+    p = await tempProject();
+    backend = await startEverything();
+    const url = await cluster.createDatabase('fleet');
+    env = { ...p.env, MCP_ROLLOUT_STORE: url };
+    const store = new PostgresStore(url);
+    await new Registry(store).deploy('everything', { version: '1.0.0', transport: { type: 'http', url: backend.url, headers: {} } });
+    await store.close();
+  });
+  after(async () => {
+    await Promise.all(routers.map((r) => r.stop()));
+    await backend.stop();
+    await p.cleanup();
+    await cluster.stop();
+  });
+  const rotate = async (): Promise<{ current: string; previous: string }> => {
+    const r = await runCli('rollout', ['keys', 'rotate', '--json'], { cwd: p.dir, env });
+    assert.equal(r.code, 0, r.stderr);
+    return r.json<{ current: string; previous: string }>();
+  };
+  /** A new session on `base` once that router seals with key `kid` (it hears of a rotation by NOTIFY). */
+  const sessionWithKey = async (base: string, kid: string): Promise<string> => {
+    for (let i = 0; i < 100; i++) {
+      const sid = await rawSession(base, 'everything');
+      if (sid.startsWith(`${kid}.`)) return sid;
+      await sleep(50);
+    }
+    assert.fail(`${base} never sealed with key ${kid}`);
+  };
+
+  it('a session opened on router A continues on router B; ids outlive one rotation on either router, not two', async () => {
+    const [portA, portB] = [await freePort(), await freePort()];
+    routers.push(await startServe(portA, { cwd: p.dir, env }), await startServe(portB, { cwd: p.dir, env }));
+    const [a, b] = routers as [ServeProcess, ServeProcess];
+    const { client, transport } = await connect(a.base);
+    try {
+      assert.equal(await echo(client, 'on A'), 'Echo: on A');
+      const onB = await rawEcho(b.base, transport.sessionId!, 'on B');
+      assert.equal(onB.status, 200, onB.text);
+      assert.match(onB.text, /Echo: on B/);
+      assert.equal(await echo(client, 'back on A'), 'Echo: back on A');
+
+      const untouched = await rawSession(a.base, 'everything'); // sealed with the first key, never shown to B
+      const first = await rotate();
+      const second = await sessionWithKey(a.base, first.current); // the rotated key, shown to B before B may have heard
+      const onB2 = await rawEcho(b.base, second, 'new key on B');
+      assert.equal(onB2.status, 200, onB2.text);
+      const kept = await rawSession(a.base, 'everything'); // sealed with the second key, never shown to B
+
+      const third = await rotate();
+      assert.equal(third.previous, first.current);
+      await sessionWithKey(b.base, third.current); // B has the newest ring
+      const previous = await rawEcho(b.base, kept, 'previous key');
+      assert.equal(previous.status, 200, `sealed with the previous key: still opens (${previous.text})`);
+      const dropped = await rawEcho(b.base, untouched, 'dropped key');
+      assert.equal(dropped.status, 404, dropped.text);
+      assert.match(dropped.text, /Session not found: initialize a new session/);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('two routers in one process over one store', { timeout: 60_000 }, () => {
+  it('after a rollback, a router that never held a session of the rolled-back version answers it 404 with the reason', async () => {
+    const [one, two] = [await startEverything(), await startEverything()];
+    const registry = new Registry(new MemoryStore());
+    await registry.deploy('everything', { version: '1.0.0', transport: { type: 'http', url: one.url, headers: {} } });
+    await registry.deploy('everything', { version: '2.0.0', transport: { type: 'http', url: two.url, headers: {} }, traffic: 100 });
+    const views = [new LiveView(registry.store, 20), new LiveView(registry.store, 20)];
+    await Promise.all(views.map((v) => v.start()));
+    const routers = views.map((v) => new HttpRouter(v, { ...DEFAULT_ROUTER_OPTIONS, port: 0 }));
+    const [a, b] = await Promise.all(routers.map(async (r) => `http://127.0.0.1:${await r.listen()}`));
+    const { client, transport } = await connect(a!);
+    try {
+      assert.equal(await echo(client, 'x'), 'Echo: x');
+      assert.equal((await rawEcho(b!, transport.sessionId!, 'y')).status, 200, 'B takes the session on');
+      const c = await connect(a!);
+      await registry.rollback('everything', '2.0.0', 'bad');
+      for (let i = 0; i < 100 && views.some((v) => v.get('everything')!.versions.find((x) => x.version === '2.0.0')!.status !== 'inactive'); i++) await sleep(20);
+      const late = await rawEcho(b!, c.transport.sessionId!, 'z'); // opened on A before the rollback, never seen by B
+      assert.equal(late.status, 404);
+      assert.match(late.text, /Session not found: version 2\.0\.0 of \\"everything\\" was rolled back; initialize a new session/);
+      await c.client.close();
+    } finally {
+      await client.close();
+      await Promise.all(routers.map((r) => r.close(1000)));
+      views.forEach((v) => v.stop());
+      await Promise.all([one.stop(), two.stop()]);
+    }
+  });
+});
