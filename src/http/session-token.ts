@@ -65,8 +65,11 @@ export function openSession(ring: KeyRing, token: string): SessionClaims | undef
   const id = tokenKeyId(token);
   const key = id === undefined ? undefined : ringKey(ring, id);
   if (!key) return undefined;
-  const raw = Buffer.from(token.slice(id!.length + 1), 'base64url');
-  if (raw.length < NONCE + TAG + 2) return undefined;
+  const body = token.slice(id!.length + 1);
+  const raw = Buffer.from(body, 'base64url');
+  // Only the one canonical spelling: the decoder ignores a last character's spare bits (and skips characters
+  // outside the alphabet), so another spelling of the same bytes would otherwise open as the same session.
+  if (raw.length < NONCE + TAG + 2 || raw.toString('base64url') !== body) return undefined;
   try {
     const decipher = createDecipheriv('aes-256-gcm', Buffer.from(key.key, 'base64'), raw.subarray(0, NONCE));
     decipher.setAAD(Buffer.from(key.id));
