@@ -99,6 +99,8 @@ const isId = (v: unknown): v is RequestId => typeof v === 'string' || typeof v =
 
 export class RequestLedger<T = undefined> {
   private readonly pending = new Map<string, Pending<T>>();
+  /** Pending requests by progress token: a pooled process's progress must not scan every client's requests. */
+  private readonly byToken = new Map<string, Pending<T>>();
 
   /**
    * @param server named, with the version, in the deadline's error text
@@ -119,9 +121,13 @@ export class RequestLedger<T = undefined> {
    */
   open(id: RequestId, method: string, opts: { version: string; deadlineMs?: number; progressToken?: RequestId; context: T }): void {
     const k = requestKey(id);
-    this.pending.get(k)?.cancelDeadline?.();
+    const replaced = this.pending.get(k);
+    if (replaced) this.forget(k, replaced);
     const p: Pending<T> = { id, method, version: opts.version, context: opts.context, started: this.scheduler.now() };
-    if (opts.progressToken !== undefined) p.progressToken = opts.progressToken;
+    if (opts.progressToken !== undefined) {
+      p.progressToken = opts.progressToken;
+      this.byToken.set(requestKey(opts.progressToken), p);
+    }
     const deadline = opts.deadlineMs;
     if (deadline !== undefined) {
       p.cancelDeadline = this.scheduler.after(deadline, () => {
@@ -182,8 +188,7 @@ export class RequestLedger<T = undefined> {
     const k = requestKey(id);
     const p = this.pending.get(k);
     if (!p) return undefined;
-    p.cancelDeadline?.();
-    this.pending.delete(k);
+    this.forget(k, p);
     this.idleCheck();
     return p;
   }
@@ -195,9 +200,7 @@ export class RequestLedger<T = undefined> {
 
   /** The pending request whose progress notifications carry `token`, if any. */
   byProgressToken(token: unknown): Pending<T> | undefined {
-    if (!isId(token)) return undefined;
-    for (const p of this.pending.values()) if (p.progressToken === token) return p;
-    return undefined;
+    return isId(token) ? this.byToken.get(requestKey(token)) : undefined;
   }
 
   /** The only pending request, when there is exactly one. */
@@ -220,6 +223,7 @@ export class RequestLedger<T = undefined> {
   clear(): void {
     for (const p of this.pending.values()) p.cancelDeadline?.();
     this.pending.clear();
+    this.byToken.clear();
   }
 
   private fail(k: string, p: Pending<T>, text: string, outcome: Outcome): void {
@@ -228,11 +232,19 @@ export class RequestLedger<T = undefined> {
   }
 
   private close(k: string, p: Pending<T>, outcome: Outcome): Booking<T> {
-    p.cancelDeadline?.();
-    this.pending.delete(k);
+    this.forget(k, p);
     const booking: Booking<T> = { id: p.id, method: p.method, version: p.version, latencyMs: this.scheduler.now() - p.started, outcome, context: p.context };
     this.events.book?.(booking);
     return booking;
+  }
+
+  /** Takes `p` (under key `k`) out of the ledger and stops its deadline. */
+  private forget(k: string, p: Pending<T>): void {
+    p.cancelDeadline?.();
+    this.pending.delete(k);
+    if (p.progressToken === undefined) return;
+    const tk = requestKey(p.progressToken);
+    if (this.byToken.get(tk) === p) this.byToken.delete(tk);
   }
 
   /** After the reply (if any) went out: tells the owner when nothing is pending any more. */
