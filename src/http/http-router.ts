@@ -28,6 +28,7 @@ import { checkRequest, type GuardOptions } from './guard.js';
 import { json, plain, rpcError, SSE_HEADERS, sseEvent } from './replies.js';
 import { SessionKeys } from './session-keys.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
+import { answerOutcome } from '../sessions/request-ledger.js';
 import { SessionBridge } from './session-bridge.js';
 import { StreamableFront } from './streamable-front.js';
 import { StdioPool } from './stdio-pool.js';
@@ -535,10 +536,7 @@ export class HttpRouter {
     const t0 = performance.now();
     const answer = (await this.pool.request(server.name, record, msg as JsonRpc & { id: string | number }, { signal: gone.signal, longLived: listen, ...(streams ? { onNotification } : {}) })) as JsonRpc;
     if (gone.signal.aborted) return; // nobody to answer; not the version's failure either
-    if (!listen) this.metrics.request(server.name, record.version, msg.method, performance.now() - t0, {
-      error: answer.error !== undefined,
-      toolError: msg.method === 'tools/call' && answer.result?.isError === true,
-    });
+    if (!listen) this.metrics.request(server.name, record.version, msg.method, performance.now() - t0, answerOutcome(msg.method, answer));
     const rs = answer.result;
     if (rs?.resultType === 'input_required' && typeof rs.requestState === 'string') remember(this.requestStates, `${server.name}\u0000${digest(rs.requestState)}`, record.version);
     if (res.headersSent) res.end(sseEvent(answer));
@@ -569,7 +567,7 @@ export class HttpRouter {
       const method = pending.get(key);
       if (method === undefined) return;
       pending.delete(key);
-      this.metrics.request(s.server, s.version, method, performance.now() - t0, { error: m.error !== undefined, toolError: method === 'tools/call' && m.result?.isError === true });
+      this.metrics.request(s.server, s.version, method, performance.now() - t0, answerOutcome(method, m));
       onResult?.(m);
     };
     let outcome;

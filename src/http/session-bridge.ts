@@ -8,7 +8,8 @@
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { VersionRecord } from '../domain/types.js';
-import { answerTooLarge, couldNotStart, didNotAnswer, versionLabel } from '../protocol/router-errors.js';
+import { answerTooLarge, couldNotStart, versionLabel } from '../protocol/router-errors.js';
+import { RequestLedger, type Outcome } from '../sessions/request-ledger.js';
 import type { VersionMetrics } from '../telemetry/version-metrics.js';
 import { HttpUpstream } from '../upstream/http-upstream.js';
 import { StdioUpstream, type StdioOptions } from '../upstream/stdio-upstream.js';
@@ -18,7 +19,8 @@ type Id = string | number;
 type Msg = { id?: Id | null; method?: string; params?: { progressToken?: Id; _meta?: { progressToken?: Id } }; result?: { isError?: boolean; protocolVersion?: string }; error?: unknown };
 
 export class SessionBridge {
-  private readonly open = new Map<string, { id: Id; method: string; started: number; timer: NodeJS.Timeout; progressToken?: Id }>();
+  /** The client's requests the backend still owes an answer to. */
+  private readonly open: RequestLedger;
   private closed = false;
   private initializing: Id | undefined;
   /** Resolves when the process is running; rejects with the reason it could not start. */
@@ -45,6 +47,11 @@ export class SessionBridge {
     private readonly requestTimeoutMs = 300_000,
     startAfter: Promise<unknown> = Promise.resolve(),
   ) {
+    this.open = new RequestLedger(server, {
+      book: (b) => this.metrics.request(server, b.version, b.method, b.latencyMs, b.outcome),
+      reply: (error) => void this.transport.send(error, { relatedRequestId: error.id }).catch(() => undefined),
+      idle: () => this.onsettled?.(),
+    });
     this.transport.onmessage = (m) => this.fromClient(m as Msg);
     this.transport.onclose = () => void this.close();
     const label = versionLabel(server, record.version);
@@ -54,7 +61,7 @@ export class SessionBridge {
       oversize: (bytes, id) => {
         this.metrics.dropped(server, record.version);
         // An answer too large to pass on: its request fails now rather than waiting for ever.
-        if (id !== undefined && id !== null) this.failOne(id, answerTooLarge(server, record.version, bytes, stdioOptions.maxMessageBytes));
+        if (id !== undefined && id !== null) this.open.failOne(id, answerTooLarge(server, record.version, bytes, stdioOptions.maxMessageBytes));
       },
       close: (reason, unexpected) => {
         if (record.type === 'stdio') this.metrics.processEnded(this.server, this.record.version);
@@ -83,11 +90,7 @@ export class SessionBridge {
   private fromClient(m: Msg): void {
     if (m.method !== undefined && m.id !== undefined && m.id !== null) {
       const token = m.params?._meta?.progressToken;
-      const id = m.id;
-      const method = m.method;
-      const timer = setTimeout(() => this.failOne(id, didNotAnswer(this.server, this.record.version, this.requestTimeoutMs, method), { transportFailure: true }), this.requestTimeoutMs);
-      timer.unref();
-      this.open.set(JSON.stringify(id), { id, method, started: performance.now(), timer, ...(token === undefined ? {} : { progressToken: token }) });
+      this.open.open(m.id, m.method, { version: this.record.version, deadlineMs: this.requestTimeoutMs, context: undefined, ...(token === undefined ? {} : { progressToken: token }) });
     }
     // In order, once the process runs; if it never does, the request gets the reason.
     void this.starting.then(
@@ -109,27 +112,17 @@ export class SessionBridge {
       if (m.id === this.initializing && typeof (m.result as { protocolVersion?: unknown } | undefined)?.protocolVersion === 'string') {
         void this.starting.then((u) => u.negotiated?.((m.result as { protocolVersion: string }).protocolVersion));
       }
-      const k = JSON.stringify(m.id);
-      const o = this.open.get(k);
-      if (o) {
-        clearTimeout(o.timer);
-        this.open.delete(k);
-        this.metrics.request(this.server, this.record.version, o.method, performance.now() - o.started, { error: m.error !== undefined, toolError: o.method === 'tools/call' && m.result?.isError === true });
-        if (this.open.size === 0) this.onsettled?.();
-      }
+      this.open.settle(m);
       related = m.id;
     } else {
-      const token = m.params?.progressToken;
-      const byToken = token === undefined ? undefined : [...this.open.values()].find((o) => o.progressToken === token);
-      const only = this.open.size === 1 ? [...this.open.values()][0] : undefined;
-      related = (byToken ?? only)?.id;
+      related = (this.open.byProgressToken(m.params?.progressToken) ?? this.open.sole())?.id;
     }
     this.transport.send(m as JSONRPCMessage, related === undefined ? undefined : { relatedRequestId: related }).catch(() => undefined);
   }
 
   /** Requests of the client the backend still owes an answer to. */
   get inFlight(): number {
-    return this.open.size;
+    return this.open.inFlight;
   }
 
   /** While the client's streams are backlogged, the backend is not read (see `Upstream.pause`). */
@@ -137,21 +130,9 @@ export class SessionBridge {
     void this.starting.then((u) => (full ? u.pause?.() : u.resume?.()), () => undefined);
   }
 
-  /** One open request (by its id) gets an error. */
-  private failOne(id: Id, reason: string, outcome: { error?: boolean; transportFailure?: boolean } = { error: true }): void {
-    const k = JSON.stringify(id);
-    const o = this.open.get(k);
-    if (!o) return;
-    clearTimeout(o.timer);
-    this.open.delete(k);
-    this.metrics.request(this.server, this.record.version, o.method, performance.now() - o.started, outcome);
-    this.transport.send({ jsonrpc: '2.0', id: o.id, error: { code: -32603, message: reason } }, { relatedRequestId: o.id }).catch(() => undefined);
-    if (this.open.size === 0) this.onsettled?.();
-  }
-
   /** Every open request gets an error naming the server and version. */
-  private failOpen(reason: string): void {
-    for (const o of [...this.open.values()]) this.failOne(o.id, reason, { transportFailure: true });
+  private failOpen(reason: string, outcome: Outcome = { transportFailure: true }): void {
+    this.open.failAll(reason, outcome);
   }
 
   /**
@@ -161,9 +142,9 @@ export class SessionBridge {
   async close(reason?: string): Promise<void> {
     if (this.closed) return;
     // Not the version's transport failure: the router chose to end the session.
-    if (reason !== undefined) for (const o of [...this.open.values()]) this.failOne(o.id, reason);
+    if (reason !== undefined) this.failOpen(reason, { error: true });
     this.closed = true;
-    for (const o of this.open.values()) clearTimeout(o.timer);
+    this.open.clear();
     this.onClose();
     await this.starting.then((u) => u.close()).catch(() => undefined);
     await this.transport.close().catch(() => undefined);

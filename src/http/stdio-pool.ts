@@ -9,18 +9,22 @@
  */
 import { CrashThrottle } from '../domain/crash-throttle.js';
 import type { VersionRecord } from '../domain/types.js';
-import { answerTooLarge, couldNotStart, didNotAnswer, heldAfterExits, versionLabel } from '../protocol/router-errors.js';
+import { answerTooLarge, couldNotStart, heldAfterExits, versionLabel } from '../protocol/router-errors.js';
+import { RequestLedger } from '../sessions/request-ledger.js';
 import type { VersionMetrics } from '../telemetry/version-metrics.js';
 import { StdioUpstream, type StdioOptions } from '../upstream/stdio-upstream.js';
 
 type Id = string | number;
 type Msg = { jsonrpc?: string; id?: Id | null; method?: string; params?: Record<string, unknown>; result?: unknown; error?: unknown };
 
+/**
+ * What the pool keeps with a request it sent under its own id (the ledger's id, and its progress token at the
+ * backend): the client's id and progress token to restore, and where its answer and notifications go.
+ */
 interface Open {
-  id: Id;
+  clientId: Id;
   resolve: (m: Msg) => void;
-  /** The client's progress token, when it asked for progress. */
-  progressToken?: Id;
+  clientToken?: Id;
   onNotification?: (m: Msg) => void;
 }
 
@@ -42,7 +46,7 @@ const SUBSCRIPTION = 'io.modelcontextprotocol/subscriptionId';
 const MAX_DEATHS = 3;
 
 export class StdioPool {
-  private readonly processes = new Map<string, { upstream: Promise<StdioUpstream>; open: Map<string, Open> }>();
+  private readonly processes = new Map<string, { upstream: Promise<StdioUpstream>; open: RequestLedger<Open> }>();
   private seq = 0;
   /**
    * Versions whose process died unasked: their deaths (the throttle), the last reason, and whether the next
@@ -64,39 +68,33 @@ export class StdioPool {
     const k = this.key(server, record.version);
     const running = this.processes.get(k);
     if (running) return running;
-    const open = new Map<string, Open>();
+    // Booked by the router, which also answers requests that never reach a process (held, could not start).
+    const open = new RequestLedger<Open>(server, { reply: (error, p) => p.context.resolve({ ...error, id: p.context.clientId }) });
     const label = versionLabel(server, record.version);
     const upstream = StdioUpstream.start(label, record, this.stdioOptions, {
       message: (m) => {
         const msg = m as Msg;
         if (msg.method === 'notifications/progress') {
-          const token = msg.params?.progressToken;
-          const o = typeof token === 'string' ? open.get(token) : undefined;
-          if (o?.onNotification && o.progressToken !== undefined) o.onNotification({ ...msg, params: { ...msg.params, progressToken: o.progressToken } });
+          const o = open.byProgressToken(msg.params?.progressToken)?.context;
+          if (o?.onNotification && o.clientToken !== undefined) o.onNotification({ ...msg, params: { ...msg.params, progressToken: o.clientToken } });
           return;
         }
         const meta = msg.params?._meta as Record<string, unknown> | undefined;
         const subscription = meta?.[SUBSCRIPTION];
         if (msg.method !== undefined && typeof subscription === 'string') {
-          const o = open.get(subscription);
-          o?.onNotification?.({ ...msg, params: { ...msg.params, _meta: { ...meta, [SUBSCRIPTION]: o.id } } });
+          const o = open.get(subscription)?.context;
+          o?.onNotification?.({ ...msg, params: { ...msg.params, _meta: { ...meta, [SUBSCRIPTION]: o.clientId } } });
           return;
         }
         // Stateless: nothing else unsolicited can be attributed to a client (the process serves them all).
-        if (msg.method !== undefined || typeof msg.id !== 'string') return;
-        const o = open.get(msg.id);
-        if (!o) return;
-        open.delete(msg.id);
-        o.resolve({ ...msg, id: o.id });
+        const o = open.settle(msg)?.context;
+        o?.resolve({ ...msg, id: o.clientId });
       },
       noise: () => this.metrics.dropped(server, record.version),
       oversize: (bytes, id) => {
         this.metrics.dropped(server, record.version);
         // An answer too large to pass on: its request fails now rather than at its deadline.
-        const o = typeof id === 'string' ? open.get(id) : undefined;
-        if (!o || typeof id !== 'string') return;
-        open.delete(id);
-        o.resolve({ jsonrpc: '2.0', id: o.id, error: { code: -32603, message: answerTooLarge(server, record.version, bytes, this.stdioOptions.maxMessageBytes) } });
+        if (id !== undefined && id !== null) open.failOne(id, answerTooLarge(server, record.version, bytes, this.stdioOptions.maxMessageBytes));
       },
       close: (reason, unexpected) => {
         // Only this process's entry: after stop(), another process may already serve the version.
@@ -108,8 +106,7 @@ export class StdioPool {
           throttle.record(Date.now());
           this.deaths.set(k, { throttle, reason, restartDue: true });
         }
-        for (const o of open.values()) o.resolve({ jsonrpc: '2.0', id: o.id, error: { code: -32603, message: reason } });
-        open.clear();
+        open.failAll(reason);
       },
     });
     const entry = { upstream, open };
@@ -158,23 +155,24 @@ export class StdioPool {
     const sent = token === undefined ? { ...msg, id: internal } : { ...msg, id: internal, params: { ...msg.params, _meta: { ...meta, progressToken: internal } } };
     return new Promise((resolve) => {
       const finish = (m: Msg): void => {
-        clearTimeout(timer);
         opts.signal?.removeEventListener('abort', onAbort);
         resolve(m);
       };
-      const timer = opts.longLived
-        ? undefined
-        : setTimeout(() => {
-            if (e.open.delete(internal)) finish({ jsonrpc: '2.0', id: msg.id, error: { code: -32603, message: didNotAnswer(server, record.version, this.requestTimeoutMs, msg.method) } });
-          }, this.requestTimeoutMs).unref();
       const cancelled: Msg = { jsonrpc: '2.0', id: msg.id, error: { code: -32800, message: 'request cancelled: the client went away' } };
       const onAbort = (): void => {
-        if (!e.open.delete(internal)) return;
+        if (!e.open.cancel(internal)) return;
         u.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: internal, reason: 'the client went away' } });
         finish(cancelled);
       };
       if (opts.signal?.aborted) return finish(cancelled);
-      e.open.set(internal, { id: msg.id, resolve: finish, ...(token === undefined ? {} : { progressToken: token }), ...(opts.onNotification ? { onNotification: opts.onNotification } : {}) });
+      const context: Open = { clientId: msg.id, resolve: finish, ...(token === undefined ? {} : { clientToken: token }), ...(opts.onNotification ? { onNotification: opts.onNotification } : {}) };
+      e.open.open(internal, msg.method ?? '', {
+        version: record.version,
+        context,
+        // A subscriptions/listen stream has no deadline: it lasts until the client closes it.
+        ...(opts.longLived ? {} : { deadlineMs: this.requestTimeoutMs }),
+        ...(token === undefined ? {} : { progressToken: internal }),
+      });
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       u.send(sent);
     });

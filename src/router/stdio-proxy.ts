@@ -18,10 +18,11 @@ import { decidePin, type PinDecision, type PromotionPolicy } from '../domain/pin
 import { SessionReason } from '../domain/reasons.js';
 import { chooseByWeight } from '../domain/weighted-choice.js';
 import type { VersionRecord } from '../domain/types.js';
-import { answerTooLarge, couldNotStart, didNotAnswer, noVersionCarriesTraffic, notRestartedAfterRestarts, notRunning, versionLabel } from '../protocol/router-errors.js';
+import { answerTooLarge, couldNotStart, noVersionCarriesTraffic, notRestartedAfterRestarts, notRunning, versionLabel } from '../protocol/router-errors.js';
 import { LineSplitter } from '../protocol/line-splitter.js';
 import { peekId } from '../protocol/peek-id.js';
 import type { LiveView } from '../registry/live-view.js';
+import { RequestLedger, requestKey as key } from '../sessions/request-ledger.js';
 import type { VersionMetrics } from '../telemetry/version-metrics.js';
 import { Lifeline } from '../upstream/lifeline.js';
 import { StdioUpstream } from '../upstream/stdio-upstream.js';
@@ -76,14 +77,6 @@ export const DEFAULT_PROXY_OPTIONS: ProxyOptions = {
 type Id = string | number;
 type Msg = { jsonrpc?: string; id?: Id | null; method?: string; params?: Record<string, unknown>; result?: Record<string, unknown>; error?: unknown };
 
-interface Pending {
-  id: Id;
-  method: string;
-  started: number;
-  timer: NodeJS.Timeout;
-  backend: Backend;
-}
-
 interface Backend {
   version: string;
   upstream?: Upstream;
@@ -97,11 +90,11 @@ interface Backend {
 const REPLAY = 'mcp-rollout:';
 /** The ids under which a server request goes to the client when its own id is taken by another backend's. */
 const ASK_ALIAS = 'mcp-rollout-ask:';
-const key = (id: Id): string => (typeof id === 'number' ? `n${id}` : `s${id}`);
 
 export class StdioProxy {
   private current: Backend | undefined;
-  private readonly pending = new Map<string, Pending>();
+  /** The client's requests waiting for an answer, each with the backend it went to. */
+  private readonly pending: RequestLedger<Backend>;
   /** Backends whose process or connection is up: the current one and any old one finishing its work. */
   private readonly live = new Set<Backend>();
   /** The backend the session left at a promotion, kept warm for the rollback window. */
@@ -136,6 +129,10 @@ export class StdioProxy {
   ) {
     this.lifeline = opts.lifeline ? new Lifeline() : undefined;
     this.restarts = new CrashThrottle(opts.maxRestartsPerMinute);
+    this.pending = new RequestLedger<Backend>(name, {
+      book: (b) => this.metrics.request(this.name, b.version, b.method, b.latencyMs, b.outcome),
+      reply: (error) => this.toClient(error),
+    });
   }
 
   /** Serves the client until its input ends; resolves once every backend is gone. */
@@ -245,8 +242,8 @@ export class StdioProxy {
 
   /** A backend sent a message over the limit: dropped; if it answered a waiting request, that request fails now. */
   private backendOversize(b: Backend, bytes: number, id: Id | null | undefined): void {
-    if (id !== undefined && id !== null && this.pending.get(key(id))?.backend === b) {
-      this.answerWithError(key(id), answerTooLarge(this.name, b.version, bytes, this.opts.maxMessageBytes), { error: true });
+    if (id !== undefined && id !== null && this.pending.get(id)?.context === b) {
+      this.pending.failOne(id, answerTooLarge(this.name, b.version, bytes, this.opts.maxMessageBytes), { error: true });
       return;
     }
     this.noise++;
@@ -294,9 +291,9 @@ export class StdioProxy {
     if (!Array.isArray(msg) && msg.method === 'notifications/cancelled') {
       // A request still running on the old backend after a move is cancelled there.
       const requestId = msg.params?.requestId;
-      const running = typeof requestId === 'string' || typeof requestId === 'number' ? this.pending.get(key(requestId))?.backend : undefined;
+      const running = typeof requestId === 'string' || typeof requestId === 'number' ? this.pending.get(requestId)?.context : undefined;
       if (running && running !== this.current) {
-        this.cancelled(requestId);
+        this.pending.cancel(requestId);
         if (running.upstream?.alive) running.upstream.send(msg, text);
         return;
       }
@@ -305,30 +302,12 @@ export class StdioProxy {
     for (const m of Array.isArray(msg) ? msg : [msg]) {
       if (m.method === 'initialize' && m.params) this.initializeParams = m.params;
       if (m.method === 'notifications/initialized') this.initialized = true;
-      if (m.method === 'notifications/cancelled') this.cancelled(m.params?.requestId);
-      if (m.method !== undefined && m.id !== undefined && m.id !== null) this.track(m.id, m.method, b);
+      // The client gave up on it: no deadline error will follow, and a late answer is dropped.
+      if (m.method === 'notifications/cancelled') this.pending.cancel(m.params?.requestId);
+      if (m.method !== undefined && m.id !== undefined && m.id !== null) this.pending.open(m.id, m.method, { version: b.version, deadlineMs: this.opts.requestTimeoutMs, context: b });
     }
     if (!b.upstream?.alive) return this.failPending(b, b.failure ?? notRunning(this.name, b.version));
     b.upstream.send(msg, text);
-  }
-
-  /** The client gave up on a request: no deadline error will follow, and a late answer is dropped. */
-  private cancelled(requestId: unknown): void {
-    if (typeof requestId !== 'string' && typeof requestId !== 'number') return;
-    const p = this.pending.get(key(requestId));
-    if (!p) return;
-    clearTimeout(p.timer);
-    this.pending.delete(key(requestId));
-  }
-
-  private track(id: Id, method: string, backend: Backend): void {
-    const k = key(id);
-    const timer = setTimeout(() => {
-      if (this.pending.get(k)?.timer !== timer) return;
-      this.answerWithError(k, didNotAnswer(this.name, backend.version, this.opts.requestTimeoutMs, method), { transportFailure: true });
-    }, this.opts.requestTimeoutMs);
-    timer.unref();
-    this.pending.set(k, { id, method, started: performance.now(), timer, backend });
   }
 
   private fromBackend(b: Backend, raw: unknown, text?: string): void {
@@ -363,31 +342,15 @@ export class StdioProxy {
   /** Books a backend response against its request; false when nobody waits for it any more. */
   private account(b: Backend, m: Msg): boolean {
     if (m.method !== undefined || m.id === undefined || m.id === null) return true; // requests and notifications pass
-    const k = key(m.id);
-    const p = this.pending.get(k);
-    if (!p) return false;
-    clearTimeout(p.timer);
-    this.pending.delete(k);
-    if (p.method === 'initialize' && m.result && typeof m.result.protocolVersion === 'string') b.upstream?.negotiated?.(m.result.protocolVersion);
-    this.metrics.request(this.name, b.version, p.method, performance.now() - p.started, {
-      error: m.error !== undefined,
-      toolError: p.method === 'tools/call' && m.result?.isError === true,
-    });
+    const booked = this.pending.settle(m);
+    if (!booked) return false;
+    if (booked.method === 'initialize' && m.result && typeof m.result.protocolVersion === 'string') b.upstream?.negotiated?.(m.result.protocolVersion);
     return true;
-  }
-
-  private answerWithError(k: string, message: string, outcome: { error?: boolean; transportFailure?: boolean }): void {
-    const p = this.pending.get(k);
-    if (!p) return;
-    clearTimeout(p.timer);
-    this.pending.delete(k);
-    this.metrics.request(this.name, p.backend.version, p.method, performance.now() - p.started, outcome);
-    this.toClient({ jsonrpc: '2.0', id: p.id, error: { code: -32603, message } });
   }
 
   /** Every request still waiting on `b` gets an error now. */
   private failPending(b: Backend, message: string): void {
-    for (const [k, p] of this.pending) if (p.backend === b) this.answerWithError(k, message, { transportFailure: true });
+    this.pending.failAll(message, { transportFailure: true }, (p) => p.context === b);
   }
 
   /** `b` is gone (or going): it no longer counts as live, and nobody waits for its questions' answers. */
@@ -526,7 +489,7 @@ export class StdioProxy {
 
   /** True while `b` has requests of the client to answer. */
   private busy(b: Backend): boolean {
-    return [...this.pending.values()].some((p) => p.backend === b);
+    return this.pending.some((p) => p.context === b);
   }
 
   private async retire(b: Backend): Promise<void> {
@@ -588,7 +551,7 @@ export class StdioProxy {
     if (this.ended) return;
     this.ended = true;
     this.view.off('change', this.onRegistryChange);
-    for (const p of this.pending.values()) clearTimeout(p.timer);
+    this.pending.clear();
     if (this.standby) clearTimeout(this.standby.timer);
     this.standby = undefined;
     // Nothing more is read from the client (lets a process whose stdin is still open exit).
