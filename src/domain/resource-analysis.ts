@@ -15,8 +15,13 @@ export interface ResourceWindow {
   samples: number;
   /** ms between the first and the last sample. */
   spanMs: number;
-  /** Resident memory at the last sample minus at the first, bytes (negative when it shrank). */
+  /**
+   * Resident memory at the last sample minus at an earlier one, bytes (negative when it shrank): a router measures
+   * it over the later half of the samples, so warm-up growth at a process's start is not taken for a leak.
+   */
   rssGrowthBytes: number;
+  /** ms over which rssGrowthBytes was measured (spanMs when absent). */
+  rssGrowthSpanMs?: number;
   /** CPU time (user + system) used between the first and the last sample, seconds. */
   cpuSeconds: number;
   /** Requests answered between the first and the last sample (the CPU is divided by these). */
@@ -79,7 +84,7 @@ export function analyseResources(candidate: ResourceWindow, blue: ResourceWindow
 
 function memory(c: ResourceWindow, blue: ResourceWindow | undefined, t: ResourceThresholds): ResourceResult {
   const g = c.rssGrowthBytes;
-  const text = `resident memory grew ${mb(g)} MB in ${secs(c.spanMs)} s, blue ${blue ? `${mb(blue.rssGrowthBytes)} MB` : 'not measured'}`;
+  const text = `resident memory grew ${mb(g)} MB in ${secs(c.rssGrowthSpanMs ?? c.spanMs)} s, blue ${blue ? `${mb(blue.rssGrowthBytes)} MB` : 'not measured'}`;
   const overBlue = blue === undefined || g > t.memoryGrowthRatio * Math.max(0, blue.rssGrowthBytes) + t.memoryGrowthMarginBytes;
   if (g > t.maxMemoryGrowthBytes && overBlue) return { metric: 'memory-growth', verdict: 'fail', value: g, message: text };
   return { metric: 'memory-growth', verdict: 'pass', value: g, message: text };

@@ -141,7 +141,7 @@ function sumResources(a: ResourceWindow | undefined, b: ResourceWindow): Resourc
   return {
     samples: Math.min(a.samples, b.samples),
     spanMs: Math.min(a.spanMs, b.spanMs),
-    rssGrowthBytes: Math.max(a.rssGrowthBytes, b.rssGrowthBytes),
+    ...(a.rssGrowthBytes >= b.rssGrowthBytes ? { rssGrowthBytes: a.rssGrowthBytes, ...(a.rssGrowthSpanMs === undefined ? {} : { rssGrowthSpanMs: a.rssGrowthSpanMs }) } : { rssGrowthBytes: b.rssGrowthBytes, ...(b.rssGrowthSpanMs === undefined ? {} : { rssGrowthSpanMs: b.rssGrowthSpanMs }) }),
     cpuSeconds: a.cpuSeconds + b.cpuSeconds,
     requests: a.requests + b.requests,
   };

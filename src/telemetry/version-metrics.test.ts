@@ -74,7 +74,17 @@ describe('VersionMetrics resource windows of managed versions', () => {
     for (let i = 0; i < 30; i++) m.request('w', '2.0.0', 'tools/call', 1, {});
     set(10, 100, 1.3);
     m.snapshot(11_000);
-    assert.deepEqual(m.window('w', '2.0.0', 1000).resources, { samples: 2, spanMs: 10_000, rssGrowthBytes: 60 * MB, cpuSeconds: 0.3, requests: 30 });
+    assert.deepEqual(m.window('w', '2.0.0', 1000).resources, { samples: 2, spanMs: 10_000, rssGrowthBytes: 60 * MB, rssGrowthSpanMs: 10_000, cpuSeconds: 0.3, requests: 30 });
+  });
+
+  it('memory is measured over the later half: warm-up growth that levels off is not a leak, steady growth is', () => {
+    const warm = setup();
+    [40, 80, 88, 89, 90].forEach((mb, i) => (warm.set(10, mb, i), warm.m.snapshot(1000 + i * 2000)));
+    const w1 = warm.m.window('w', '2.0.0', 0).resources!;
+    assert.deepEqual([w1.spanMs, w1.rssGrowthBytes / MB, w1.rssGrowthSpanMs], [8000, 2, 4000]);
+    const leak = setup();
+    [40, 60, 80, 100, 120].forEach((mb, i) => (leak.set(10, mb, i), leak.m.snapshot(1000 + i * 2000)));
+    assert.equal(leak.m.window('w', '2.0.0', 0).resources!.rssGrowthBytes / MB, 40);
   });
 
   it('only the latest process counts: growth across a restart would compare two processes', () => {

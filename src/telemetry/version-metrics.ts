@@ -183,10 +183,14 @@ export class VersionMetrics {
     const first = chain[i]!;
     const a = first.res!.get(key)!;
     const b = last.res!.get(key)!;
+    // Memory is judged over the later half of the samples: a fresh process's warm-up growth (heap sizing, caches
+    // of first calls) comes early and levels off, while a leak goes on growing as long as calls come in.
+    const mid = chain.slice(i).reverse().find((s) => s.at <= first.at + (last.at - first.at) / 2) ?? first;
     return {
       samples: chain.length - i,
       spanMs: last.at - first.at,
-      rssGrowthBytes: b.rssBytes - a.rssBytes,
+      rssGrowthBytes: b.rssBytes - mid.res!.get(key)!.rssBytes,
+      rssGrowthSpanMs: last.at - mid.at,
       cpuSeconds: Math.max(0, Math.round((b.cpuSeconds - a.cpuSeconds) * 100) / 100),
       requests: Math.max(0, (last.data.get(key)?.requests ?? 0) - (first.data.get(key)?.requests ?? 0)),
     };
