@@ -2,6 +2,7 @@
  * Canary analysis: one verdict from what a candidate and the stable version did over the same window.
  * Three outcomes: pass, fail, inconclusive ("not enough data" is never a failure). Pure.
  */
+import { analyseResources, DEFAULT_RESOURCE_THRESHOLDS, type ResourceThresholds, type ResourceWindow } from './resource-analysis.js';
 
 /** What one version did during a window, from the routers' telemetry (and probes). */
 export interface VersionWindow {
@@ -16,9 +17,14 @@ export interface VersionWindow {
   p99Ms?: number;
   /** Backend exits nobody asked for, and restarts. */
   crashes: number;
+  /**
+   * Resource samples of the version's processes in the window: present for versions whose processes a router
+   * runs (managed versions), absent otherwise (and then the resource criteria are not part of the analysis).
+   */
+  resources?: ResourceWindow;
 }
 
-export interface Thresholds {
+export interface Thresholds extends Partial<ResourceThresholds> {
   /** Absolute ceiling of the candidate's error rate, 0-1. Default 0.10. */
   maxErrorRate: number;
   /** The candidate's error rate may exceed the stable version's by at most this, 0-1. Default 0.05. */
@@ -48,12 +54,13 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   maxCrashes: 0,
   minRequests: 20,
   minToolCalls: 10,
+  ...DEFAULT_RESOURCE_THRESHOLDS,
 };
 
 export type Verdict = 'pass' | 'fail' | 'inconclusive';
 
 export interface MetricResult {
-  metric: 'error-rate' | 'tool-error-rate' | 'p99-latency' | 'crashes';
+  metric: 'error-rate' | 'tool-error-rate' | 'p99-latency' | 'crashes' | 'memory-growth' | 'cpu-per-request';
   verdict: Verdict | 'skipped';
   /** The measured value (a rate 0-1, ms, or a count); undefined without data. */
   value?: number;
@@ -119,6 +126,8 @@ export function analyse(candidate: VersionWindow, stable: VersionWindow | undefi
   }
 
   metrics.push(crashes);
+  // Rollouts saved before the resource criteria existed carry thresholds without them: the defaults fill in.
+  if (candidate.resources) metrics.push(...analyseResources(candidate.resources, stable?.resources, { ...DEFAULT_RESOURCE_THRESHOLDS, ...definedOnly(t) }, t.minRequests));
   const failed = metrics.filter((m) => m.verdict === 'fail');
   if (failed.length > 0) return { verdict: 'fail', reason: failed.map((m) => m.message).join('; '), metrics };
   const starving = metrics.filter((m) => m.verdict === 'inconclusive');
@@ -127,3 +136,8 @@ export function analyse(candidate: VersionWindow, stable: VersionWindow | undefi
 }
 
 const round = (ms: number): number => Math.round(ms * 10) / 10;
+
+/** The resource thresholds `t` sets (a saved spec may hold none of them). */
+function definedOnly(t: Thresholds): Partial<ResourceThresholds> {
+  return Object.fromEntries(Object.keys(DEFAULT_RESOURCE_THRESHOLDS).filter((k) => t[k as keyof ResourceThresholds] !== undefined).map((k) => [k, t[k as keyof ResourceThresholds]]));
+}

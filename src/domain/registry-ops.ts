@@ -14,6 +14,7 @@ import {
   emptyServer,
   findVersion,
   type Health,
+  type ProcessEvent,
   type ServerState,
   type Status,
   type Transport,
@@ -35,7 +36,7 @@ export type Change =
   | { type: 'server:rollout'; server: string; version: string; phase: string; message: string }
   | { type: 'server:validated'; server: string; version: string; ok: boolean; failures: string[] }
   | { type: 'server:health-changed'; server: string; version: string; oldHealth: Health; newHealth: Health; reason?: string }
-  | { type: 'server:process'; server: string; version: string; what: 'restarted' | 'held'; reason: string };
+  | { type: 'server:process'; server: string; version: string; what: ProcessEvent; reason: string };
 
 export interface OpResult {
   server: ServerState;
@@ -311,10 +312,16 @@ export function setHealth(current: ServerState, version: string, health: Health,
 }
 
 /** Records what happened to a managed version's process (restarted after a death, or restarts held). */
-export function recordProcess(current: ServerState, version: string, event: 'restarted' | 'held', reason: string, now: number): OpResult {
+export function recordProcess(current: ServerState, version: string, event: ProcessEvent, reason: string, now: number): OpResult {
   requireVersion(current, version);
   const server = cloneServer(current);
   server.history.push({ kind: 'process', timestamp: now, version, event, reason });
+  // The rollout's event log shows what happened to the processes while it ran, and the stop that ends it for
+  // the old blue (or a rolled-back green) once the rollback window has passed: `status --watch` shows them.
+  const r = server.rollout;
+  if (r && now >= r.status.startedAt && (!rolloutFinished(r.status) || event === 'stopped')) {
+    r.events = [...r.events, { at: now, type: 'process' as const, message: `${version}: process ${event}: ${reason}` }].slice(-200);
+  }
   return {
     server,
     changes: [{ type: 'server:process', server: server.name, version, what: event, reason }],

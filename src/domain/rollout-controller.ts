@@ -56,7 +56,11 @@ export interface Observation {
 
 export type Action = { type: 'set-weight'; percent: number } | { type: 'promote' } | { type: 'rollback'; reason: string };
 
-export type EventType = 'started' | 'weight-set' | 'analysis' | 'paused' | 'resumed' | 'promoted' | 'rolled-back' | 'ended';
+/**
+ * `validated` and `process` come from outside the controller: the validation gate before the rollout starts, and
+ * the router's managed processes (a green started and ready, an old blue stopped) while it runs and once it ended.
+ */
+export type EventType = 'started' | 'validated' | 'process' | 'weight-set' | 'analysis' | 'paused' | 'resumed' | 'promoted' | 'rolled-back' | 'ended';
 
 export interface RolloutEvent {
   at: number;

@@ -82,7 +82,10 @@ export type HistoryEntry =
   | { kind: 'health'; timestamp: number; version: string; from: Health; to: Health; reason?: string }
   | { kind: 'validated'; timestamp: number; version: string; ok: boolean; reason?: string }
   /** A managed version's process: started again after it died, or held (too many deaths in a row). */
-  | { kind: 'process'; timestamp: number; version: string; event: 'restarted' | 'held'; reason: string };
+  | { kind: 'process'; timestamp: number; version: string; event: ProcessEvent; reason: string };
+
+/** What happened to a managed version's process: restarted after a death, restarts held, stopped once retired and drained. */
+export type ProcessEvent = 'restarted' | 'held' | 'stopped';
 
 /** The design's per-server summary record. */
 export interface VersionHistoryRecord {

@@ -4,7 +4,7 @@
  * been inactive (or removed) for the rollback window and no session is pinned to it, so rolling back inside the
  * window finds its server still running. Also the one place a version's backend URL is resolved.
  */
-import type { ServerState, VersionRecord } from '../domain/types.js';
+import type { ProcessEvent, ServerState, VersionRecord } from '../domain/types.js';
 import type { LiveView } from '../registry/live-view.js';
 import type { ManagedFigures, VersionMetrics } from '../telemetry/version-metrics.js';
 import { Lifeline } from '../upstream/lifeline.js';
@@ -19,7 +19,7 @@ export interface FleetOptions {
   /** Open sessions per server and version (the router's), so a version is stopped only once drained. */
   sessions: () => Record<string, Record<string, number>>;
   /** Records a restart or a hold in the version's history (the registry); failures are logged, never fatal. */
-  record: (server: string, version: string, event: 'restarted' | 'held', reason: string) => Promise<unknown>;
+  record: (server: string, version: string, event: ProcessEvent, reason: string) => Promise<unknown>;
   log: (line: string) => void;
   now: () => number;
 }
@@ -125,9 +125,13 @@ export class ManagedFleet {
       if (now - since >= this.opts.rollbackWindowMs && sessions === 0) {
         this.running.delete(k);
         this.retiredAt.delete(k);
-        this.opts.log(`${r.server}@${r.version}: inactive for the rollback window and drained: stopping its server (pid ${r.proc.status().pid ?? '-'})`);
+        const { pid, port } = r.proc.status();
+        this.opts.log(`${r.server}@${r.version}: inactive for the rollback window and drained: stopping its server (pid ${pid ?? '-'})`);
         await r.proc.stop();
         this.opts.metrics.processEnded(r.server, r.version);
+        // In the version's history and, as the last phase of a blue/green switch, in the rollout's events.
+        const where = pid === undefined ? 'it was not running' : `pid ${pid}, port ${port ?? '-'}`;
+        this.recordEvent(r.server, r.version, 'stopped', `inactive for the rollback window and drained: stopped (${where})`);
       }
     }
     await Promise.all(starts);
@@ -142,11 +146,15 @@ export class ManagedFleet {
     return started;
   }
 
+  /** Records a process event in the registry; a failure is logged, never fatal (the process matters more). */
+  private recordEvent(server: string, version: string, event: ProcessEvent, reason: string): void {
+    void this.opts.record(server, version, event, reason).catch((err: Error) => this.opts.log(`${server}@${version}: could not record the ${event} in the registry: ${err.message}`));
+  }
+
   private onEvent(server: string, version: string, e: ManagedEvent): void {
     const m = this.opts.metrics;
     const label = `${server}@${version}`;
-    const record = (event: 'restarted' | 'held', reason: string): void =>
-      void this.opts.record(server, version, event, reason).catch((err: Error) => this.opts.log(`${label}: could not record the ${event} in the registry: ${err.message}`));
+    const record = (event: ProcessEvent, reason: string): void => this.recordEvent(server, version, event, reason);
     switch (e.type) {
       case 'ready':
         m.processStarted(server, version, e.restart);

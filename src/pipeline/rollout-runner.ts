@@ -69,14 +69,16 @@ export async function beginRollout(deps: RunnerDeps, spec: RolloutSpec): Promise
  * Starts a rollout (its first step applied and saved) and leaves the driving to others: a running
  * `mcp-rollout serve` picks it up, or `mcp-rollout resume <name> --wait`. Returns the saved status.
  */
-export function startDetached(deps: RunnerDeps, spec: RolloutSpec): Promise<RolloutStatus> {
-  return startRollout(deps, spec, false);
+export function startDetached(deps: RunnerDeps, spec: RolloutSpec, before: RolloutEvent[] = []): Promise<RolloutStatus> {
+  return startRollout(deps, spec, false, before);
 }
 
-async function startRollout(deps: RunnerDeps, spec: RolloutSpec, drivenHere: boolean): Promise<RolloutStatus> {
+/** `before`: what happened to the candidate before its first step (validated, started and ready), logged after `started`. */
+async function startRollout(deps: RunnerDeps, spec: RolloutSpec, drivenHere: boolean, before: RolloutEvent[] = []): Promise<RolloutStatus> {
   const { server } = await deps.registry.get(spec.server);
   assertNoRolloutInProgress(server);
-  const t = start(spec, deps.registry.now());
+  const s = start(spec, deps.registry.now());
+  const t = { ...s, events: [...s.events.slice(0, 1), ...before, ...s.events.slice(1)] };
   // The first step and the record in one write, refused if another rollout started since the check above.
   const next = { spec, status: t.status, ...(drivenHere ? { driver: me(deps) } : {}) };
   const done = await deps.registry.commitRolloutTick(spec.server, { actions: t.actions, next, events: t.events }, { replacing: server.rollout });

@@ -9,7 +9,7 @@ import * as ops from '../domain/registry-ops.js';
 import type { Change, DeployRequest, OpResult, RolloutTick, TickGuard, TickResult } from '../domain/registry-ops.js';
 import type { Contract } from '../domain/contract-diff.js';
 import type { Command as RolloutCommand, RolloutEvent } from '../domain/rollout-controller.js';
-import type { Health, HistoryEntry, RolloutDriver, RolloutRecord, Scope, ServerState, ValidationSummary } from '../domain/types.js';
+import type { Health, HistoryEntry, ProcessEvent, RolloutDriver, RolloutRecord, Scope, ServerState, ValidationSummary } from '../domain/types.js';
 import { findVersion } from '../domain/types.js';
 import { AppError } from '../errors.js';
 import type { Store, StoredServer } from '../state/store.js';
@@ -119,7 +119,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
    * A removed version's history stays readable. Throws `not-found` when the version never existed.
    */
   /** Records a managed version's process event in its history (see `ops.recordProcess`). */
-  recordProcess(name: string, version: string, event: 'restarted' | 'held', reason: string): Promise<ChangeResult> {
+  recordProcess(name: string, version: string, event: ProcessEvent, reason: string): Promise<ChangeResult> {
     return this.apply(name, undefined, (cur, now) => ops.recordProcess(cur!, version, event, reason, now));
   }
 

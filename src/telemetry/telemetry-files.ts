@@ -7,6 +7,7 @@
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { VersionWindow } from '../domain/analysis.js';
+import type { ResourceWindow } from '../domain/resource-analysis.js';
 import type { TelemetrySource } from '../pipeline/rollout-runner.js';
 import { addCounters, windowBetween, zero, type Counters, type SeriesTotals, type VersionMetrics } from './version-metrics.js';
 
@@ -125,6 +126,23 @@ export function sumWindows(windows: readonly (VersionWindow | undefined)[]): Ver
     sum.toolErrors += w.toolErrors;
     sum.crashes += w.crashes;
     if (w.p99Ms !== undefined) sum.p99Ms = Math.max(sum.p99Ms ?? 0, w.p99Ms);
+    if (w.resources) sum.resources = sumResources(sum.resources, w.resources);
   }
   return sum;
+}
+
+/**
+ * Two routers' resource windows of one version (each runs a process of its own): CPU and requests add up; the
+ * growth is the larger one (a leak in one process is a leak, whatever the other did); samples and span are the
+ * smaller, so a router that sampled too little keeps the verdict from being reached early.
+ */
+function sumResources(a: ResourceWindow | undefined, b: ResourceWindow): ResourceWindow {
+  if (!a) return { ...b };
+  return {
+    samples: Math.min(a.samples, b.samples),
+    spanMs: Math.min(a.spanMs, b.spanMs),
+    ...(a.rssGrowthBytes >= b.rssGrowthBytes ? { rssGrowthBytes: a.rssGrowthBytes, ...(a.rssGrowthSpanMs === undefined ? {} : { rssGrowthSpanMs: a.rssGrowthSpanMs }) } : { rssGrowthBytes: b.rssGrowthBytes, ...(b.rssGrowthSpanMs === undefined ? {} : { rssGrowthSpanMs: b.rssGrowthSpanMs }) }),
+    cpuSeconds: a.cpuSeconds + b.cpuSeconds,
+    requests: a.requests + b.requests,
+  };
 }

@@ -3,6 +3,7 @@
  * windows (what a version did between two times) for rollout analysis, from once-a-second snapshots.
  */
 import type { VersionWindow } from '../domain/analysis.js';
+import type { ResourceWindow } from '../domain/resource-analysis.js';
 import type { SessionReason } from '../domain/reasons.js';
 import { isMcpRequestMethod } from '../protocol/mcp-methods.js';
 
@@ -53,7 +54,13 @@ export class VersionMetrics {
   /** The figures of managed versions' processes, read when totals or /metrics are asked for (set by serve). */
   managedSource: (() => Map<string, ManagedFigures>) | undefined;
   private readonly series = new Map<string, { server: string; version: string; c: Counters; byMethod: Map<string, number>; left: Map<SessionReason, number>; active: number; processes: number }>();
-  private snapshots: { at: number; data: Map<string, Counters> }[] = [];
+  /**
+   * Whether resource samples of managed versions can be taken here (their figures come from Linux's /proc):
+   * where they cannot, windows carry no resources and the resource criteria are left out of the analysis,
+   * instead of every managed rollout pausing for want of samples.
+   */
+  resourceSampling = process.platform === 'linux';
+  private snapshots: { at: number; data: Map<string, Counters>; res?: Map<string, ResourceSample> }[] = [];
 
   private entry(server: string, version: string) {
     const key = `${server}\u0000${version}`;
@@ -137,7 +144,13 @@ export class VersionMetrics {
 
   /** Records the cumulative counters at `now` (call about once a second); keeps `keepMs` of them. */
   snapshot(now: number, keepMs = 3_600_000): void {
-    this.snapshots.push({ at: now, data: new Map([...this.series].map(([k, e]) => [k, structuredClone(e.c)])) });
+    // Resource samples of managed versions' processes ride on the same snapshot, so a window's memory growth,
+    // CPU time and requests are read between the very same two moments.
+    const res = new Map<string, ResourceSample>();
+    for (const [k, m] of this.managedSource?.() ?? []) {
+      if (m.pid !== undefined && m.rssBytes !== undefined && m.cpuSeconds !== undefined) res.set(k, { pid: m.pid, rssBytes: m.rssBytes, cpuSeconds: m.cpuSeconds });
+    }
+    this.snapshots.push({ at: now, data: new Map([...this.series].map(([k, e]) => [k, structuredClone(e.c)])), ...(res.size > 0 ? { res } : {}) });
     const cut = this.snapshots.findIndex((s) => s.at >= now - keepMs);
     if (cut > 0) this.snapshots = this.snapshots.slice(cut);
   }
@@ -148,7 +161,39 @@ export class VersionMetrics {
     const now = this.series.get(key)?.c ?? zero();
     // Before the first snapshot (or for a series born later) the base is zero.
     const base = [...this.snapshots].reverse().find((s) => s.at <= since)?.data.get(key) ?? zero();
-    return windowBetween(base, now);
+    const w = windowBetween(base, now);
+    const managed = this.resourceSampling && (this.managedSource?.().has(key) ?? false);
+    return managed ? { ...w, resources: this.resourceWindow(key, since) } : w;
+  }
+
+  /**
+   * A managed version's resource samples from `since` on: from the last sample at or before `since` (a whole
+   * window) or the first one after it, to the latest, all of the latest process (growth across a restart would
+   * compare two processes; the restart itself counts as a crash).
+   */
+  private resourceWindow(key: string, since: number): ResourceWindow {
+    const sampled = this.snapshots.filter((s) => s.res?.has(key));
+    const last = sampled.at(-1);
+    if (!last) return { samples: 0, spanMs: 0, rssGrowthBytes: 0, cpuSeconds: 0, requests: 0 };
+    const pid = last.res!.get(key)!.pid;
+    const base = [...sampled].reverse().find((s) => s.at <= since);
+    const chain = [...(base ? [base] : []), ...sampled.filter((s) => s.at > since)];
+    let i = chain.length - 1;
+    while (i > 0 && chain[i - 1]!.res!.get(key)!.pid === pid) i--;
+    const first = chain[i]!;
+    const a = first.res!.get(key)!;
+    const b = last.res!.get(key)!;
+    // Memory is judged over the later half of the samples: a fresh process's warm-up growth (heap sizing, caches
+    // of first calls) comes early and levels off, while a leak goes on growing as long as calls come in.
+    const mid = chain.slice(i).reverse().find((s) => s.at <= first.at + (last.at - first.at) / 2) ?? first;
+    return {
+      samples: chain.length - i,
+      spanMs: last.at - first.at,
+      rssGrowthBytes: b.rssBytes - mid.res!.get(key)!.rssBytes,
+      rssGrowthSpanMs: last.at - mid.at,
+      cpuSeconds: Math.max(0, Math.round((b.cpuSeconds - a.cpuSeconds) * 100) / 100),
+      requests: Math.max(0, (last.data.get(key)?.requests ?? 0) - (first.data.get(key)?.requests ?? 0)),
+    };
   }
 
   /** Prometheus text exposition of every series. */
@@ -206,6 +251,13 @@ export class VersionMetrics {
     }
     return [...lines, ...extra].join('\n') + '\n';
   }
+}
+
+/** One reading of a managed version's process group. */
+interface ResourceSample {
+  pid: number;
+  rssBytes: number;
+  cpuSeconds: number;
 }
 
 export interface SeriesTotals {

@@ -16,6 +16,12 @@ import { ROLLOUT_OPTIONS, ROLLOUT_USAGE, rolloutSpecFrom } from '../rollout-opti
 import { rolloutExit, runnerDeps } from '../runner-deps.js';
 import { printChange } from './change-output.js';
 import { checkManagedInput, storedUrl } from '../../domain/managed-spec.js';
+import type { RolloutSpec } from '../../domain/rollout-controller.js';
+import type { ChangeResult } from '../../registry/registry.js';
+import type { ValidationReport } from '../../checks/validation-spec.js';
+import type { CommandContext } from '../command.js';
+import { renderEvent } from '../rollout-options.js';
+import { followRollout, phaseEvents, routersForManagedRollout, waitManagedReady } from '../managed-rollout.js';
 
 export const deployCommand: Command = {
   name: 'deploy',
@@ -68,6 +74,8 @@ export const deployCommand: Command = {
       const current = (await ctx.registry().list()).find((s) => s.server.name === name);
       if (current) assertNoRolloutInProgress(current.server); // before the candidate is started or registered
     }
+    // A managed candidate rolls out inside a router (it runs the green); refused here before anything is registered.
+    const managedRollout = rollout && transport.type === 'http' && transport.managed ? await routersForManagedRollout(ctx, name, version, args.flags.detach === true) : undefined;
     const gate = { skip: args.flags['skip-validation'] === true, validation: await validationOptions(args, ctx.io.cwd) };
     const { change, report, rejected } = await gatedDeploy(ctx.registry(), name, req, scope, gate);
     const json = args.flags.json === true;
@@ -80,6 +88,7 @@ export const deployCommand: Command = {
       if (json) printChange(ctx, change, true, version, { ok: !rejected, ...validation });
       return rejected ? 1 : 0;
     }
+    if (managedRollout && managedRollout.length > 0) return managedRolloutRun(ctx, { name, version, change, report, json, detach: args.flags.detach === true, rollout, validation });
     if (args.flags.detach) {
       const status = await startDetached({ ...runnerDeps(ctx), onEvent: () => undefined }, rollout);
       const routers = await listRouters(projectStateDir({ cwd: ctx.io.cwd, env: ctx.io.env }));
@@ -99,6 +108,38 @@ export const deployCommand: Command = {
     return rolloutExit(status.phase);
   },
 };
+
+/**
+ * The rollout of a managed green with a router running: wait for the router to report it ready, start the rollout
+ * for the router to drive (its first events: validated, green started and ready), then follow it unless --detach.
+ */
+async function managedRolloutRun(
+  ctx: CommandContext,
+  o: { name: string; version: string; change: ChangeResult; report: ValidationReport | undefined; json: boolean; detach: boolean; rollout: RolloutSpec; validation: object },
+): Promise<number> {
+  if (!o.json) ctx.print('', `waiting for the router to start green ${o.version} and answer its handshake`);
+  const ready = await waitManagedReady(ctx, o.name, o.version);
+  const deps = { ...runnerDeps(ctx), onEvent: () => undefined };
+  const before = phaseEvents(deps.registry.now(), o.version, o.report?.checks.length, ready);
+  const started = await startDetached(deps, o.rollout, before);
+  if (o.detach) {
+    if (o.json) printChange(ctx, o.change, true, o.version, { ...o.validation, rollout: { status: started, detached: true } });
+    else ctx.print(...before.map(renderEvent), `${o.rollout.strategy} rollout of ${o.name}@${o.version} started (${started.message}); the running router drives it`);
+    return 0;
+  }
+  if (!o.json) ctx.print(`${o.rollout.strategy} rollout of ${o.name}@${o.version}, driven by the running router:`);
+  const events: RolloutEvent[] = [];
+  const status = await followRollout(ctx, o.name, started.startedAt, (e) => (o.json ? events.push(e) : ctx.print(renderEvent(e))));
+  if (o.json) {
+    const now = await ctx.registry().get(o.name);
+    printChange(ctx, { ...o.change, server: now.server }, true, o.version, { ok: status.phase === 'Healthy', ...o.validation, rollout: { status, events } });
+  } else {
+    ctx.print(`${status.phase}: ${status.message}`);
+    // The last phase comes later: the router keeps the old version's server for its --rollback-window (a quick rollback), then stops it once drained.
+    if (status.phase === 'Healthy' || status.phase === 'Degraded') ctx.print(`the ${status.phase === 'Healthy' ? 'old blue' : 'rolled-back green'}'s server is stopped by the router after its --rollback-window once drained (a process event in "mcp-rollout status ${o.name} --watch" and mcp-history)`);
+  }
+  return rolloutExit(status.phase);
+}
 
 /** Reads the transport options; every mistake is a usage error that names the option. */
 function transportFrom(args: ParsedArgs, name: string, version: string): Transport {
