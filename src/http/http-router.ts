@@ -6,10 +6,13 @@
  * - Modern era (2026-07-28, no session): each request is routed, but one client stays on one version (a
  *   stickiness key) and an `input_required` retry returns to the version that asked.
  * - Live changes: new sessions follow the current weights; existing ones stay (`onPromote: 'drain'`, the
- *   default; `move` ends them at a promotion); after a rollback or removal a session pinned to that version
- *   gets 404 and re-initialises onto a good version. What a pinned session does is domain/pin-decision.ts,
- *   shared with the stdio proxy; where it says `move`, the router ends the session (HTTP sessions do not yet
- *   move live) with the same reason code.
+ *   default; `move` moves them at a promotion). What a pinned session does is domain/pin-decision.ts, shared
+ *   with the stdio proxy. Where it says `move` (its version rolled back or removed, its backend process died,
+ *   its HTTP backend forgot the session), the session moves live (`onRollback: 'migrate'`, the default): it
+ *   keeps its `Mcp-Session-Id`, gets a backend session on the version the weights now choose with the client's
+ *   `initialize` replayed, and a `list_changed` on its GET stream for each list that differs; requests in
+ *   flight on the old backend finish there. `onRollback: '404'` ends it instead, as the specification says
+ *   (the client must start a new session).
  * Backends: Streamable HTTP versions (forwarded); stdio versions get a process per legacy session, and one
  * pooled process per version for stateless requests. Session processes are bounded: at most
  * `maxProcessesPerVersion` per version (the least recently used idle session gives way), ended after
@@ -18,23 +21,27 @@
 import { createHash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { LISTS, listChangedNotices, noticesForCapabilities, surfaceOfContract, type Surface } from '../domain/list-changes.js';
 import { decidePin, type Observed, type PinDecision, type PromotionPolicy } from '../domain/pin-decision.js';
 import { SessionReason } from '../domain/reasons.js';
 import { chooseByWeight, hashDraw } from '../domain/weighted-choice.js';
 import type { ServerState, VersionRecord } from '../domain/types.js';
-import { brokeOff, didNotAnswer, malformedAnswer, noVersionCarriesTraffic, unreachable } from '../protocol/router-errors.js';
+import { brokeOff, didNotAnswer, malformedAnswer, noVersionCarriesTraffic, unreachable, versionLabel } from '../protocol/router-errors.js';
 import type { LiveView } from '../registry/live-view.js';
 import { checkRequest, type GuardOptions } from './guard.js';
 import { json, plain, rpcError, SSE_HEADERS, sseEvent } from './replies.js';
 import { SessionKeys } from './session-keys.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { answerOutcome } from '../sessions/request-ledger.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { SessionBridge } from './session-bridge.js';
+import { openBackendSession, readSurface, type BackendEndpoint } from './backend-session.js';
+import { FrontLink } from './front-link.js';
 import { StreamableFront } from './streamable-front.js';
 import { StdioPool } from './stdio-pool.js';
 import { Lifeline } from '../upstream/lifeline.js';
 import type { StdioOptions } from '../upstream/stdio-upstream.js';
-import { endBackendSession, forward, TimeoutError } from './upstream-http.js';
+import { endBackendSession, forward, TimeoutError, type ForwardResult } from './upstream-http.js';
 import { closeIdleBackendConnections, CONNECT_TIMEOUT_MS, MalformedAnswerError } from './backend-client.js';
 import { mcpRequestHeaders } from '../protocol/modern-headers.js';
 import { processMetrics } from '../telemetry/process-metrics.js';
@@ -81,11 +88,21 @@ export interface HttpRouterOptions extends GuardOptions {
    */
   onPromote: PromotionPolicy;
   /**
+   * What a session does where the pin decision says `move` (its version rolled back or removed, its backend
+   * died or forgot the session, or a promotion under `onPromote: 'move'`): `migrate` (default) moves it live
+   * to the version the weights choose, keeping its id (SDK v1 clients do not re-initialise after a 404);
+   * `404` ends it, and its next request gets the specification's 404.
+   */
+  onRollback: RollbackPolicy;
+  /**
    * Where an http version's requests go (default: its stored URL and headers). Serve resolves managed versions
    * to their running server here (managed/managed-fleet.ts); a version with no server answering throws.
    */
   backendOf?: (server: string, record: VersionRecord & { type: 'http' | 'sse' }) => { url: string; headers: Record<string, string> };
 }
+
+export type RollbackPolicy = '404' | 'migrate';
+export const ROLLBACK_POLICIES: readonly RollbackPolicy[] = ['404', 'migrate'];
 
 export const DEFAULT_ROUTER_OPTIONS: HttpRouterOptions = {
   host: '127.0.0.1',
@@ -101,7 +118,11 @@ export const DEFAULT_ROUTER_OPTIONS: HttpRouterOptions = {
   processIdleTimeoutMs: 5 * 60_000,
   maxProcessesPerVersion: 32,
   onPromote: 'drain',
+  onRollback: 'migrate',
 };
+
+/** How long the replayed initialize (and the list reads) of a moving session may take, ms. */
+const MOVE_TIMEOUT_MS = 10_000;
 
 interface Session {
   token: string;
@@ -115,8 +136,29 @@ interface Session {
   backendSession?: string;
   /** It runs a backend process of its own (a bridged stdio version), which the process budget bounds. */
   process?: boolean;
+  /** When the session was pinned to `version` (it started, or last moved), epoch ms. */
   startedAt: number;
   lastUsed: number;
+  /** The client's initialize params, replayed to the new backend when the session moves. */
+  init?: Record<string, unknown>;
+  /** The protocol version the session speaks (its initialize result, or an adopted session's header). */
+  protocolVersion?: string;
+  /** An HTTP session's requests on its current backend session (the one it leaves is ended once they are done). */
+  leg?: Leg;
+  /** An HTTP session's GET stream while its client holds it open: a move writes list_changed on it, then ends it. */
+  listener?: { res: ServerResponse; stop: AbortController };
+  /** The client's SSE event ids came from a backend session it has left: not passed to the next one. */
+  staleEventIds?: boolean;
+  /** A bridged session: its current bridge's link to the front (a move puts a new bridge behind the same front). */
+  link?: FrontLink;
+  /** A move under way: the session's requests wait for it. Resolves with why it ended instead, or undefined. */
+  moving?: Promise<string | undefined>;
+}
+
+/** One backend session of an HTTP session: its requests in flight, and what to do once they are done after a move. */
+interface Leg {
+  inflight: number;
+  left?: () => void;
 }
 
 type JsonRpc = { jsonrpc?: string; id?: string | number | null; method?: string; params?: Record<string, unknown>; result?: Record<string, unknown>; error?: unknown };
@@ -139,6 +181,8 @@ export class HttpRouter {
   private readonly requestStates = new Map<string, string>(); // server + requestState hash -> version
   private readonly retiredAt = new Map<string, number>(); // server + version -> when it stopped being active
   private readonly endedWhy = new Map<string, string>(); // session token -> why the router ended it
+  /** Bridges sessions moved away from, finishing their requests before they end. */
+  private readonly retiring = new Set<SessionBridge>();
   private readonly http: http.Server;
   private inflight = 0;
   private sweeper: NodeJS.Timeout | undefined;
@@ -189,6 +233,13 @@ export class HttpRouter {
     return out;
   }
 
+  /** Sessions whose client holds its GET stream open now (for tests: a moved session's notices go there). */
+  openStreams(): number {
+    let n = 0;
+    for (const s of this.sessions.values()) if (s.listener || (s.front instanceof StreamableFront && s.front.listening)) n++;
+    return n;
+  }
+
   /**
    * Graceful stop: no new connections, in-flight requests get up to `deadlineMs` to finish, then every
    * session with a backend process of its own is ended and every connection closed. Sessions on HTTP
@@ -205,6 +256,7 @@ export class HttpRouter {
     const until = Date.now() + deadlineMs;
     while (this.inflight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     await Promise.all([...this.sessions.values()].map(async (s) => (s.bridge ? this.endSession(s) : this.dropSession(s))));
+    await Promise.all([...this.retiring].map((b) => b.close()));
     await this.pool.close();
     closeIdleBackendConnections();
     this.lifeline.close();
@@ -213,18 +265,19 @@ export class HttpRouter {
   }
 
   private onRegistryChange(): void {
-    // Sessions the pin decision no longer lets stay (rolled back, removed, promoted away under `move`) can only
-    // ever get 404: their backends go now, not at the session's next request (a client that never sends one
-    // would keep its process to the idle timeout).
+    // Sessions the pin decision no longer lets stay (rolled back, removed, promoted away under `move`) move or
+    // end now, not at their next request: a client that never sends one would keep its process to the idle
+    // timeout, and a moved client hears of the new lists at once.
     for (const s of this.sessions.values()) {
+      if (s.moving) continue;
       const d = this.decide(s);
-      if (d.action !== 'stay') void this.endSession(s, d.why, d.reason);
+      if (d.action !== 'stay') void this.act(s, d);
     }
   }
 
   /**
    * The pin decision for a session now. `idle`: the idle timeout counts too (the sweep; a request that has
-   * just arrived is not judged idle). Until HTTP sessions move live, `move` means the session ends.
+   * just arrived is not judged idle).
    */
   private decide(s: Session, observed: Observed = {}, idle = false): PinDecision {
     const pin = { server: s.server, version: s.version, pinnedAt: s.startedAt, lastUsed: s.lastUsed };
@@ -321,7 +374,13 @@ export class HttpRouter {
     if (!record) return rpcError(res, 503, -32603, noVersionCarriesTraffic(server.name), messages[0]?.id ?? null);
     if (record.type !== 'http') return this.startBridgedSession(req, res, server, record, messages);
     const started = this.now();
-    const session: Session = { token: '', server: server.name, version: record.version, record: this.opts.backendOf?.(server.name, record) ?? record, startedAt: started, lastUsed: started };
+    const session: Session = { token: '', server: server.name, version: record.version, record: this.opts.backendOf?.(server.name, record) ?? record, startedAt: started, lastUsed: started, leg: { inflight: 0 } };
+    const init = messages.find((x) => x.method === 'initialize')?.params;
+    if (init) session.init = init;
+    const keepVersion = (m: unknown): void => {
+      const pv = (m as JsonRpc).result?.protocolVersion;
+      if (typeof pv === 'string') session.protocolVersion = pv;
+    };
     await this.exchange(req, res, session, body, messages, (r): Record<string, string> => {
       if (r.status >= 300) return {};
       if (r.backendSession !== undefined) session.backendSession = r.backendSession;
@@ -329,7 +388,7 @@ export class HttpRouter {
       this.sessions.set(session.token, session);
       this.metrics.sessionStarted(server.name, record.version);
       return { 'mcp-session-id': session.token };
-    });
+    }, keepVersion);
   }
 
   /**
@@ -342,6 +401,8 @@ export class HttpRouter {
     const started = this.now();
     const token = this.keys.seal({ server: server.name, version: record.version, startedAt: started, owner: this.address });
     const session: Session = { token, server: server.name, version: record.version, startedAt: started, lastUsed: started };
+    const init = messages.find((x) => x.method === 'initialize')?.params;
+    if (init) session.init = init;
     const front = new StreamableFront(token, () => void session.bridge?.close());
     this.bridge(session, record, front, room);
     front.handleRequest(req, res, messages.length === 1 ? messages[0] : messages);
@@ -373,14 +434,26 @@ export class HttpRouter {
   /** Wires a session's client-facing transport to its backend and registers the session. */
   private bridge(session: Session, record: VersionRecord, front: StreamableFront | SSEServerTransport, room: Promise<unknown>): void {
     session.front = front;
-    const bridge = new SessionBridge(session.server, record, front, this.metrics, () => this.dropSession(session), this.stdioOptions, this.opts.requestTimeoutMs, room);
-    bridge.onsettled = () => (session.lastUsed = this.now());
-    bridge.ondied = (reason) => this.observed(session, { backendDied: reason });
-    if (record.type === 'stdio') session.process = true;
-    session.bridge = bridge;
-    if (front instanceof StreamableFront) front.onbacklog = (full) => bridge.backlog(full);
+    // The front speaks to whichever bridge is current: a move replaces the bridge, not the front.
+    front.onmessage = (m: JSONRPCMessage) => session.link?.deliver(m);
+    front.onclose = () => session.link?.onclose?.();
+    if (front instanceof StreamableFront) front.onbacklog = (full) => session.bridge?.backlog(full);
+    this.attachBridge(session, record, room);
     this.sessions.set(session.token, session);
+  }
+
+  /** A bridge to a backend on `record` behind the session's front, made the session's current one. */
+  private attachBridge(session: Session, record: VersionRecord, room: Promise<unknown>): SessionBridge {
+    const link = new FrontLink(session.front!);
+    // Callbacks of a bridge the session has moved away from concern that bridge only, not the session.
+    const bridge: SessionBridge = new SessionBridge(session.server, record, link, this.metrics, () => session.bridge === bridge && this.dropSession(session), this.stdioOptions, this.opts.requestTimeoutMs, room);
+    bridge.onsettled = () => (session.lastUsed = this.now());
+    bridge.ondied = (reason) => session.bridge === bridge && this.observed(session, { backendDied: reason });
+    session.process = record.type === 'stdio';
+    session.bridge = bridge;
+    session.link = link;
     this.metrics.sessionStarted(session.server, record.version);
+    return bridge;
   }
 
   /**
@@ -408,11 +481,8 @@ export class HttpRouter {
       const why = this.endedWhy.get(sid);
       return plain(res, 404, why === undefined ? 'Session not found' : `Session not found: ${why}; connect again`);
     }
-    const d = this.decide(session);
-    if (d.action !== 'stay') {
-      await this.endSession(session, d.why, d.reason);
-      return plain(res, 404, `Session not found: ${d.why}; connect again`);
-    }
+    const why = await this.judge(session);
+    if (why !== undefined) return plain(res, 404, `Session not found: ${why}; connect again`);
     session.lastUsed = this.now();
     const body = await new Promise<Buffer | undefined>((resolve, reject) => readBody(req, this.opts.maxBodyBytes, resolve, reject));
     if (body === undefined) return plain(res, 413, `request body larger than ${this.opts.maxBodyBytes} bytes`);
@@ -462,11 +532,9 @@ export class HttpRouter {
   }
 
   private async inOpenSession(req: IncomingMessage, res: ServerResponse, session: Session, body: Buffer | undefined, messages: JsonRpc[], id: string | number | null): Promise<void> {
-    const d = this.decide(session);
-    if (d.action !== 'stay') {
-      await this.endSession(session, d.why, d.reason);
-      return rpcError(res, 404, -32001, `Session not found: ${d.why}; initialize a new session`, id);
-    }
+    session.protocolVersion ??= header(req, 'mcp-protocol-version');
+    const why = await this.judge(session);
+    if (why !== undefined) return rpcError(res, 404, -32001, `Session not found: ${why}; initialize a new session`, id);
     session.lastUsed = this.now();
     if (session.front instanceof StreamableFront) {
       // The session's idle time counts from when its client stopped listening.
@@ -477,19 +545,185 @@ export class HttpRouter {
     if (req.method === 'DELETE') {
       remember(this.endedWhy, session.token, ''); // ended by its client: not to be taken on again here
       this.dropSession(session);
-      return this.exchange(req, res, session, undefined, [], () => ({}));
+      await this.exchange(req, res, session, undefined, [], () => ({}));
+      return;
     }
-    return this.exchange(req, res, session, body, messages, (r) => {
-      // The backend forgot the session (it restarted): its 404 goes to the client, and the session ends here.
+    const leg = session.leg;
+    const migrate = this.opts.onRollback === 'migrate';
+    const outcome = await this.exchange(req, res, session, body, messages, (r) => {
+      // The backend forgot the session (it restarted): under `404`, its 404 goes to the client and the session
+      // ends here. (Under `migrate` the 404 is intercepted below.)
       if (r.status === 404 && session.backendSession !== undefined) this.observed(session, { backendSessionGone: true });
       return {};
-    });
+    }, undefined, migrate);
+    if (!outcome?.intercepted) return;
+    // The backend answered 404 without serving the request: the session moves (unless a request that met the
+    // same 404 moved it already), and the request is sent once more, to the new backend session.
+    if (session.leg === leg && !session.moving) {
+      const d = this.decide(session, { backendSessionGone: true });
+      const ended = d.action === 'stay' ? undefined : await this.act(session, d);
+      if (ended !== undefined) return rpcError(res, 404, -32001, `Session not found: ${ended}; initialize a new session`, id);
+    }
+    const again = await this.judge(session);
+    if (again !== undefined) return rpcError(res, 404, -32001, `Session not found: ${again}; initialize a new session`, id);
+    await this.exchange(req, res, session, body, messages, () => ({}));
+  }
+
+  /**
+   * Whether the session may serve a request now: waits for a move under way, then acts on the pin decision.
+   * Resolves with why it ended (for the client's 404), or undefined when it goes on (it stayed, or moved).
+   */
+  private async judge(s: Session): Promise<string | undefined> {
+    if (s.moving) await s.moving;
+    if (!this.sessions.has(s.token)) return this.endedWhy.get(s.token) || 'the session ended';
+    const d = this.decide(s);
+    return d.action === 'stay' ? undefined : this.act(s, d);
   }
 
   /** The front saw the session's backend fail: the pin decision says why the session may not stay. */
   private observed(s: Session, what: Observed): void {
+    if (s.moving) return;
     const d = this.decide(s, what);
-    if (d.action !== 'stay') void this.endSession(s, d.why, d.reason);
+    if (d.action !== 'stay') void this.act(s, d);
+  }
+
+  /**
+   * Acts on a decision other than `stay`: a `move` under `onRollback: 'migrate'` moves the session live (one
+   * move at a time); anything else ends it. Resolves with why it ended, or undefined once it moved.
+   */
+  private async act(s: Session, d: Exclude<PinDecision, { action: 'stay' }>): Promise<string | undefined> {
+    if (d.action === 'move' && this.opts.onRollback === 'migrate') {
+      s.moving ??= this.move(s, d).finally(() => (s.moving = undefined));
+      const failed = await s.moving;
+      if (failed === undefined) return undefined;
+      await this.endSession(s, failed, d.reason);
+      return failed;
+    }
+    await this.endSession(s, d.why, d.reason);
+    return d.why;
+  }
+
+  /**
+   * Moves a session to the version the weights choose now, keeping its id. Resolves with why it could not
+   * (the session is then ended by the caller), or undefined. A bridged session's switch happens before the
+   * first await: a bridge whose backend died closes right after saying so, and must find its front detached.
+   */
+  private move(s: Session, d: Exclude<PinDecision, { action: 'stay' }>): Promise<string | undefined> {
+    const server = this.view.get(s.server);
+    const record = server ? chooseByWeight(server.versions, this.draw()) : undefined;
+    if (!record) return Promise.resolve(`${d.why}, and ${noVersionCarriesTraffic(s.server)}`);
+    if ((s.bridge !== undefined) === (record.type === 'http')) {
+      return Promise.resolve(`${d.why}; ${versionLabel(s.server, record.version)} (${record.type}) is served over another kind of backend than the session's, which it cannot move to live`);
+    }
+    return record.type === 'http' ? this.moveHttp(s, d, record as VersionRecord & { type: 'http' }) : this.moveBridged(s, d, record);
+  }
+
+  /** The list_changed notifications a session moving between two versions gets (see domain/list-changes.ts). */
+  private async noticesAfterMove(server: string, from: { version: string; read?: () => Promise<Surface> }, to: { record: VersionRecord; read: () => Promise<Surface>; capabilities: unknown }): Promise<string[]> {
+    if (from.version === to.record.version) return []; // the same version offers the same lists
+    const before = this.view.get(server)?.versions.find((v) => v.version === from.version)?.contract;
+    if (before && to.record.contract) return listChangedNotices(surfaceOfContract(before), surfaceOfContract(to.record.contract));
+    if (!from.read) return noticesForCapabilities(to.capabilities);
+    const [a, b] = await Promise.all([from.read(), to.read()]);
+    return listChangedNotices(a, b);
+  }
+
+  private async moveHttp(s: Session, d: Exclude<PinDecision, { action: 'stay' }>, record: VersionRecord & { type: 'http' }): Promise<string | undefined> {
+    const label = versionLabel(s.server, record.version);
+    let ep: BackendEndpoint;
+    let opened;
+    const call = { timeoutMs: MOVE_TIMEOUT_MS, connectTimeoutMs: this.opts.connectTimeoutMs };
+    try {
+      ep = this.opts.backendOf?.(s.server, record) ?? record;
+      // An adopted session's initialize is not known here (the id does not carry it): a minimal one stands in.
+      const init = s.init ?? { protocolVersion: s.protocolVersion ?? '2025-06-18', capabilities: {}, clientInfo: { name: 'mcp-rollout (adopted session)', version: '1' } };
+      opened = await openBackendSession(ep, init, call);
+    } catch (e) {
+      return `${d.why}; moving the session failed: ${label} ${(e as Error).message}`;
+    }
+    const pv = typeof opened.result.protocolVersion === 'string' ? opened.result.protocolVersion : s.protocolVersion;
+    const at = (session: string | undefined, version: string | undefined) => ({ ...call, ...(session === undefined ? {} : { session }), ...(version === undefined ? {} : { protocolVersion: version }) });
+    const old = { version: s.version, record: s.record, backendSession: s.backendSession, leg: s.leg, pv: s.protocolVersion };
+    const oldAlive = d.reason !== SessionReason.BackendSessionGone && old.record !== undefined;
+    const notices = await this.noticesAfterMove(s.server, { version: old.version, ...(oldAlive ? { read: () => readSurface(old.record!, at(old.backendSession, old.pv)) } : {}) }, { record, read: () => readSurface(ep, at(opened.session, pv)), capabilities: opened.result.capabilities });
+    if (!this.sessions.has(s.token)) {
+      // Ended (by its client, or the router closing) while it moved: the new backend session is not wanted.
+      if (opened.session !== undefined) await endBackendSession(ep.url, ep.headers, opened.session);
+      return this.endedWhy.get(s.token) || 'the session ended while it moved';
+    }
+    this.metrics.sessionLeft(s.server, old.version, d.reason);
+    this.metrics.sessionEnded(s.server, old.version);
+    s.version = record.version;
+    s.record = ep;
+    if (opened.session === undefined) delete s.backendSession;
+    else s.backendSession = opened.session;
+    if (pv !== undefined) s.protocolVersion = pv;
+    s.startedAt = this.now();
+    s.leg = { inflight: 0 };
+    s.staleEventIds = true;
+    this.metrics.sessionStarted(s.server, record.version);
+    // The client's GET stream: the old backend's side of it stops, the notices go out, and it ends; the SDK
+    // client opens it again (after its reconnection delay), on the new backend session.
+    const l = s.listener;
+    s.listener = undefined;
+    if (l) {
+      l.stop.abort();
+      if (!l.res.headersSent) l.res.writeHead(200, SSE_HEADERS);
+      // Two line breaks first: whatever the old backend's stream was in the middle of ends there.
+      l.res.end(`\n\n${notices.map((method) => sseEvent({ jsonrpc: '2.0', method })).join('')}`);
+    }
+    // The old backend session ends once the requests still running on it are answered (a backend that forgot
+    // it has nothing to end).
+    if (oldAlive && old.backendSession !== undefined && old.leg) {
+      const { url, headers } = old.record!;
+      const sid = old.backendSession;
+      this.whenDone(old.leg, () => void endBackendSession(url, headers, sid));
+    }
+    return undefined;
+  }
+
+  /** Runs `then` once no request is in flight on `leg`. */
+  private whenDone(leg: Leg, then: () => void): void {
+    if (leg.inflight === 0) then();
+    else leg.left = then;
+  }
+
+  private moveBridged(s: Session, d: Exclude<PinDecision, { action: 'stay' }>, record: VersionRecord): Promise<string | undefined> {
+    const room = this.makeRoom(s.server, record);
+    if (typeof room === 'string') return Promise.resolve(`${d.why}; ${room}`);
+    const label = versionLabel(s.server, record.version);
+    const oldBridge = s.bridge!;
+    const oldLink = s.link!;
+    const from = { version: s.version, alive: d.reason !== SessionReason.BackendDied };
+    oldLink.detach();
+    this.metrics.sessionLeft(s.server, s.version, d.reason);
+    this.metrics.sessionEnded(s.server, s.version);
+    s.version = record.version;
+    s.startedAt = this.now();
+    this.attachBridge(s, record, room);
+    const link = s.link!;
+    const read = (l: FrontLink) => async (): Promise<Surface> => {
+      const answers = await Promise.all(LISTS.map(({ method }) => l.request(method, {}, MOVE_TIMEOUT_MS)));
+      return Object.fromEntries(LISTS.map(({ list }, i) => [list, answers[i]?.result?.[list]]));
+    };
+    return (async () => {
+      try {
+        const init = s.init ? await link.request('initialize', s.init, MOVE_TIMEOUT_MS) : undefined;
+        if (s.init && !init?.result) {
+          return `${d.why}; moving the session failed: ${label} ${init?.error === undefined ? `did not answer the replayed initialize within ${MOVE_TIMEOUT_MS} ms` : `refused the replayed initialize: ${JSON.stringify(init.error)}`}`;
+        }
+        link.deliver({ jsonrpc: '2.0', method: 'notifications/initialized' });
+        const notices = await this.noticesAfterMove(s.server, { version: from.version, ...(from.alive ? { read: read(oldLink) } : {}) }, { record, read: read(link), capabilities: init?.result?.capabilities });
+        for (const method of notices) link.notify(method);
+        return undefined;
+      } finally {
+        // The bridge left behind answers what it still owes through its detached link, then ends.
+        this.retiring.add(oldBridge);
+        const retire = (): void => void oldBridge.close().then(() => this.retiring.delete(oldBridge));
+        if (oldBridge.inFlight === 0) retire();
+        else oldBridge.onsettled = retire;
+      }
+    })();
   }
 
   private async modern(req: IncomingMessage, res: ServerResponse, server: ServerState, body: Buffer, messages: JsonRpc[]): Promise<void> {
@@ -543,7 +777,11 @@ export class HttpRouter {
     else json(res, 200, answer);
   }
 
-  /** Forwards one request of a session (or a modern request) and counts what comes back. */
+  /**
+   * Forwards one request of a session (or a modern request) and counts what comes back. `intercept`: a 404
+   * from a backend that should know the session is not passed on (the result says `intercepted`). Resolves
+   * with the exchange's result, or undefined when it failed (the client has its error).
+   */
   private async exchange(
     req: IncomingMessage,
     res: ServerResponse,
@@ -552,9 +790,48 @@ export class HttpRouter {
     messages: JsonRpc[],
     withHeaders: Parameters<typeof forward>[2],
     onResult?: (m: unknown) => void,
-  ): Promise<void> {
+    intercept = false,
+  ): Promise<ForwardResult | undefined> {
+    // Counted on the backend session it goes to: a session that moves ends its old one after these.
+    const leg = s.leg;
+    if (leg) leg.inflight++;
+    try {
+      return await this.exchangeOn(req, res, s, body, messages, withHeaders, onResult, intercept);
+    } finally {
+      if (leg && --leg.inflight === 0 && leg.left) {
+        const left = leg.left;
+        delete leg.left;
+        left();
+      }
+    }
+  }
+
+  private async exchangeOn(
+    req: IncomingMessage,
+    res: ServerResponse,
+    s: Session,
+    body: Buffer | undefined,
+    messages: JsonRpc[],
+    withHeaders: Parameters<typeof forward>[2],
+    onResult: ((m: unknown) => void) | undefined,
+    intercept: boolean,
+  ): Promise<ForwardResult | undefined> {
     const t0 = performance.now();
     const backend = s.record!;
+    // The version it went to, whatever the session moves to meanwhile: answers and errors name this one.
+    const version = s.version;
+    let clientHeaders = req.headers;
+    let stop: AbortController | undefined;
+    if (req.method === 'GET' && s.token !== '') {
+      const listener = { res, stop: (stop = new AbortController()) };
+      s.listener = listener;
+      res.on('close', () => s.listener === listener && delete s.listener);
+      if (s.staleEventIds) {
+        s.staleEventIds = false;
+        clientHeaders = { ...req.headers };
+        delete clientHeaders['last-event-id'];
+      }
+    }
     const pending = new Map<string, string>(); // JSON-RPC id -> method, for the requests in this POST
     // A subscriptions/listen stream is not a request to time: it lasts until the client closes it.
     for (const m of messages) if (m.method !== undefined && m.method !== LISTEN && m.id !== undefined && m.id !== null) pending.set(JSON.stringify(m.id), m.method);
@@ -567,7 +844,7 @@ export class HttpRouter {
       const method = pending.get(key);
       if (method === undefined) return;
       pending.delete(key);
-      this.metrics.request(s.server, s.version, method, performance.now() - t0, answerOutcome(method, m));
+      this.metrics.request(s.server, version, method, performance.now() - t0, answerOutcome(method, m));
       onResult?.(m);
     };
     let outcome;
@@ -579,12 +856,14 @@ export class HttpRouter {
           ...(asked ? { timeoutMs: this.opts.requestTimeoutMs } : {}),
           connectTimeoutMs: this.opts.connectTimeoutMs,
           method: req.method as 'POST' | 'GET' | 'DELETE',
-          clientHeaders: req.headers,
+          clientHeaders,
           headers: backend.headers,
           ...(req.method === 'POST' && messages.length === 1 ? { mcpHeaders: mcpRequestHeaders(messages[0]) } : {}),
           ...(s.backendSession === undefined ? {} : { backendSession: s.backendSession }),
           ...(body === undefined ? {} : { body }),
           forwardAuthorization: this.opts.token === undefined,
+          ...(stop ? { stop: stop.signal } : {}),
+          ...(intercept && req.method !== 'DELETE' && s.backendSession !== undefined ? { intercept: (r: ForwardResult) => r.status === 404 } : {}),
         },
         res,
         (r) => {
@@ -595,30 +874,32 @@ export class HttpRouter {
         () => asked && pending.size === 0,
       );
     } catch (e) {
-      for (const method of pending.values()) this.metrics.request(s.server, s.version, method, performance.now() - t0, { transportFailure: true });
+      for (const method of pending.values()) this.metrics.request(s.server, version, method, performance.now() - t0, { transportFailure: true });
       const ids = [...pending.keys()].map((k) => JSON.parse(k) as string | number);
       pending.clear();
       const message = e instanceof TimeoutError
-        ? didNotAnswer(s.server, s.version, e.timeoutMs)
+        ? didNotAnswer(s.server, version, e.timeoutMs)
         : res.headersSent
-          ? brokeOff(s.server, s.version, (e as Error).message)
+          ? brokeOff(s.server, version, (e as Error).message)
           : e instanceof MalformedAnswerError
-            ? malformedAnswer(s.server, s.version, e.message)
-            : unreachable(s.server, s.version, backend.url, (e as Error).message);
+            ? malformedAnswer(s.server, version, e.message)
+            : unreachable(s.server, version, backend.url, (e as Error).message);
       if (res.headersSent) {
         // Mid-stream: an SSE answer can still carry the errors; anything else can only be cut.
         if (!streaming || res.writableEnded) return void res.destroy();
         for (const id of ids) res.write(sseEvent({ jsonrpc: '2.0', id, error: { code: -32603, message } }));
         return void res.end();
       }
-      if (ids.length === 0) return rpcError(res, 502, -32603, message, null);
+      if (ids.length === 0) return void rpcError(res, 502, -32603, message, null);
       const errors = ids.map((id) => ({ jsonrpc: '2.0', id, error: { code: -32603, message } }));
-      return json(res, 200, Array.isArray(messages) && messages.length > 1 ? errors : errors[0]);
+      return void json(res, 200, Array.isArray(messages) && messages.length > 1 ? errors : errors[0]);
     }
     // The client left: what it did not wait for is nobody's failure. Otherwise requests whose answer never came
     // (the stream ended first) count as failures of the version.
-    if (outcome.clientGone) return;
-    for (const method of pending.values()) this.metrics.request(s.server, s.version, method, performance.now() - t0, { transportFailure: true });
+    // Intercepted: the backend did not serve it. Detached: the session moved, its GET stream is the mover's.
+    if (outcome.clientGone || outcome.intercepted || outcome.detached) return outcome;
+    for (const method of pending.values()) this.metrics.request(s.server, version, method, performance.now() - t0, { transportFailure: true });
+    return outcome;
   }
 
   /**

@@ -35,6 +35,16 @@ export interface ForwardRequest {
   timeoutMs?: number;
   /** ms a backend may take to accept a new connection (default: the backend client's). */
   connectTimeoutMs?: number;
+  /**
+   * Aborting it ends the exchange with the backend but leaves `res` open for the caller (a session moving to
+   * another backend writes its last words on the client's stream); `forward` resolves with `detached`.
+   */
+  stop?: AbortSignal;
+  /**
+   * An answer the caller takes over (the backend forgot the session: the router moves it and asks again):
+   * nothing of it reaches `res`, and `forward` resolves with `intercepted`.
+   */
+  intercept?: (r: ForwardResult) => boolean;
 }
 
 /** The backend did not finish answering within `ForwardRequest.timeoutMs`. */
@@ -52,6 +62,10 @@ export interface ForwardResult {
   contentType?: string;
   /** The client went away before the answer ended (the backend's stream was closed too). */
   clientGone?: boolean;
+  /** `ForwardRequest.stop` ended the exchange; `res` is left open. */
+  detached?: boolean;
+  /** `ForwardRequest.intercept` took the answer; nothing was written to `res`. */
+  intercepted?: boolean;
 }
 
 /**
@@ -123,6 +137,11 @@ export function forward(
           const sid = up.headers['mcp-session-id'];
           const type = up.headers['content-type'];
           answer = { status: up.status, ...(sid === undefined ? {} : { backendSession: sid }), ...(type === undefined ? {} : { contentType: type }) };
+          if (req.intercept?.(answer)) {
+            settle();
+            call.abort();
+            return resolve({ ...answer, intercepted: true });
+          }
           const back: Record<string, string> = {};
           for (const h of BACK) {
             const v = up.headers[h];
@@ -186,6 +205,13 @@ export function forward(
       settle();
       return reject(e as Error);
     }
+    const stop = req.stop;
+    stop?.addEventListener('abort', () => {
+      clearTimeout(drain);
+      if (!settle()) return;
+      call.abort();
+      resolve({ ...(answer ?? { status: 0 }), detached: true });
+    }, { once: true });
     // A client that goes away, before the answer or during it, ends the exchange with the backend too (for a
     // stream, that is the cancellation). 499: the client closed the request.
     res.on('close', () => {

@@ -14,6 +14,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { CrashThrottle } from '../domain/crash-throttle.js';
+import { LISTS, listChangedNotices, noticesForCapabilities, type Surface } from '../domain/list-changes.js';
 import { decidePin, type PinDecision, type PromotionPolicy } from '../domain/pin-decision.js';
 import { SessionReason } from '../domain/reasons.js';
 import { chooseByWeight } from '../domain/weighted-choice.js';
@@ -518,24 +519,17 @@ export class StdioProxy {
 
   /** Compares the old and new lists and sends list_changed for each that differs. */
   private async announceListChanges(old: Backend, next: Backend): Promise<void> {
-    for (const [list, field, notice] of [
-      ['tools/list', 'tools', 'notifications/tools/list_changed'],
-      ['prompts/list', 'prompts', 'notifications/prompts/list_changed'],
-      ['resources/list', 'resources', 'notifications/resources/list_changed'],
-    ] as const) {
-      const [a, b] = await Promise.all([this.privateRequest(old, list, {}), this.privateRequest(next, list, {})]);
-      const before = JSON.stringify(a?.result?.[field] ?? null);
-      const after = JSON.stringify(b?.result?.[field] ?? null);
-      if (before !== after) this.toClient({ jsonrpc: '2.0', method: notice });
-    }
+    const read = async (b: Backend): Promise<Surface> => {
+      const answers = await Promise.all(LISTS.map(({ method }) => this.privateRequest(b, method, {})));
+      return Object.fromEntries(LISTS.map(({ list }, i) => [list, answers[i]?.result?.[list]]));
+    };
+    const [before, after] = await Promise.all([read(old), read(next)]);
+    for (const method of listChangedNotices(before, after)) this.toClient({ jsonrpc: '2.0', method });
   }
 
   /** Without the old backend to compare with, every list the new server offers may have changed. */
   private announceAll(initResult: Record<string, unknown> | undefined): void {
-    const caps = (initResult?.capabilities ?? {}) as Record<string, unknown>;
-    for (const [cap, notice] of [['tools', 'notifications/tools/list_changed'], ['prompts', 'notifications/prompts/list_changed'], ['resources', 'notifications/resources/list_changed']] as const) {
-      if (caps[cap]) this.toClient({ jsonrpc: '2.0', method: notice });
-    }
+    for (const method of noticesForCapabilities(initResult?.capabilities)) this.toClient({ jsonrpc: '2.0', method });
   }
 
   private toClient(m: unknown): void {

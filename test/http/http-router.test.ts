@@ -32,7 +32,7 @@ describe('HTTP router', () => {
     await registry.deploy('everything', { version: '2.0.0', transport: { type: 'http', url: backends[1]!.url, headers: {} }, traffic: 20 });
     view = new LiveView(registry.store, 100);
     await view.start();
-    router = new HttpRouter(view, { ...DEFAULT_ROUTER_OPTIONS, port: 0 }, Date.now, seededDraws(2026));
+    router = new HttpRouter(view, { ...DEFAULT_ROUTER_OPTIONS, port: 0, onRollback: '404' }, Date.now, seededDraws(2026));
     base = `http://127.0.0.1:${await router.listen()}`;
   });
   after(async () => {

@@ -92,7 +92,7 @@ describe('backend processes are bounded', () => {
         await reg.deploy('raw', { version: '1.0.0', transport: stdio });
         await reg.deploy('raw', { version: '2.0.0', transport: stdio, traffic: 100 });
       },
-      { maxProcessesPerVersion: 10 },
+      { maxProcessesPerVersion: 10, onRollback: '404' },
     );
     const url = r.url('raw');
     const sessions: RawSession[] = [];

@@ -202,7 +202,7 @@ describe('two routers in one process over one store', { timeout: 60_000 }, () =>
     await registry.deploy('everything', { version: '2.0.0', transport: { type: 'http', url: two.url, headers: {} }, traffic: 100 });
     const views = [new LiveView(registry.store, 20), new LiveView(registry.store, 20)];
     await Promise.all(views.map((v) => v.start()));
-    const routers = views.map((v) => new HttpRouter(v, { ...DEFAULT_ROUTER_OPTIONS, port: 0 }));
+    const routers = views.map((v) => new HttpRouter(v, { ...DEFAULT_ROUTER_OPTIONS, port: 0, onRollback: '404' }));
     const [a, b] = await Promise.all(routers.map(async (r) => `http://127.0.0.1:${await r.listen()}`));
     const { client, transport } = await connect(a!);
     try {

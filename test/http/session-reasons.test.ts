@@ -3,7 +3,8 @@
  * (domain/pin-decision.ts) is the router's, its reason code is counted on /metrics
  * (`mcp_rollout_sessions_ended_total{server,version,reason}`), and the client's next 404 says why. Covers a
  * rollback, a promotion under `--on-promote move` (and `drain`, the default, keeping the session), a
- * backend process that dies, and an HTTP backend that forgot the session (it answers 404).
+ * backend process that dies, and an HTTP backend that forgot the session (it answers 404). These run with
+ * `onRollback: '404'` (the router ends such sessions); live migration, the default, is test/http/live-migration.test.ts.
  */
 import { strict as assert } from 'node:assert';
 import http from 'node:http';
@@ -64,7 +65,7 @@ describe('sessions ended by the router carry a reason code', () => {
     startRouter(async (reg: Registry) => {
       await reg.deploy('raw', { version: '1.0.0', transport: stdio });
       await reg.deploy('raw', { version: '2.0.0', transport: stdio, traffic });
-    }, opts);
+    }, { onRollback: '404', ...opts });
 
   it('a rollback ends the pinned session: counted as VersionRolledBack, and the 404 says so', async () => {
     r = await start(100);
@@ -130,7 +131,7 @@ describe('sessions ended by the router carry a reason code', () => {
     await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
     try {
       const url = `http://127.0.0.1:${(backend.address() as AddressInfo).port}/mcp`;
-      r = await startRouter(async (reg: Registry) => void (await reg.deploy('raw', { version: '1.0.0', transport: { type: 'http', url, headers: {} } })));
+      r = await startRouter(async (reg: Registry) => void (await reg.deploy('raw', { version: '1.0.0', transport: { type: 'http', url, headers: {} } })), { onRollback: '404' });
       const call = await openSession(r.url('raw'));
       assert.equal((await call('echo')).status, 200);
       forgot = true;

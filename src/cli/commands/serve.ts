@@ -11,10 +11,17 @@ import { durationOption, renderEvent } from '../rollout-options.js';
 import { promotionOption } from '../promotion-option.js';
 import { ManagedFleet } from '../../managed/managed-fleet.js';
 
+/** `--on-rollback migrate|404`, or `fallback`; a usage error names the choices otherwise. */
+function rollbackOption<T extends string>(v: string | undefined, fallback: T, choices: readonly T[]): T {
+  if (v === undefined) return fallback;
+  if (!(choices as readonly string[]).includes(v)) throw new AppError('usage', `--on-rollback must be ${choices.join(' or ')}, got "${v}"`);
+  return v as T;
+}
+
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'run the HTTP router: /mcp/<name> for every server, sessions split by weight and pinned',
-  usage: '[--host 127.0.0.1] [--port 7300] [--token <t>] [--allow-origin <o...>] [--allow-host <h...>] [--max-body <bytes>] [--max-sessions <n>] [--idle-timeout 30m] [--rollback-window 10m] [--request-timeout 5m] [--connect-timeout 5s] [--process-idle-timeout 5m] [--max-processes 32] [--on-promote drain|move] [--ready-timeout 30s]',
+  usage: '[--host 127.0.0.1] [--port 7300] [--token <t>] [--allow-origin <o...>] [--allow-host <h...>] [--max-body <bytes>] [--max-sessions <n>] [--idle-timeout 30m] [--rollback-window 10m] [--request-timeout 5m] [--connect-timeout 5s] [--process-idle-timeout 5m] [--max-processes 32] [--on-promote drain|move] [--on-rollback migrate|404] [--ready-timeout 30s]',
   help: [
     'Clients connect to http://HOST:PORT/mcp/<name> (Streamable HTTP). /healthz, /readyz and /metrics (Prometheus) too.',
     'Traffic changes made with the CLI reach the running router within a second. SIGTERM or Ctrl-C: stop accepting,',
@@ -26,7 +33,10 @@ export const serveCommand: Command = {
     'recently used idle session is ended first; when every one is busy the new session gets 503), and a session',
     'idle for --process-idle-timeout is ended with its process.',
     'At a promotion open sessions stay on their version until they end (--on-promote drain, the default); --on-promote',
-    'move ends them, so their clients start new sessions on the new blue.',
+    'move moves them to the new blue as --on-rollback says.',
+    'A session whose version is rolled back or removed, or whose backend died or forgot it, moves live to the version',
+    'the weights choose (--on-rollback migrate, the default): same session id, the client\'s initialize replayed,',
+    'list_changed for each list that differs. --on-rollback 404 ends it instead (the client must start a new session).',
     'Managed versions (mcp-deploy --type http --command ... --port auto): before it listens, the router starts every',
     'one that is blue or green and waits up to --ready-timeout for its MCP handshake; it starts one that becomes',
     'active later, restarts one that dies (with backoff; 3 deaths within a minute hold restarts for the minute),',
@@ -39,12 +49,12 @@ export const serveCommand: Command = {
     options: {
       host: 'string', port: 'string', token: 'string', 'allow-origin': 'list', 'allow-host': 'list',
       'max-body': 'string', 'max-sessions': 'string', 'idle-timeout': 'string', 'rollback-window': 'string', 'request-timeout': 'string',
-      'connect-timeout': 'string', 'process-idle-timeout': 'string', 'max-processes': 'string', 'on-promote': 'string', 'ready-timeout': 'string',
+      'connect-timeout': 'string', 'process-idle-timeout': 'string', 'max-processes': 'string', 'on-promote': 'string', 'on-rollback': 'string', 'ready-timeout': 'string',
     },
   },
   async run(args, ctx) {
     // The router (and the protocol SDK under it) loads only for this command.
-    const { DEFAULT_ROUTER_OPTIONS, HttpRouter } = await import('../../http/http-router.js');
+    const { DEFAULT_ROUTER_OPTIONS, HttpRouter, ROLLBACK_POLICIES } = await import('../../http/http-router.js');
     const int = (o: string, fallback: number, min: number, max: number): number => {
       const v = args.strings[o];
       if (v === undefined) return fallback;
@@ -67,6 +77,7 @@ export const serveCommand: Command = {
       processIdleTimeoutMs: durationOption(args, 'process-idle-timeout', DEFAULT_ROUTER_OPTIONS.processIdleTimeoutMs, 1),
       maxProcessesPerVersion: int('max-processes', DEFAULT_ROUTER_OPTIONS.maxProcessesPerVersion, 1, 100_000),
       onPromote: promotionOption(args, DEFAULT_ROUTER_OPTIONS.onPromote),
+      onRollback: rollbackOption(args.strings['on-rollback'], DEFAULT_ROUTER_OPTIONS.onRollback, ROLLBACK_POLICIES),
       ...(token ? { token } : {}),
     };
     const readyTimeoutMs = durationOption(args, 'ready-timeout', 30_000, 1);

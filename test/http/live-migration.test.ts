@@ -1,0 +1,183 @@
+/**
+ * Live migration of HTTP sessions (onRollback 'migrate', the default): a session whose version is rolled back,
+ * or whose HTTP backend restarted, keeps its Mcp-Session-Id; the official SDK v1 client (no retry logic of its
+ * own) goes on calling tools, answered by the version the weights now choose, and hears list_changed when the
+ * lists differ. Real weather servers (examples/weather-server.mjs: v1 has current and forecast, v2 adds alerts;
+ * every answer names its variant) over Streamable HTTP and over stdio (bridged), through a real router.
+ */
+import { strict as assert } from 'node:assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterEach, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../src/http/http-router.js';
+import { LiveView } from '../../src/registry/live-view.js';
+import { Registry } from '../../src/registry/registry.js';
+import { MemoryStore } from '../../src/state/memory-store.js';
+import { freePort } from '../helpers/everything-http.js';
+import { startRouter, type RouterHarness } from '../helpers/router-harness.js';
+
+const WEATHER = fileURLToPath(new URL('../../../examples/weather-server.mjs', import.meta.url));
+
+interface Weather {
+  url: string;
+  port: number;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** The weather server `variant` over Streamable HTTP on `port` (a free one by default); resolves once it listens. */
+async function weatherHttp(variant: string, port?: number): Promise<Weather> {
+  const p = port ?? (await freePort());
+  const child = spawn(process.execPath, [WEATHER, variant, '--http', String(p)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.once('data', () => resolve());
+    child.once('exit', (c) => reject(new Error(`weather ${variant} exited with ${c}`)));
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    url: `http://127.0.0.1:${p}/mcp`,
+    port: p,
+    child,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+const stdio = (variant: string) => ({ type: 'stdio' as const, command: process.execPath, args: [WEATHER, variant], env: {} });
+
+/** An SDK v1 client on `url`, counting the tools/list_changed notifications it receives. */
+async function connect(url: string): Promise<{ client: Client; transport: StreamableHTTPClientTransport; changes: () => number }> {
+  const transport = new StreamableHTTPClientTransport(new URL(url));
+  const client = new Client({ name: 'migration-test', version: '1.0.0' });
+  let changes = 0;
+  client.setNotificationHandler(ToolListChangedNotificationSchema, () => void changes++);
+  await client.connect(transport);
+  return { client, transport, changes: () => changes };
+}
+
+/** The variant that answered `current` (its text ends with it, "(v1)"). */
+async function variantOf(client: Client): Promise<string> {
+  const r = (await client.callTool({ name: 'current', arguments: {} })) as { content: { text: string }[] };
+  return /\((\w+)\)$/.exec(r.content[0]!.text)?.[1] ?? r.content[0]!.text;
+}
+
+/** Polls until `cond` holds; fails naming `what` (a guard against hanging, not a timed assertion). */
+async function until(what: string, cond: () => boolean | Promise<boolean>): Promise<void> {
+  for (const end = Date.now() + 60_000; Date.now() < end; await sleep(25)) if (await cond()) return;
+  assert.fail(`never happened: ${what}`);
+}
+
+/** One series of the ended-or-moved sessions counter (0 when absent). */
+async function left(base: string, version: string, reason: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const m = new RegExp(`^mcp_rollout_sessions_ended_total\\{server="weather",version="${version.replace(/\./g, '\\.')}",reason="${reason}"\\} (\\d+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+describe('live migration of HTTP sessions', () => {
+  const backends: Weather[] = [];
+  let r: RouterHarness | undefined;
+  afterEach(async () => {
+    await r?.close();
+    r = undefined;
+    await Promise.all(backends.splice(0).map((b) => b.stop()));
+  });
+
+  /** The client on green (v2, all the traffic), green rolled back: the same session goes on, on blue (v1). */
+  const rollbackUnderClient = async (): Promise<void> => {
+    const c = await connect(r!.url('weather'));
+    try {
+      assert.equal(await variantOf(c.client), 'v2');
+      const sid = c.transport.sessionId;
+      await until('the client listens on its GET stream', () => r!.router.openStreams() === 1);
+      await r!.registry.rollback('weather', '2.0.0', 'bad');
+      await until('tools/list_changed reached the client', () => c.changes() > 0); // v1 has no alerts tool
+      assert.equal(await variantOf(c.client), 'v1', 'the next call is answered by the blue');
+      assert.equal(c.transport.sessionId, sid, 'the session id stayed');
+      const tools = (await c.client.listTools()).tools.map((t) => t.name);
+      assert.deepEqual(tools, ['current', 'forecast']);
+      assert.deepEqual(r!.router.sessionCounts(), { weather: { '1.0.0': 1 } });
+      assert.equal(await left(r!.base, '2.0.0', 'VersionRolledBack'), 1);
+      assert.equal(c.changes(), 1, 'one tools/list_changed');
+    } finally {
+      await c.client.close();
+    }
+  };
+
+  it('an http version rolled back under a session: the next call is answered by the blue, after list_changed', async () => {
+    const [v1, v2] = [await weatherHttp('v1'), await weatherHttp('v2')];
+    backends.push(v1, v2);
+    r = await startRouter(async (reg) => {
+      await reg.deploy('weather', { version: '1.0.0', transport: { type: 'http', url: v1.url, headers: {} } });
+      await reg.deploy('weather', { version: '2.0.0', transport: { type: 'http', url: v2.url, headers: {} }, traffic: 100 });
+    });
+    await rollbackUnderClient();
+  });
+
+  it('a bridged stdio version rolled back under a session: the same, with a new process behind the same front', async () => {
+    r = await startRouter(async (reg) => {
+      await reg.deploy('weather', { version: '1.0.0', transport: stdio('v1') });
+      await reg.deploy('weather', { version: '2.0.0', transport: stdio('v2'), traffic: 100 });
+    });
+    await rollbackUnderClient();
+  });
+
+  it('an HTTP backend restarted under a live session: the next call succeeds on a fresh backend session', async () => {
+    const first = await weatherHttp('v1');
+    backends.push(first);
+    r = await startRouter(async (reg) => void (await reg.deploy('weather', { version: '1.0.0', transport: { type: 'http', url: first.url, headers: {} } })));
+    const c = await connect(r.url('weather'));
+    try {
+      assert.equal(await variantOf(c.client), 'v1');
+      const sid = c.transport.sessionId;
+      await first.stop();
+      backends.push(await weatherHttp('v1', first.port)); // same port: it knows no session
+      assert.equal(await variantOf(c.client), 'v1', 'the call after the restart is answered');
+      assert.equal(await variantOf(c.client), 'v1');
+      assert.equal(c.transport.sessionId, sid);
+      assert.equal(await left(r.base, '1.0.0', 'BackendSessionGone'), 1);
+      assert.equal(c.changes(), 0, 'the same version: no list changed');
+    } finally {
+      await c.client.close();
+    }
+  });
+
+  it('a migrated session adopted by another router (stale sealed claims) moves again there', async () => {
+    const [v1, v2] = [await weatherHttp('v1'), await weatherHttp('v2')];
+    backends.push(v1, v2);
+    const registry = new Registry(new MemoryStore());
+    await registry.deploy('weather', { version: '1.0.0', transport: { type: 'http', url: v1.url, headers: {} } });
+    await registry.deploy('weather', { version: '2.0.0', transport: { type: 'http', url: v2.url, headers: {} }, traffic: 100 });
+    const views = [new LiveView(registry.store, 20), new LiveView(registry.store, 20)];
+    await Promise.all(views.map((v) => v.start()));
+    const routers = views.map((v) => new HttpRouter(v, { ...DEFAULT_ROUTER_OPTIONS, port: 0 }));
+    const [a, b] = await Promise.all(routers.map(async (x) => `http://127.0.0.1:${await x.listen()}/mcp/weather`));
+    const c = await connect(a!);
+    try {
+      assert.equal(await variantOf(c.client), 'v2');
+      await registry.rollback('weather', '2.0.0', 'bad');
+      await until('both routers saw the rollback', () => views.every((v) => v.get('weather')!.versions.find((x) => x.version === '2.0.0')!.status === 'inactive'));
+      assert.equal(await variantOf(c.client), 'v1', 'A moved it');
+      // B never held it; the id still says 2.0.0 and its old backend session: B moves it to the blue itself.
+      const res = await fetch(b!, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': c.transport.sessionId!, 'mcp-protocol-version': '2025-06-18' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'current', arguments: {} } }),
+      });
+      const text = await res.text();
+      assert.equal(res.status, 200, text);
+      assert.match(text, /sunny, 21°C \(v1\)/);
+      assert.deepEqual(routers[1]!.sessionCounts(), { weather: { '1.0.0': 1 } });
+    } finally {
+      await c.client.close();
+      await Promise.all(routers.map((x) => x.close(1000)));
+      for (const v of views) v.stop();
+    }
+  });
+});
