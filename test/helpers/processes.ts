@@ -1,7 +1,7 @@
 /**
  * Process checks for tests that must prove no child outlives its session.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
@@ -30,4 +30,20 @@ export async function waitGone(pid: number, ms: number): Promise<boolean> {
     await sleep(50);
   }
   return !pidAlive(pid);
+}
+
+/**
+ * Pids of live processes whose command line holds `token` (Linux /proc). Tests give each server they deploy a
+ * token of its own in its arguments, so they can find its processes without knowing who started them.
+ */
+export function pidsWith(token: string): number[] {
+  const out: number[] = [];
+  for (const n of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      if (readFileSync(`/proc/${n}/cmdline`, 'utf8').includes(token) && pidAlive(Number(n))) out.push(Number(n));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
