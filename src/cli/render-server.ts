@@ -10,8 +10,10 @@ import { describeTarget, formatTime, paint, paintStatus, table, trafficBar, vers
 /**
  * The lines of one server's table: a heading, one row per version, the last rollback if any. With `usage`
  * (from the routers' and proxies' telemetry), live sessions, requests, error rate, latency and backend processes too.
+ * `routersRead: false` (changing commands, which do not read the telemetry) leaves out the managed processes'
+ * lines, which would otherwise say "no router runs it" while one does.
  */
-export function renderServer(stored: StoredServer, style: Style, usage?: Map<string, VersionUsage>): string[] {
+export function renderServer(stored: StoredServer, style: Style, usage?: Map<string, VersionUsage>, { routersRead = true }: { routersRead?: boolean } = {}): string[] {
   const { server } = stored;
   const use = (v: string): string[] => {
     const u = usage?.get(`${server.name}\u0000${v}`);
@@ -35,7 +37,7 @@ export function renderServer(stored: StoredServer, style: Style, usage?: Map<str
   ];
   const lines = [`${paint(style, 'bold', server.name)}  ${paint(style, 'dim', `(${stored.scope}: ${stored.location})`)}`];
   lines.push(...table(rows).map((l) => `  ${l}`));
-  lines.push(...renderManaged(server, usage));
+  if (routersRead) lines.push(...renderManaged(server, usage));
   const lr = server.mcpVersionHistory.lastRollback;
   if (lr) lines.push(`  last rollback: ${lr.fromVersion} -> ${lr.toVersion} at ${formatTime(lr.timestamp)} (${lr.reason})`);
   return [...lines, ...renderRollout(server, style, usage)];

@@ -18,5 +18,5 @@ export function printChange(ctx: CommandContext, result: ChangeResult, json: boo
     });
     return;
   }
-  ctx.print(...result.messages, '', ...renderServer(stored, ctx.style));
+  ctx.print(...result.messages, '', ...renderServer(stored, ctx.style, undefined, { routersRead: false }));
 }
