@@ -58,11 +58,16 @@ export class StreamableFront implements Transport {
   /**
    * @param sessionId the session id the client is given (the router's sealed token)
    * @param onDelete called when the client ends the session with DELETE
+   * @param initialized the session was initialized elsewhere (a session moved here from another router, or from
+   *   this router's previous run): its client will not send initialize again
    */
   constructor(
     readonly sessionId: string,
     private readonly onDelete: () => void,
-  ) {}
+    initialized = false,
+  ) {
+    this.accepted = initialized;
+  }
 
   /** The client's initialize was accepted (a session whose initialize was refused has nothing to serve). */
   get initialized(): boolean {
