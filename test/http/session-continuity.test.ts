@@ -185,6 +185,36 @@ describe('a router restart on the file store', { timeout: 120_000 }, () => {
     const procs = await (await fetch(`${serve.base}/metrics`)).text();
     assert.match(procs, /^mcp_rollout_backend_processes\{server="weather",version="1\.0\.0"\} 1$/m, 'one process: the GET-adopted session\'s, none for the DELETE');
   });
+
+  it('a session whose version was rolled back while the router was down moves to the blue and hears list_changed on the GET stream it reopens', async () => {
+    const registry = new Registry(JsonFileStore.forEnvironment({ cwd: p.dir, env: p.env }));
+    await registry.deploy('forecast', { version: '1.0.0', transport: weatherStdio });
+    await registry.deploy('forecast', { version: '2.0.0', transport: { ...weatherStdio, args: [WEATHER, 'v2'] }, traffic: 100 });
+    const port = await freePort();
+    await serve?.stop();
+    serve = await startServe(port, { cwd: p.dir, env: p.env });
+    const sid = await rawSession(serve.base, 'forecast');
+    assert.equal(await serve.stop(), 0);
+    await registry.rollback('forecast', '2.0.0', 'bad');
+    serve = await startServe(port, { cwd: p.dir, env: p.env });
+    const call = await fetch(`${serve.base}/mcp/forecast`, { method: 'POST', headers: { ...HEADERS, 'mcp-session-id': sid }, body: JSON.stringify({ jsonrpc: '2.0', id: 6, method: 'tools/call', params: { name: 'current', arguments: {} } }) });
+    assert.equal(call.status, 200);
+    assert.match(await call.text(), /\(v1\)/, 'answered by the blue');
+    // The client reopens its stream after the move: the notice was kept for it.
+    const stream = new AbortController();
+    const get = await fetch(`${serve.base}/mcp/forecast`, { headers: { accept: 'text/event-stream', 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' }, signal: stream.signal });
+    assert.equal(get.status, 200);
+    const reader = get.body!.getReader();
+    let text = '';
+    while (!text.includes('\n\n')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += Buffer.from(value).toString('utf8');
+    }
+    stream.abort();
+    await reader.cancel().catch(() => undefined);
+    assert.match(text, /^data: \{"jsonrpc":"2\.0","method":"notifications\/tools\/list_changed"\}/m);
+  });
 });
 
 describe('two routers on one PostgreSQL store', { timeout: 120_000 }, () => {
