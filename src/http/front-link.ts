@@ -10,6 +10,7 @@
  */
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { StreamableFront } from './streamable-front.js';
 
 const PRIVATE = 'mcp-rollout:';
 
@@ -74,6 +75,8 @@ export class FrontLink implements Transport {
 
   /** A notification of the router's own to the client (list_changed after a move): on the front's standalone stream. */
   notify(method: string): void {
-    this.front.send({ jsonrpc: '2.0', method } as JSONRPCMessage).catch(() => undefined);
+    // The Streamable HTTP front keeps it for a GET stream its client has not opened yet.
+    if (this.front instanceof StreamableFront) this.front.notice(method);
+    else this.front.send({ jsonrpc: '2.0', method } as JSONRPCMessage).catch(() => undefined);
   }
 }

@@ -31,6 +31,7 @@ import type { LiveView } from '../registry/live-view.js';
 import { checkRequest, type GuardOptions } from './guard.js';
 import { json, plain, rpcError, SSE_HEADERS, sseEvent } from './replies.js';
 import { SessionKeys } from './session-keys.js';
+import type { SessionClaims } from './session-token.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { answerOutcome } from '../sessions/request-ledger.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
@@ -172,6 +173,8 @@ export class HttpRouter {
   private readonly keys: SessionKeys;
   /** `http://host:port`, sealed into the ids of sessions whose backend process lives in this router. */
   private address = '';
+  /** When this router started, epoch ms: an id of its own address sealed before then is a previous run's. */
+  private readonly bornAt: number;
   private readonly pool: StdioPool;
   /** Ends every stdio backend's process group if the router dies without doing so (SIGKILL, a crash). */
   private readonly lifeline = new Lifeline();
@@ -197,6 +200,7 @@ export class HttpRouter {
     private readonly draw: () => number = Math.random,
   ) {
     this.keys = new SessionKeys(view.store);
+    this.bornAt = now();
     this.stdioOptions = { maxMessageBytes: opts.maxBodyBytes, lifeline: this.lifeline };
     this.pool = new StdioPool(this.metrics, this.stdioOptions, opts.requestTimeoutMs);
     this.http = http.createServer((req, res) => void this.handle(req, res));
@@ -433,13 +437,18 @@ export class HttpRouter {
 
   /** Wires a session's client-facing transport to its backend and registers the session. */
   private bridge(session: Session, record: VersionRecord, front: StreamableFront | SSEServerTransport, room: Promise<unknown>): void {
+    this.wireFront(session, front);
+    this.attachBridge(session, record, room);
+    this.sessions.set(session.token, session);
+  }
+
+  /** Gives a bridged session its client-facing transport, which speaks to whichever bridge is current. */
+  private wireFront(session: Session, front: StreamableFront | SSEServerTransport): void {
     session.front = front;
-    // The front speaks to whichever bridge is current: a move replaces the bridge, not the front.
+    // A move replaces the bridge, not the front.
     front.onmessage = (m: JSONRPCMessage) => session.link?.deliver(m);
     front.onclose = () => session.link?.onclose?.();
     if (front instanceof StreamableFront) front.onbacklog = (full) => session.bridge?.backlog(full);
-    this.attachBridge(session, record, room);
-    this.sessions.set(session.token, session);
   }
 
   /** A bridge to a backend on `record` behind the session's front, made the session's current one. */
@@ -498,7 +507,7 @@ export class HttpRouter {
   private async inSession(req: IncomingMessage, res: ServerResponse, server: ServerState, sid: string, body: Buffer | undefined, messages: JsonRpc[]): Promise<void> {
     const id = messages.find((x) => x.id !== undefined)?.id ?? null;
     const why = this.endedWhy.get(sid);
-    const session = this.sessions.get(sid) ?? (why === undefined ? await this.adopt(sid, server) : undefined);
+    const session = this.sessions.get(sid) ?? (why === undefined ? await this.adopt(req, sid, server) : undefined);
     if (typeof session === 'string' || !session || session.server !== server.name) {
       const reason = typeof session === 'string' ? session : why;
       return rpcError(res, 404, -32001, `Session not found: ${reason ? `${reason}; ` : ''}initialize a new session`, id);
@@ -509,26 +518,53 @@ export class HttpRouter {
   /**
    * A session id this router does not hold but the key ring opens: sealed by this router before a restart or
    * by another router of the store. A session on an HTTP backend is taken on (its backend session id is in
-   * the claims) and carries on here; one whose backend process lived in a router is gone with that router
-   * (a string saying so). Undefined for an id that does not open, or names another server.
+   * the claims) and carries on here. One whose backend was a process inside a router (a bridged stdio or sse
+   * version) is taken on as a session whose backend is gone, and moved (see adoptBridged); under
+   * `onRollback: '404'` it gets a string saying why it is gone instead. Undefined for an id that does not
+   * open, names another server, or was ended by this router.
    */
-  private async adopt(sid: string, server: ServerState): Promise<Session | string | undefined> {
+  private async adopt(req: IncomingMessage, sid: string, server: ServerState): Promise<Session | string | undefined> {
     const claims = await this.keys.open(sid);
     if (!claims || claims.server !== server.name) return undefined;
     const held = this.sessions.get(sid); // taken on by a request that opened it while this one waited
     if (held) return held;
     const record = server.versions.find((v) => v.version === claims.version);
-    if (record?.type !== 'http') {
-      if (!record) return `version ${claims.version} of "${server.name}" was removed`;
-      // Ended here (or before this router's restart on the same address): nothing more to say than before.
-      if (claims.owner === undefined || claims.owner === this.address) return undefined;
-      return `its backend process is in the router at ${claims.owner}, and sessions are not forwarded between routers yet`;
-    }
+    if (!record) return `version ${claims.version} of "${server.name}" was removed`;
+    if (record.type !== 'http') return this.adoptBridged(req, sid, server, claims);
     const session: Session = { token: sid, server: server.name, version: record.version, record, startedAt: claims.startedAt, lastUsed: this.now() };
     if (claims.backendSession !== undefined) session.backendSession = claims.backendSession;
     this.sessions.set(sid, session);
     this.metrics.sessionStarted(server.name, record.version);
     return session;
+  }
+
+  /**
+   * A bridged session whose backend process is not in this router: its router is gone (or this router
+   * restarted), or another router holds it. Sessions are not forwarded between routers: the session moves here
+   * as one whose backend died (a new process on the version the weights choose, a minimal initialize replayed:
+   * the id does not carry the client's), keeping its id; the client's server-side state on the old process is
+   * lost. A DELETE needs no process: it is answered here. Resolves with the session once it moved, or why not.
+   */
+  private async adoptBridged(req: IncomingMessage, sid: string, server: ServerState, claims: SessionClaims): Promise<Session | string | undefined> {
+    const ownRun = claims.owner === this.address && claims.startedAt >= this.bornAt;
+    // Ended here in this run (the reason forgotten since): nothing more to say than before.
+    if (claims.owner === undefined || ownRun) return undefined;
+    const away = claims.owner === this.address ? `its backend process was in this router before it restarted` : `its backend process is in the router at ${claims.owner}`;
+    if (this.opts.onRollback === '404') return claims.owner === this.address ? undefined : `${away}, and sessions are not forwarded between routers (--on-rollback 404)`;
+    const session: Session = { token: sid, server: server.name, version: claims.version, startedAt: claims.startedAt, lastUsed: this.now(), init: minimalInit(header(req, 'mcp-protocol-version')) };
+    const ended = (): void => {
+      remember(this.endedWhy, sid, ''); // ended by its client: not to be taken on again here
+      if (session.bridge) void session.bridge.close();
+      else this.dropSession(session);
+    };
+    // The client initialized long ago, on another router: the front takes its requests as an initialized session's.
+    this.wireFront(session, new StreamableFront(sid, ended, true));
+    this.sessions.set(sid, session);
+    this.metrics.sessionStarted(server.name, claims.version);
+    if (req.method === 'DELETE') return session; // its front ends it: no process is started for that
+    const d = this.decide(session, { backendDied: `${away}, not in this one` });
+    if (d.action === 'stay') return session; // (not reached: a backend that died always moves or ends)
+    return (await this.act(session, d)) ?? session;
   }
 
   private async inOpenSession(req: IncomingMessage, res: ServerResponse, session: Session, body: Buffer | undefined, messages: JsonRpc[], id: string | number | null): Promise<void> {
@@ -612,7 +648,7 @@ export class HttpRouter {
     const server = this.view.get(s.server);
     const record = server ? chooseByWeight(server.versions, this.draw()) : undefined;
     if (!record) return Promise.resolve(`${d.why}, and ${noVersionCarriesTraffic(s.server)}`);
-    if ((s.bridge !== undefined) === (record.type === 'http')) {
+    if ((s.front !== undefined) === (record.type === 'http')) {
       return Promise.resolve(`${d.why}; ${versionLabel(s.server, record.version)} (${record.type}) is served over another kind of backend than the session's, which it cannot move to live`);
     }
     return record.type === 'http' ? this.moveHttp(s, d, record as VersionRecord & { type: 'http' }) : this.moveBridged(s, d, record);
@@ -636,7 +672,7 @@ export class HttpRouter {
     try {
       ep = this.opts.backendOf?.(s.server, record) ?? record;
       // An adopted session's initialize is not known here (the id does not carry it): a minimal one stands in.
-      const init = s.init ?? { protocolVersion: s.protocolVersion ?? '2025-06-18', capabilities: {}, clientInfo: { name: 'mcp-rollout (adopted session)', version: '1' } };
+      const init = s.init ?? minimalInit(s.protocolVersion);
       opened = await openBackendSession(ep, init, call);
     } catch (e) {
       return `${d.why}; moving the session failed: ${label} ${(e as Error).message}`;
@@ -692,10 +728,11 @@ export class HttpRouter {
     const room = this.makeRoom(s.server, record);
     if (typeof room === 'string') return Promise.resolve(`${d.why}; ${room}`);
     const label = versionLabel(s.server, record.version);
-    const oldBridge = s.bridge!;
-    const oldLink = s.link!;
-    const from = { version: s.version, alive: d.reason !== SessionReason.BackendDied };
-    oldLink.detach();
+    // An adopted session has no bridge here yet: its backend is in another router, or was in this one's last run.
+    const oldBridge = s.bridge;
+    const oldLink = s.link;
+    const from = { version: s.version, alive: d.reason !== SessionReason.BackendDied && oldLink !== undefined };
+    oldLink?.detach();
     this.metrics.sessionLeft(s.server, s.version, d.reason);
     this.metrics.sessionEnded(s.server, s.version);
     s.version = record.version;
@@ -713,17 +750,21 @@ export class HttpRouter {
           return `${d.why}; moving the session failed: ${label} ${init?.error === undefined ? `did not answer the replayed initialize within ${MOVE_TIMEOUT_MS} ms` : `refused the replayed initialize: ${JSON.stringify(init.error)}`}`;
         }
         link.deliver({ jsonrpc: '2.0', method: 'notifications/initialized' });
-        const notices = await this.noticesAfterMove(s.server, { version: from.version, ...(from.alive ? { read: read(oldLink) } : {}) }, { record, read: read(link), capabilities: init?.result?.capabilities });
+        const notices = await this.noticesAfterMove(s.server, { version: from.version, ...(from.alive && oldLink ? { read: read(oldLink) } : {}) }, { record, read: read(link), capabilities: init?.result?.capabilities });
         for (const method of notices) link.notify(method);
         return undefined;
       } finally {
-        // The bridge left behind answers what it still owes through its detached link, then ends.
-        this.retiring.add(oldBridge);
-        const retire = (): void => void oldBridge.close().then(() => this.retiring.delete(oldBridge));
-        if (oldBridge.inFlight === 0) retire();
-        else oldBridge.onsettled = retire;
+        if (oldBridge) this.retire(oldBridge);
       }
     })();
+  }
+
+  /** A bridge a session moved away from: it answers what it still owes through its detached link, then ends. */
+  private retire(oldBridge: SessionBridge): void {
+    this.retiring.add(oldBridge);
+    const retire = (): void => void oldBridge.close().then(() => this.retiring.delete(oldBridge));
+    if (oldBridge.inFlight === 0) retire();
+    else oldBridge.onsettled = retire;
   }
 
   private async modern(req: IncomingMessage, res: ServerResponse, server: ServerState, body: Buffer, messages: JsonRpc[]): Promise<void> {
@@ -982,6 +1023,15 @@ function remember(map: Map<string, string>, key: string, value: string): void {
   map.delete(key);
   map.set(key, value);
   if (map.size > 10_000) map.delete(map.keys().next().value!);
+}
+
+/**
+ * The initialize replayed for a session taken on from its id alone (the id does not carry the client's
+ * params): the protocol version the client speaks (its MCP-Protocol-Version header; 2025-06-18 without one),
+ * no capabilities.
+ */
+function minimalInit(protocolVersion: string | undefined): Record<string, unknown> {
+  return { protocolVersion: protocolVersion ?? '2025-06-18', capabilities: {}, clientInfo: { name: 'mcp-rollout (adopted session)', version: '1' } };
 }
 
 const digest = (s: string): string => createHash('sha256').update(s).digest('base64url');

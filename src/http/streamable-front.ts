@@ -54,15 +54,22 @@ export class StreamableFront implements Transport {
   /** The stream of each request still owed an answer, by request id. */
   private readonly streams = new Map<string, Stream>();
   private standalone: Stream | undefined;
+  /** The router's own notices kept for a GET stream not open yet (one of each method). */
+  private readonly held = new Set<string>();
 
   /**
    * @param sessionId the session id the client is given (the router's sealed token)
    * @param onDelete called when the client ends the session with DELETE
+   * @param initialized the session was initialized elsewhere (a session moved here from another router, or from
+   *   this router's previous run): its client will not send initialize again
    */
   constructor(
     readonly sessionId: string,
     private readonly onDelete: () => void,
-  ) {}
+    initialized = false,
+  ) {
+    this.accepted = initialized;
+  }
 
   /** The client's initialize was accepted (a session whose initialize was refused has nothing to serve). */
   get initialized(): boolean {
@@ -124,6 +131,8 @@ export class StreamableFront implements Transport {
     if (this.standalone) return rpcError(res, 409, -32000, 'Conflict: Only one SSE stream is allowed per session', null);
     const stream = this.open(res, true);
     this.standalone = stream;
+    for (const method of this.held) this.write(stream, { jsonrpc: '2.0', method });
+    this.held.clear();
     res.on('close', () => {
       if (this.standalone === stream) this.standalone = undefined;
       this.stop(stream, false);
@@ -214,6 +223,16 @@ export class StreamableFront implements Transport {
       if (this.backlogged.size === 0) this.onbacklog?.(false);
     };
     res.on('drain', drained).on('close', drained);
+  }
+
+  /**
+   * A notification of the router's own (list_changed after a move) on the GET stream; with none open, kept
+   * until the client opens one. A session moved while its client was away (its router gone) would otherwise
+   * never hear that the lists changed: its client reopens the stream only after the move.
+   */
+  notice(method: string): void {
+    if (this.standalone) this.write(this.standalone, { jsonrpc: '2.0', method });
+    else this.held.add(method);
   }
 
   /** Ends the session's streams; `onclose` once. */

@@ -1,9 +1,10 @@
 /**
  * Session ids that outlive their router: sealed with the key ring the store shares, a session on an HTTP
  * backend carries on after `serve` restarts (file store) and on another `serve` of the same database; ids
- * sealed with the previous key still open after `keys rotate`, ids sealed with a dropped key do not; a session
- * whose backend was a process inside the stopped router gets 404, as before. Real serve processes, real
- * server-everything backends, the official SDK v1 client, a real throwaway PostgreSQL cluster.
+ * sealed with the previous key still open after `keys rotate`, ids sealed with a dropped key do not. A session
+ * whose backend was a process inside the stopped router (a stdio version) is moved to a new process by the
+ * router its next request reaches, keeping its id (404 under --on-rollback 404). Real serve processes, real
+ * server-everything and weather backends, the official SDK v1 client, a real throwaway PostgreSQL cluster.
  */
 import { strict as assert } from 'node:assert';
 import { statSync } from 'node:fs';
@@ -26,6 +27,8 @@ import { startServe, type ServeProcess } from '../helpers/serve-process.js';
 import { tempProject, type TempProject } from '../helpers/temp-project.js';
 
 const RAW = fileURLToPath(new URL('../../../test/fixtures/servers/raw-server.mjs', import.meta.url));
+const WEATHER = fileURLToPath(new URL('../../../examples/weather-server.mjs', import.meta.url));
+const weatherStdio = { type: 'stdio' as const, command: process.execPath, args: [WEATHER, 'v1'], env: {} };
 const HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' };
 const INIT = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'continuity', version: '1' } } };
 
@@ -34,6 +37,20 @@ async function connect(base: string): Promise<{ client: Client; transport: Strea
   const client = new Client({ name: 'continuity-test', version: '1.0.0' });
   await client.connect(transport);
   return { client, transport };
+}
+
+/** An SDK v1 client of `server` on `base`; with `sessionId`, it carries on that session (no initialize). */
+async function connectTo(base: string, server: string, sessionId?: string): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+  const transport = new StreamableHTTPClientTransport(new URL(`${base}/mcp/${server}`), sessionId === undefined ? {} : { sessionId });
+  const client = new Client({ name: 'continuity-test', version: '1.0.0' });
+  await client.connect(transport);
+  return { client, transport };
+}
+
+/** The weather server's `current` answer (its text ends with the variant). */
+async function current(client: Client): Promise<string> {
+  const r = (await client.callTool({ name: 'current', arguments: {} })) as { content: { text: string }[] };
+  return r.content[0]!.text;
 }
 
 async function echo(client: Client, message: string): Promise<string> {
@@ -73,6 +90,7 @@ describe('a router restart on the file store', { timeout: 120_000 }, () => {
     const registry = new Registry(JsonFileStore.forEnvironment({ cwd: p.dir, env: p.env }));
     await registry.deploy('everything', { version: '1.0.0', transport: { type: 'http', url: backend.url, headers: {} } });
     await registry.deploy('raw', { version: '1.0.0', transport: { type: 'stdio', command: process.execPath, args: [RAW], env: {} } });
+    await registry.deploy('weather', { version: '1.0.0', transport: weatherStdio });
   });
   after(async () => {
     await serve?.stop();
@@ -84,9 +102,9 @@ describe('a router restart on the file store', { timeout: 120_000 }, () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /rotated the session key ring in .*keys\.json: new current key [\w-]+; ids sealed with [\w-]+ still open until the next rotation/);
   };
-  const restart = async (port: number): Promise<void> => {
+  const restart = async (port: number, args: readonly string[] = []): Promise<void> => {
     assert.equal(await serve!.stop(), 0);
-    serve = await startServe(port, { cwd: p.dir, env: p.env });
+    serve = await startServe(port, { cwd: p.dir, env: p.env }, args);
   };
 
   it('loses no session on an HTTP backend: the SDK client carries on, across one key rotation but not two', async () => {
@@ -112,15 +130,90 @@ describe('a router restart on the file store', { timeout: 120_000 }, () => {
     }
   });
 
-  it('a session whose backend process was inside the stopped router gets 404, as before', async () => {
+  it('under --on-rollback 404, a session whose backend process was inside the stopped router gets 404, as before', async () => {
     const port = await freePort();
     await serve?.stop();
-    serve = await startServe(port, { cwd: p.dir, env: p.env });
+    serve = await startServe(port, { cwd: p.dir, env: p.env }, ['--on-rollback', '404']);
     const sid = await rawSession(serve.base, 'raw');
-    await restart(port);
+    await restart(port, ['--on-rollback', '404']);
     const res = await fetch(`${serve.base}/mcp/raw`, { method: 'POST', headers: { ...HEADERS, 'mcp-session-id': sid }, body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/list' }) });
     assert.equal(res.status, 404);
     assert.deepEqual(await res.json(), { jsonrpc: '2.0', id: 3, error: { code: -32001, message: 'Session not found: initialize a new session' } });
+  });
+
+  it('a session on a stdio version carries on after the restart: the same SDK client, the same id, a new process', async () => {
+    const port = await freePort();
+    await serve?.stop();
+    serve = await startServe(port, { cwd: p.dir, env: p.env });
+    const { client, transport } = await connectTo(serve.base, 'weather');
+    try {
+      assert.match(await current(client), /\(v1\)$/);
+      const sid = transport.sessionId;
+      await restart(port);
+      assert.match(await current(client), /\(v1\)$/, 'answered after the restart (before: 404)');
+      assert.equal(transport.sessionId, sid, 'the same session id');
+      assert.match(await current(client), /\(v1\)$/, 'and again, on the process it moved to');
+      const metrics = await (await fetch(`${serve.base}/metrics`)).text();
+      assert.match(metrics, /^mcp_rollout_sessions_ended_total\{server="weather",version="1\.0\.0",reason="BackendDied"\} 1$/m, 'moved once');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('after the restart, the client reopening its GET stream is what takes the session on; a DELETE ends one without a process', async () => {
+    const port = await freePort();
+    await serve?.stop();
+    serve = await startServe(port, { cwd: p.dir, env: p.env });
+    const sid = await rawSession(serve.base, 'weather');
+    const gone = await rawSession(serve.base, 'weather');
+    await restart(port);
+    const stream = new AbortController();
+    const get = await fetch(`${serve.base}/mcp/weather`, { headers: { accept: 'text/event-stream', 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' }, signal: stream.signal });
+    assert.equal(get.status, 200);
+    assert.match(get.headers.get('content-type') ?? '', /text\/event-stream/);
+    const call = await fetch(`${serve.base}/mcp/weather`, { method: 'POST', headers: { ...HEADERS, 'mcp-session-id': sid }, body: JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'tools/call', params: { name: 'current', arguments: {} } }) });
+    assert.equal(call.status, 200);
+    assert.match(await call.text(), /\(v1\)/);
+    stream.abort();
+    await get.body?.cancel().catch(() => undefined);
+
+    const del = await fetch(`${serve.base}/mcp/weather`, { method: 'DELETE', headers: { ...HEADERS, 'mcp-session-id': gone } });
+    assert.equal(del.status, 200);
+    const after = await fetch(`${serve.base}/mcp/weather`, { method: 'POST', headers: { ...HEADERS, 'mcp-session-id': gone }, body: JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/list' }) });
+    assert.equal(after.status, 404, 'a session its client ended is not taken on again');
+    await after.text();
+    const procs = await (await fetch(`${serve.base}/metrics`)).text();
+    assert.match(procs, /^mcp_rollout_backend_processes\{server="weather",version="1\.0\.0"\} 1$/m, 'one process: the GET-adopted session\'s, none for the DELETE');
+  });
+
+  it('a session whose version was rolled back while the router was down moves to the blue and hears list_changed on the GET stream it reopens', async () => {
+    const registry = new Registry(JsonFileStore.forEnvironment({ cwd: p.dir, env: p.env }));
+    await registry.deploy('forecast', { version: '1.0.0', transport: weatherStdio });
+    await registry.deploy('forecast', { version: '2.0.0', transport: { ...weatherStdio, args: [WEATHER, 'v2'] }, traffic: 100 });
+    const port = await freePort();
+    await serve?.stop();
+    serve = await startServe(port, { cwd: p.dir, env: p.env });
+    const sid = await rawSession(serve.base, 'forecast');
+    assert.equal(await serve.stop(), 0);
+    await registry.rollback('forecast', '2.0.0', 'bad');
+    serve = await startServe(port, { cwd: p.dir, env: p.env });
+    const call = await fetch(`${serve.base}/mcp/forecast`, { method: 'POST', headers: { ...HEADERS, 'mcp-session-id': sid }, body: JSON.stringify({ jsonrpc: '2.0', id: 6, method: 'tools/call', params: { name: 'current', arguments: {} } }) });
+    assert.equal(call.status, 200);
+    assert.match(await call.text(), /\(v1\)/, 'answered by the blue');
+    // The client reopens its stream after the move: the notice was kept for it.
+    const stream = new AbortController();
+    const get = await fetch(`${serve.base}/mcp/forecast`, { headers: { accept: 'text/event-stream', 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' }, signal: stream.signal });
+    assert.equal(get.status, 200);
+    const reader = get.body!.getReader();
+    let text = '';
+    while (!text.includes('\n\n')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += Buffer.from(value).toString('utf8');
+    }
+    stream.abort();
+    await reader.cancel().catch(() => undefined);
+    assert.match(text, /^data: \{"jsonrpc":"2\.0","method":"notifications\/tools\/list_changed"\}/m);
   });
 });
 
@@ -138,6 +231,7 @@ describe('two routers on one PostgreSQL store', { timeout: 120_000 }, () => {
     env = { ...p.env, MCP_ROLLOUT_STORE: url };
     const store = new PostgresStore(url);
     await new Registry(store).deploy('everything', { version: '1.0.0', transport: { type: 'http', url: backend.url, headers: {} } });
+    await new Registry(store).deploy('weather', { version: '1.0.0', transport: weatherStdio });
     await store.close();
   });
   after(async () => {
@@ -190,6 +284,27 @@ describe('two routers on one PostgreSQL store', { timeout: 120_000 }, () => {
       assert.match(dropped.text, /Session not found: initialize a new session/);
     } finally {
       await client.close();
+    }
+  });
+
+  it('a session on a stdio version opened on router A continues on router B once A is stopped', async () => {
+    const [portA, portB] = [await freePort(), await freePort()];
+    const a = await startServe(portA, { cwd: p.dir, env });
+    const b = await startServe(portB, { cwd: p.dir, env });
+    routers.push(a, b);
+    const onA = await connectTo(a.base, 'weather');
+    assert.match(await current(onA.client), /\(v1\)$/);
+    const sid = onA.transport.sessionId!;
+    await onA.client.close();
+    assert.equal(await a.stop(), 0);
+    // The load balancer sends the session's next request to B: an SDK client carrying on the same session there.
+    const onB = await connectTo(b.base, 'weather', sid);
+    try {
+      assert.match(await current(onB.client), /\(v1\)$/, 'answered on B (before: 404 naming A)');
+      assert.equal(onB.transport.sessionId, sid);
+      assert.match(await current(onB.client), /\(v1\)$/);
+    } finally {
+      await onB.client.close();
     }
   });
 });
