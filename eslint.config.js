@@ -18,4 +18,14 @@ export default tseslint.config(
       '@typescript-eslint/await-thenable': 'error',
     },
   },
+  // The layers (README, Architecture): the pure domain knows nothing of ours but errors; client-facing fronts
+  // and backends never know each other's transport.
+  layer('src/domain/**/*.ts', ['../*', '!../domain/*', '!../errors.js'], 'domain/ is pure: no I/O modules of ours'),
+  layer('src/fronts/**/*.ts', ['../backends/*'], 'fronts/ never import backends/'),
+  layer('src/backends/**/*.ts', ['../fronts/*', '../router/*'], 'backends/ never import fronts/ or router/'),
 );
+
+/** A `no-restricted-imports` rule for the files of one layer. */
+function layer(files, group, message) {
+  return { files: [files], rules: { 'no-restricted-imports': ['error', { patterns: [{ group, message }] }] } };
+}

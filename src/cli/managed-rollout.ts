@@ -6,7 +6,7 @@
  * rollout for the router to drive, and, in the foreground, prints the rollout's events as the router writes them.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { listRouters, type RouterEntry } from '../http/router-directory.js';
+import { listRouters, type RouterEntry } from '../telemetry/router-directory.js';
 import type { RolloutEvent, RolloutStatus } from '../domain/rollout-controller.js';
 import { AppError } from '../errors.js';
 import { projectStateDir } from '../state/scope-paths.js';

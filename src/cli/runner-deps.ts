@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { probeVersion } from '../pipeline/health-probe.js';
 import type { RunnerDeps } from '../pipeline/rollout-runner.js';
-import { routersTelemetry } from '../http/router-directory.js';
+import { routersTelemetry } from '../telemetry/router-directory.js';
 import { combinedTelemetry, fileTelemetry } from '../telemetry/telemetry-files.js';
 import { projectStateDir } from '../state/scope-paths.js';
 import type { CommandContext } from './command.js';

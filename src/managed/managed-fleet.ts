@@ -7,7 +7,7 @@
 import type { ProcessEvent, ServerState, VersionRecord } from '../domain/types.js';
 import type { LiveView } from '../registry/live-view.js';
 import type { ManagedFigures, VersionMetrics } from '../telemetry/version-metrics.js';
-import { Lifeline } from '../upstream/lifeline.js';
+import { Lifeline } from '../backends/lifeline.js';
 import { DEFAULT_MANAGED_OPTIONS, ManagedProcess, type ManagedEvent } from './managed-process.js';
 
 export interface FleetOptions {

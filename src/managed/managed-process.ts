@@ -10,7 +10,7 @@ import { connectVersion } from '../checks/connect-version.js';
 import { launchFor, managedUrl } from '../domain/managed-spec.js';
 import { DEFAULT_RESTART_POLICY, restartDecision, type RestartPolicy } from '../domain/restart-backoff.js';
 import type { ManagedSpec } from '../domain/types.js';
-import type { Lifeline } from '../upstream/lifeline.js';
+import type { Lifeline } from '../backends/lifeline.js';
 import { groupStats } from './proc-stats.js';
 
 /** Starts on a new auto port after "address in use", at most this many times per start. */

@@ -3,7 +3,7 @@
  * own --port, which a running router may hold), used as any http version, and stopped. Never restarted.
  */
 import type { Transport } from '../domain/types.js';
-import { Lifeline } from '../upstream/lifeline.js';
+import { Lifeline } from '../backends/lifeline.js';
 import { DEFAULT_MANAGED_OPTIONS, ManagedProcess } from './managed-process.js';
 
 /**

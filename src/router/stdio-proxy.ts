@@ -25,9 +25,9 @@ import { peekId } from '../protocol/peek-id.js';
 import type { LiveView } from '../registry/live-view.js';
 import { RequestLedger, requestKey as key } from '../sessions/request-ledger.js';
 import type { VersionMetrics } from '../telemetry/version-metrics.js';
-import { Lifeline } from '../upstream/lifeline.js';
-import { StdioUpstream } from '../upstream/stdio-upstream.js';
-import type { Upstream } from '../upstream/upstream.js';
+import { Lifeline } from '../backends/lifeline.js';
+import { StdioUpstream } from '../backends/stdio-upstream.js';
+import type { Upstream } from '../backends/upstream.js';
 
 export interface ProxyOptions {
   /** ms a request may wait for its answer (default 300000). */
@@ -216,7 +216,7 @@ export class StdioProxy {
       b.upstream =
         record.type === 'stdio'
           ? await StdioUpstream.start(label, record, { maxMessageBytes: this.opts.maxMessageBytes, ...(this.lifeline ? { lifeline: this.lifeline } : {}), ...(this.opts.stderr ? { stderr: this.opts.stderr } : {}) }, events)
-          : await (await import('../upstream/http-upstream.js')).HttpUpstream.start(label, record.type, record.url, record.headers, events); // loaded only for http/sse versions
+          : await (await import('../backends/http-upstream.js')).HttpUpstream.start(label, record.type, record.url, record.headers, events); // loaded only for http/sse versions
       this.live.add(b);
       this.metrics.sessionStarted(this.name, record.version);
       if (record.type === 'stdio') this.metrics.processStarted(this.name, record.version, restart);

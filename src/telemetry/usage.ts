@@ -2,7 +2,7 @@
  * Usage per version as `mcp-status` shows it: live sessions, backend processes, requests, error rate, p50/p99 latency, summed
  * over every stdio proxy's telemetry file and every running HTTP router of the project.
  */
-import { listRouters } from '../http/router-directory.js';
+import { listRouters } from './router-directory.js';
 import { readTelemetryFiles } from './telemetry-files.js';
 import { addCounters, percentile, zero, type Counters, type ManagedFigures, type SeriesTotals } from './version-metrics.js';
 import { isProcessAlive } from '../process-alive.js';

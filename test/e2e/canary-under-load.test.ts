@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_THRESHOLDS } from '../../src/domain/analysis.js';
 import { parseSteps, type RolloutEvent, type RolloutSpec } from '../../src/domain/rollout-controller.js';
-import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../src/http/http-router.js';
+import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../src/router/http-router.js';
 import { startLoad, type RunningLoad } from '../../src/load/client-load.js';
 import { beginRollout, type RunnerDeps } from '../../src/pipeline/rollout-runner.js';
 import { LiveView } from '../../src/registry/live-view.js';

@@ -1,7 +1,7 @@
 /**
  * An HttpRouter in this process on a free loopback port, over a registry in memory that `setup` fills.
  */
-import { DEFAULT_ROUTER_OPTIONS, HttpRouter, type HttpRouterOptions } from '../../src/http/http-router.js';
+import { DEFAULT_ROUTER_OPTIONS, HttpRouter, type HttpRouterOptions } from '../../src/router/http-router.js';
 import { LiveView } from '../../src/registry/live-view.js';
 import { Registry } from '../../src/registry/registry.js';
 import { MemoryStore } from '../../src/state/memory-store.js';

@@ -11,7 +11,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { backendTarget, closeIdleBackendConnections, send, type BackendCall, type BackendHead } from '../../src/http/backend-client.js';
+import { backendTarget, closeIdleBackendConnections, send, type BackendCall, type BackendHead } from '../../src/backends/backend-client.js';
 import { freePort } from '../helpers/everything-http.js';
 import { startRouter, type RouterHarness } from '../helpers/router-harness.js';
 

@@ -11,7 +11,7 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernStreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../src/http/http-router.js';
+import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../src/router/http-router.js';
 import { LiveView } from '../../src/registry/live-view.js';
 import { Registry } from '../../src/registry/registry.js';
 import { MemoryStore } from '../../src/state/memory-store.js';

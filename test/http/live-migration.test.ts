@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../src/http/http-router.js';
+import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../src/router/http-router.js';
 import { LiveView } from '../../src/registry/live-view.js';
 import { Registry } from '../../src/registry/registry.js';
 import { MemoryStore } from '../../src/state/memory-store.js';

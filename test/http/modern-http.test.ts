@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import type { HttpRouter } from '../../src/http/http-router.js';
+import type { HttpRouter } from '../../src/router/http-router.js';
 import type { Registry } from '../../src/registry/registry.js';
 import { startRouter, type RouterHarness } from '../helpers/router-harness.js';
 

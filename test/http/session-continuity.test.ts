@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Registry } from '../../src/registry/registry.js';
-import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../src/http/http-router.js';
+import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../src/router/http-router.js';
 import { LiveView } from '../../src/registry/live-view.js';
 import { JsonFileStore } from '../../src/state/json-file-store.js';
 import { MemoryStore } from '../../src/state/memory-store.js';

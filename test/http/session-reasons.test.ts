@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { HttpRouterOptions } from '../../src/http/http-router.js';
+import type { HttpRouterOptions } from '../../src/router/http-router.js';
 import type { Registry } from '../../src/registry/registry.js';
 import { startRouter, type RouterHarness } from '../helpers/router-harness.js';
 

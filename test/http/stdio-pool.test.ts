@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { StdioPool } from '../../src/http/stdio-pool.js';
+import { StdioPool } from '../../src/backends/stdio-pool.js';
 import { VersionMetrics } from '../../src/telemetry/version-metrics.js';
 import { pidAlive } from '../helpers/processes.js';
 

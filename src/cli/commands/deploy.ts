@@ -9,7 +9,7 @@ import type { Command } from '../command.js';
 import { gatedDeploy } from '../../pipeline/gated-deploy.js';
 import { renderReport, validationOptions, VALIDATION_OPTIONS, VALIDATION_USAGE } from '../validation-options.js';
 import type { RolloutEvent } from '../../domain/rollout-controller.js';
-import { listRouters } from '../../http/router-directory.js';
+import { listRouters } from '../../telemetry/router-directory.js';
 import { assertNoRolloutInProgress, beginRollout, startDetached } from '../../pipeline/rollout-runner.js';
 import { projectStateDir } from '../../state/scope-paths.js';
 import { ROLLOUT_OPTIONS, ROLLOUT_USAGE, rolloutSpecFrom } from '../rollout-options.js';

@@ -1,5 +1,5 @@
 import { AppError } from '../../errors.js';
-import { announceRouter, routersTelemetry } from '../../http/router-directory.js';
+import { announceRouter, routersTelemetry } from '../../telemetry/router-directory.js';
 import { LiveView } from '../../registry/live-view.js';
 import { projectStateDir } from '../../state/scope-paths.js';
 import type { Command } from '../command.js';
@@ -54,7 +54,7 @@ export const serveCommand: Command = {
   },
   async run(args, ctx) {
     // The router (and the protocol SDK under it) loads only for this command.
-    const { DEFAULT_ROUTER_OPTIONS, HttpRouter, ROLLBACK_POLICIES } = await import('../../http/http-router.js');
+    const { DEFAULT_ROUTER_OPTIONS, HttpRouter, ROLLBACK_POLICIES } = await import('../../router/http-router.js');
     const int = (o: string, fallback: number, min: number, max: number): number => {
       const v = args.strings[o];
       if (v === undefined) return fallback;

@@ -9,11 +9,11 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { VersionRecord } from '../domain/types.js';
 import { answerTooLarge, couldNotStart, versionLabel } from '../protocol/router-errors.js';
-import { RequestLedger, type Outcome } from '../sessions/request-ledger.js';
+import { RequestLedger, type Outcome } from './request-ledger.js';
 import type { VersionMetrics } from '../telemetry/version-metrics.js';
-import { HttpUpstream } from '../upstream/http-upstream.js';
-import { StdioUpstream, type StdioOptions } from '../upstream/stdio-upstream.js';
-import type { Upstream, UpstreamEvents } from '../upstream/upstream.js';
+import { HttpUpstream } from '../backends/http-upstream.js';
+import { StdioUpstream, type StdioOptions } from '../backends/stdio-upstream.js';
+import type { Upstream, UpstreamEvents } from '../backends/upstream.js';
 
 type Id = string | number;
 type Msg = { id?: Id | null; method?: string; params?: { progressToken?: Id; _meta?: { progressToken?: Id } }; result?: { isError?: boolean; protocolVersion?: string }; error?: unknown };

@@ -4,7 +4,7 @@
  * reading its lists. One JSON-RPC message per POST; the answer may come as JSON or as an SSE stream.
  */
 import { LISTS, type Surface } from '../domain/list-changes.js';
-import { backendTarget, send, type BackendCall } from './backend-client.js';
+import { backendTarget, send, type BackendCall } from '../backends/backend-client.js';
 
 export interface BackendEndpoint {
   url: string;

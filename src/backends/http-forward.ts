@@ -5,7 +5,7 @@
  */
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { backendTarget, send, type BackendCall } from './backend-client.js';
-import { HEADER_DELAY_MS } from './replies.js';
+import { HEADER_DELAY_MS } from '../protocol/header-delay.js';
 
 /** Client headers worth passing to a backend (the rest are hop-by-hop or the router's own). */
 const FORWARD = ['accept', 'content-type', 'mcp-protocol-version', 'last-event-id', 'mcp-method', 'mcp-name', 'user-agent'];

@@ -7,7 +7,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { VersionWindow } from '../domain/analysis.js';
 import type { TelemetrySource } from '../pipeline/rollout-runner.js';
-import { sumWindows } from '../telemetry/telemetry-files.js';
+import { sumWindows } from './telemetry-files.js';
 import { isProcessAlive } from '../process-alive.js';
 
 export interface RouterEntry {

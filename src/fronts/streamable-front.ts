@@ -16,7 +16,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { SUPPORTED_PROTOCOL_VERSIONS, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { HEADER_DELAY_MS, rpcError, SSE_HEADERS, sseEvent } from './replies.js';
+import { HEADER_DELAY_MS } from '../protocol/header-delay.js';
+import { rpcError, SSE_HEADERS, sseEvent } from './replies.js';
 
 type Id = string | number;
 type Message = { jsonrpc?: unknown; id?: Id | null; method?: unknown; result?: unknown; error?: unknown };

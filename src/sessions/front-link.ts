@@ -10,7 +10,7 @@
  */
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { StreamableFront } from './streamable-front.js';
+import { StreamableFront } from '../fronts/streamable-front.js';
 
 const PRIVATE = 'mcp-rollout:';
 

@@ -12,7 +12,7 @@ import type { VersionRecord } from '../domain/types.js';
 import { answerTooLarge, couldNotStart, heldAfterExits, versionLabel } from '../protocol/router-errors.js';
 import { RequestLedger } from '../sessions/request-ledger.js';
 import type { VersionMetrics } from '../telemetry/version-metrics.js';
-import { StdioUpstream, type StdioOptions } from '../upstream/stdio-upstream.js';
+import { StdioUpstream, type StdioOptions } from './stdio-upstream.js';
 
 type Id = string | number;
 type Msg = { jsonrpc?: string; id?: Id | null; method?: string; params?: Record<string, unknown>; result?: unknown; error?: unknown };

@@ -6,12 +6,6 @@ import type { ServerResponse } from 'node:http';
 /** One JSON-RPC message as an SSE event. */
 export const sseEvent = (m: unknown): string => `event: message\ndata: ${JSON.stringify(m)}\n\n`;
 
-/**
- * How long a POST's response headers may wait for the first chunk of its answer, ms: they then go out in the
- * same write (one packet), and a router that is still free to choose may answer with JSON instead.
- */
-export const HEADER_DELAY_MS = 20;
-
 /** Headers of an SSE answer (a POST's stream or the GET stream). */
 export const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform', 'x-accel-buffering': 'no' } as const;
 
