@@ -11,6 +11,7 @@ import { launchFor, managedUrl } from '../domain/managed-spec.js';
 import { DEFAULT_RESTART_POLICY, restartDecision, type RestartPolicy } from '../domain/restart-backoff.js';
 import type { ManagedSpec } from '../domain/types.js';
 import type { Lifeline } from '../backends/lifeline.js';
+import type { ManagedFigures } from '../telemetry/version-metrics.js';
 import { groupStats } from './proc-stats.js';
 
 /** Starts on a new auto port after "address in use", at most this many times per start. */
@@ -48,21 +49,9 @@ export interface ManagedOptions {
 
 export const DEFAULT_MANAGED_OPTIONS: ManagedOptions = { readyTimeoutMs: 30_000, stopGraceMs: 5000, restart: true, policy: DEFAULT_RESTART_POLICY, headers: {}, now: Date.now };
 
-/** What status and /metrics show of a managed version's process. */
-export interface ManagedStatus {
+/** What status and /metrics show of a managed version's process (telemetry's figures, with its state typed). */
+export interface ManagedStatus extends Omit<ManagedFigures, 'state'> {
   state: ManagedState;
-  pid?: number;
-  port?: number;
-  url?: string;
-  /** Epoch ms when the running process became ready. */
-  upSince?: number;
-  /** Starts after a death. */
-  restarts: number;
-  /** The last death's reason. */
-  lastExit?: string;
-  /** Resident memory and CPU time of its process group (Linux). */
-  rssBytes?: number;
-  cpuSeconds?: number;
 }
 
 export class ManagedProcess {
