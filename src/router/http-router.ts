@@ -33,7 +33,7 @@ import { json, plain, rpcError, SSE_HEADERS, sseEvent } from '../fronts/replies.
 import { SessionKeys } from '../sessions/session-keys.js';
 import type { SessionClaims } from '../sessions/session-token.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
-import { answerOutcome } from '../sessions/request-ledger.js';
+import { answerOutcome, RequestLedger, type ErrorReply } from '../sessions/request-ledger.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { SessionBridge } from '../sessions/session-bridge.js';
 import { openBackendSession, readSurface, type BackendEndpoint } from '../sessions/backend-session.js';
@@ -160,6 +160,19 @@ interface Session {
 interface Leg {
   inflight: number;
   left?: () => void;
+}
+
+/**
+ * One exchange with a backend: the body and its messages (none for GET and DELETE); `withHeaders` adds headers
+ * to the client's response once the backend's status is known (default none); `onResult` sees each answer to
+ * a request of the body; `intercept`: a 404 from a backend that should know the session is not passed on.
+ */
+interface Exchange {
+  body?: Buffer | undefined;
+  messages: JsonRpc[];
+  withHeaders?: Parameters<typeof forward>[2];
+  onResult?: ((m: unknown) => void) | undefined;
+  intercept?: boolean;
 }
 
 type JsonRpc = { jsonrpc?: string; id?: string | number | null; method?: string; params?: Record<string, unknown>; result?: Record<string, unknown>; error?: unknown };
@@ -385,14 +398,14 @@ export class HttpRouter {
       const pv = (m as JsonRpc).result?.protocolVersion;
       if (typeof pv === 'string') session.protocolVersion = pv;
     };
-    await this.exchange(req, res, session, body, messages, (r): Record<string, string> => {
+    await this.exchange(req, res, session, { body, messages, onResult: keepVersion, withHeaders: (r): Record<string, string> => {
       if (r.status >= 300) return {};
       if (r.backendSession !== undefined) session.backendSession = r.backendSession;
       session.token = this.keys.seal({ server: server.name, version: record.version, startedAt: started, ...(r.backendSession === undefined ? {} : { backendSession: r.backendSession }) });
       this.sessions.set(session.token, session);
       this.metrics.sessionStarted(server.name, record.version);
       return { 'mcp-session-id': session.token };
-    }, keepVersion);
+    } });
   }
 
   /**
@@ -581,17 +594,17 @@ export class HttpRouter {
     if (req.method === 'DELETE') {
       remember(this.endedWhy, session.token, ''); // ended by its client: not to be taken on again here
       this.dropSession(session);
-      await this.exchange(req, res, session, undefined, [], () => ({}));
+      await this.exchange(req, res, session, { messages: [] });
       return;
     }
     const leg = session.leg;
     const migrate = this.opts.onRollback === 'migrate';
-    const outcome = await this.exchange(req, res, session, body, messages, (r) => {
+    const outcome = await this.exchange(req, res, session, { body, messages, intercept: migrate, withHeaders: (r) => {
       // The backend forgot the session (it restarted): under `404`, its 404 goes to the client and the session
       // ends here. (Under `migrate` the 404 is intercepted below.)
       if (r.status === 404 && session.backendSession !== undefined) this.observed(session, { backendSessionGone: true });
       return {};
-    }, undefined, migrate);
+    } });
     if (!outcome?.intercepted) return;
     // The backend answered 404 without serving the request: the session moves (unless a request that met the
     // same 404 moved it already), and the request is sent once more, to the new backend session.
@@ -602,7 +615,7 @@ export class HttpRouter {
     }
     const again = await this.judge(session);
     if (again !== undefined) return rpcError(res, 404, -32001, `Session not found: ${again}; initialize a new session`, id);
-    await this.exchange(req, res, session, body, messages, () => ({}));
+    await this.exchange(req, res, session, { body, messages });
   }
 
   /**
@@ -779,10 +792,10 @@ export class HttpRouter {
     if (record.type !== 'http') return this.legacyOnly(res, server, record, messages);
     const session: Session = { token: '', server: server.name, version: record.version, record: this.opts.backendOf?.(server.name, record) ?? record, startedAt: 0, lastUsed: 0 };
     const version = record.version;
-    await this.exchange(req, res, session, body, messages, () => ({}), (m) => {
+    await this.exchange(req, res, session, { body, messages, onResult: (m) => {
       const rs = (m as JsonRpc).result;
       if (rs?.resultType === 'input_required' && typeof rs.requestState === 'string') remember(this.requestStates, `${server.name}\u0000${digest(rs.requestState)}`, version);
-    });
+    } });
   }
 
   /**
@@ -819,25 +832,16 @@ export class HttpRouter {
   }
 
   /**
-   * Forwards one request of a session (or a modern request) and counts what comes back. `intercept`: a 404
-   * from a backend that should know the session is not passed on (the result says `intercepted`). Resolves
+   * Forwards one request of a session (or a modern request) and counts what comes back. With `intercept`, the
+   * result of a 404 not passed on says `intercepted`. Resolves
    * with the exchange's result, or undefined when it failed (the client has its error).
    */
-  private async exchange(
-    req: IncomingMessage,
-    res: ServerResponse,
-    s: Session,
-    body: Buffer | undefined,
-    messages: JsonRpc[],
-    withHeaders: Parameters<typeof forward>[2],
-    onResult?: (m: unknown) => void,
-    intercept = false,
-  ): Promise<ForwardResult | undefined> {
+  private async exchange(req: IncomingMessage, res: ServerResponse, s: Session, x: Exchange): Promise<ForwardResult | undefined> {
     // Counted on the backend session it goes to: a session that moves ends its old one after these.
     const leg = s.leg;
     if (leg) leg.inflight++;
     try {
-      return await this.exchangeOn(req, res, s, body, messages, withHeaders, onResult, intercept);
+      return await this.exchangeOn(req, res, s, x);
     } finally {
       if (leg && --leg.inflight === 0 && leg.left) {
         const left = leg.left;
@@ -847,17 +851,8 @@ export class HttpRouter {
     }
   }
 
-  private async exchangeOn(
-    req: IncomingMessage,
-    res: ServerResponse,
-    s: Session,
-    body: Buffer | undefined,
-    messages: JsonRpc[],
-    withHeaders: Parameters<typeof forward>[2],
-    onResult: ((m: unknown) => void) | undefined,
-    intercept: boolean,
-  ): Promise<ForwardResult | undefined> {
-    const t0 = performance.now();
+  private async exchangeOn(req: IncomingMessage, res: ServerResponse, s: Session, x: Exchange): Promise<ForwardResult | undefined> {
+    const { body, messages, withHeaders = () => ({}), onResult, intercept = false } = x;
     const backend = s.record!;
     // The version it went to, whatever the session moves to meanwhile: answers and errors name this one.
     const version = s.version;
@@ -873,20 +868,21 @@ export class HttpRouter {
         delete clientHeaders['last-event-id'];
       }
     }
-    const pending = new Map<string, string>(); // JSON-RPC id -> method, for the requests in this POST
+    // The requests of this POST. No deadline here: `forward` times the whole exchange. The error replies of a
+    // failed exchange are collected, not sent: the catch below writes them as the response allows.
+    const failed: ErrorReply[] = [];
+    const pending = new RequestLedger(s.server, {
+      book: (b) => this.metrics.request(s.server, b.version, b.method, b.latencyMs, b.outcome),
+      reply: (error) => {
+        failed.push(error);
+      },
+    });
     // A subscriptions/listen stream is not a request to time: it lasts until the client closes it.
-    for (const m of messages) if (m.method !== undefined && m.method !== LISTEN && m.id !== undefined && m.id !== null) pending.set(JSON.stringify(m.id), m.method);
-    const asked = pending.size > 0;
+    for (const m of messages) if (m.method !== undefined && m.method !== LISTEN && m.id !== undefined && m.id !== null) pending.open(m.id, m.method, { version, context: undefined });
+    const asked = pending.inFlight > 0;
     let streaming = false; // the backend answers with an SSE stream
-    const onMessage = (raw: unknown): void => {
-      const m = raw as JsonRpc;
-      if (m.id === undefined || m.id === null || m.method !== undefined) return;
-      const key = JSON.stringify(m.id);
-      const method = pending.get(key);
-      if (method === undefined) return;
-      pending.delete(key);
-      this.metrics.request(s.server, version, method, performance.now() - t0, answerOutcome(method, m));
-      onResult?.(m);
+    const onMessage = (m: unknown): void => {
+      if (pending.settle(m as JsonRpc)) onResult?.(m);
     };
     let outcome;
     try {
@@ -912,12 +908,9 @@ export class HttpRouter {
           return withHeaders(r);
         },
         onMessage,
-        () => asked && pending.size === 0,
+        () => asked && pending.inFlight === 0,
       );
     } catch (e) {
-      for (const method of pending.values()) this.metrics.request(s.server, version, method, performance.now() - t0, { transportFailure: true });
-      const ids = [...pending.keys()].map((k) => JSON.parse(k) as string | number);
-      pending.clear();
       const message = e instanceof TimeoutError
         ? didNotAnswer(s.server, version, e.timeoutMs)
         : res.headersSent
@@ -925,21 +918,21 @@ export class HttpRouter {
           : e instanceof MalformedAnswerError
             ? malformedAnswer(s.server, version, e.message)
             : unreachable(s.server, version, backend.url, (e as Error).message);
+      pending.failAll(message); // booked as transport failures; their error replies land in `failed`
       if (res.headersSent) {
         // Mid-stream: an SSE answer can still carry the errors; anything else can only be cut.
         if (!streaming || res.writableEnded) return void res.destroy();
-        for (const id of ids) res.write(sseEvent({ jsonrpc: '2.0', id, error: { code: -32603, message } }));
+        for (const error of failed) res.write(sseEvent(error));
         return void res.end();
       }
-      if (ids.length === 0) return void rpcError(res, 502, -32603, message, null);
-      const errors = ids.map((id) => ({ jsonrpc: '2.0', id, error: { code: -32603, message } }));
-      return void json(res, 200, Array.isArray(messages) && messages.length > 1 ? errors : errors[0]);
+      if (failed.length === 0) return void rpcError(res, 502, -32603, message, null);
+      return void json(res, 200, Array.isArray(messages) && messages.length > 1 ? failed : failed[0]);
     }
     // The client left: what it did not wait for is nobody's failure. Otherwise requests whose answer never came
     // (the stream ended first) count as failures of the version.
     // Intercepted: the backend did not serve it. Detached: the session moved, its GET stream is the mover's.
     if (outcome.clientGone || outcome.intercepted || outcome.detached) return outcome;
-    for (const method of pending.values()) this.metrics.request(s.server, version, method, performance.now() - t0, { transportFailure: true });
+    pending.abandonAll({ transportFailure: true });
     return outcome;
   }
 

@@ -180,6 +180,17 @@ export class RequestLedger<T = undefined> {
   }
 
   /**
+   * Every pending request ends booked with `outcome` but gets no error reply: the channel its answer would have
+   * taken is gone (an HTTP answer stream that ended before it), so there is nobody to tell. Returns how many.
+   */
+  abandonAll(outcome: Outcome = { transportFailure: true }): number {
+    const n = this.pending.size;
+    for (const [k, p] of [...this.pending]) this.close(k, p, outcome);
+    if (n > 0) this.idleCheck();
+    return n;
+  }
+
+  /**
    * The client cancelled `id` (`notifications/cancelled`'s requestId, unchecked): it is forgotten, with no
    * booking, no deadline error and no late answer. Returns it, or undefined when it was not pending.
    */

@@ -3,7 +3,8 @@
  * server and version at the deadline, counted as a transport failure, whether the backend is a stdio process
  * (a session's own, or the pooled one for stateless requests) or an HTTP server (silent, or silent after
  * opening its SSE answer). An HTTP backend that breaks off its SSE answer fails the request at once, on that
- * stream; one that breaks it right after the answer does not fail it. The session goes on. A client that leaves first ends the exchange: nothing is counted.
+ * stream; one that breaks it right after the answer does not fail it; one that ends it cleanly before the answer
+ * ends the client's stream too, the request counted as a transport failure. The session goes on. A client that leaves first ends the exchange: nothing is counted.
  */
 import { strict as assert } from 'node:assert';
 import { createServer, type Server } from 'node:http';
@@ -40,6 +41,8 @@ function silentServer(): Promise<Server> {
         const event = `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: m.id, result: { content: [{ type: 'text', text: 'answered' }] } })}\n\n`;
         res.socket!.write(`HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n${Buffer.byteLength(event).toString(16)}\r\n${event}\r\nzz\r\n`);
       }
+      // Opens its SSE answer, then ends it cleanly without the answer.
+      if (m.params?.name === 'end-sse') res.writeHead(200, { 'content-type': 'text/event-stream' }).end();
       // hang, hang-sse: nothing more, ever
     });
   });
@@ -112,6 +115,21 @@ describe('the router\'s request timeout', () => {
     });
     assert.equal(failures('silent', '2.0.0'), before);
     assert.deepEqual(errors, []);
+  });
+
+  it('a backend that ends its SSE answer cleanly before the answer: the client\'s stream ends with no answer, and the request counts as a transport failure', async () => {
+    const before = failures('silent', '2.0.0');
+    const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    const post = (body: unknown, session?: string) => fetch(r.url('silent'), { method: 'POST', headers: { ...headers, ...(session === undefined ? {} : { 'mcp-session-id': session }) }, body: JSON.stringify(body) });
+    const init = await post({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'end-sse', version: '1' } } });
+    const session = init.headers.get('mcp-session-id') ?? undefined;
+    await init.text();
+    assert.ok(session !== undefined, 'the router gave the session an id');
+    const answer = await post({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'end-sse' } }, session);
+    assert.equal(answer.headers.get('content-type'), 'text/event-stream');
+    assert.doesNotMatch(await answer.text(), /"id":7/);
+    assert.equal(failures('silent', '2.0.0'), before + 1);
+    await fetch(r.url('silent'), { method: 'DELETE', headers: { 'mcp-session-id': session } }).then((x) => x.text());
   });
 
   it('a client that leaves before the deadline ends the exchange: no timeout follows, nothing is counted against the version', async () => {
