@@ -123,7 +123,7 @@ export async function resumeRollout(deps: RunnerDeps, name: string): Promise<Rol
   if (r.driver && !sameDriver(r.driver, self) && (await driverLive(deps.registry, name, r.driver))) throw busy(r.driver);
   // Of two processes that both found the lease run out, one takes it; the other hears who drives.
   const lease = await takeLease(deps.registry, name, self, deps.leaseMs);
-  if (!lease) throw busy(r.driver ?? self);
+  if (!lease) throw new AppError('conflict', `the rollout of "${name}" is already driven by another process (it holds the rollout's lease)`);
   try {
     // Atomic: applies only if the driver is still the one just found dead (or none), so of two processes that
     // both found it orphaned, one drives it and the other gets a conflict naming the first.
@@ -153,6 +153,7 @@ async function driveHeld(deps: RunnerDeps, name: string, lease: HeldLease): Prom
   const tickMs = deps.tickMs ?? 1000;
   const probeEvery = deps.probeEveryMs ?? 5000;
   let lastProbe = -Infinity;
+  let probing = false;
   for (;;) {
     const { server } = await deps.registry.get(name);
     const r = server.rollout;
@@ -170,9 +171,15 @@ async function driveHeld(deps: RunnerDeps, name: string, lease: HeldLease): Prom
       blue && blue.version !== spec.version ? deps.telemetry.window(name, blue.version, since, now) : Promise.resolve(undefined),
     ]);
     let probe: { healthy: boolean; message: string } | undefined;
-    if (deps.probe && candidate && candidate.status !== 'inactive' && now - lastProbe >= probeEvery) {
+    if (deps.probe && candidate && candidate.status !== 'inactive' && now - lastProbe >= probeEvery && !probing) {
       lastProbe = now;
-      probe = await deps.probe(candidate);
+      probing = true;
+      const running = deps.probe(candidate).finally(() => (probing = false));
+      // A probe that does not finish (seen on a router under load) must not stop the rollout: this tick goes on
+      // without it, and no other probe starts until it settles.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      probe = await Promise.race([running, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), PROBE_WAIT_MS)))]);
+      clearTimeout(timer);
     }
     const t = tick(spec, r.status, {
       now,
@@ -192,6 +199,9 @@ async function driveHeld(deps: RunnerDeps, name: string, lease: HeldLease): Prom
     await deps.sleep(tickMs);
   }
 }
+
+/** The longest a tick waits for a health probe (each probe bounds its handshake and listing at 5 s). */
+const PROBE_WAIT_MS = 15_000;
 
 const isTerminal = (s: RolloutStatus): boolean => s.phase === 'Healthy' || s.phase === 'Degraded';
 /** The identity a runner with `deps` drives under: `deps.self`, else this process. */

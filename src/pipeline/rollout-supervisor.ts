@@ -5,6 +5,9 @@
  * registry: taking a rollout over is an atomic claim, so each orphan is driven by exactly one of them. On a
  * store with leases (routers on several hosts), a driver is alive while its lease is, and the supervisor
  * looks again the moment a live driver's lease would run out, so a dead driver is replaced within one lease.
+ * Meanwhile it reads the telemetry of rollouts others drive (at most once a second each): sources that turn
+ * cumulative counters into windows remember their readings, so a router that takes a rollout over judges
+ * the step from near its start rather than from the takeover.
  */
 import type { RolloutEvent } from '../domain/rollout-controller.js';
 import { sameDriver } from '../domain/registry-ops.js';
@@ -23,6 +26,16 @@ export function superviseRollouts(view: LiveView, deps: Omit<RunnerDeps, 'onEven
   // Servers being judged right now (the lease check is I/O), so overlapping looks do not claim twice.
   const judging = new Set<string>();
   let recheck: NodeJS.Timeout | undefined;
+  const sampled = new Map<string, number>();
+  const sample = (name: string, r: NonNullable<ReturnType<LiveView['get']>>['rollout'] & object): void => {
+    const now = deps.registry.now();
+    if (now - (sampled.get(name) ?? -Infinity) < 1000) return;
+    sampled.set(name, now);
+    const blue = view.get(name)?.versions.find((v) => v.status === 'blue')?.version;
+    for (const version of new Set([r.spec.version, ...(blue ? [blue] : [])])) {
+      deps.telemetry.window(name, version, r.status.windowStart, now).catch(() => undefined);
+    }
+  };
   const lookAgainIn = (ms: number): void => {
     clearTimeout(recheck);
     recheck = setTimeout(look, Math.ceil(ms) + 50);
@@ -32,7 +45,8 @@ export function superviseRollouts(view: LiveView, deps: Omit<RunnerDeps, 'onEven
     const r = view.get(name)?.rollout;
     if (!r || r.status.phase === 'Healthy' || r.status.phase === 'Degraded' || driving.has(name) || deps.signal?.aborted) return;
     // Ours already (started in this process), or a live driver's. The view may be stale: the claim is what decides.
-    if (sameDriver(r.driver, self) || (await driverLive(deps.registry, name, r.driver, lookAgainIn))) return;
+    if (sameDriver(r.driver, self)) return;
+    if (await driverLive(deps.registry, name, r.driver, lookAgainIn)) return sample(name, r);
     if (driving.has(name) || deps.signal?.aborted) return;
     driving.add(name);
     resumeRollout({ ...deps, self, onEvent: (e) => onEvent(name, e) }, name)
