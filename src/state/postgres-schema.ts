@@ -7,7 +7,7 @@ import type postgres from 'postgres';
 import { AppError } from '../errors.js';
 
 /** The schema this build writes and the newest it reads. */
-export const DB_SCHEMA_VERSION = 2;
+export const DB_SCHEMA_VERSION = 3;
 
 /** The channel every committed write notifies, with the new revision as payload (a cue to re-read). */
 export const CHANGE_CHANNEL = 'mcp_rollout';
@@ -40,6 +40,24 @@ const MIGRATIONS: ReadonlyArray<(sql: postgres.TransactionSql) => Promise<unknow
       id int PRIMARY KEY CHECK (id = 1),
       ring jsonb NOT NULL,
       updated_at timestamptz NOT NULL DEFAULT now())`;
+  },
+  async (sql) => {
+    // Each router's cumulative counters per version, rewritten about once a second (fleet-store.ts): the
+    // analysis and mcp-status sum them. updated_at is the database's clock, so freshness needs no clock sync.
+    await sql`CREATE TABLE mcp_rollout_telemetry (
+      router_id text NOT NULL,
+      server text NOT NULL,
+      version text NOT NULL,
+      router jsonb NOT NULL,
+      totals jsonb NOT NULL,
+      updated_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (router_id, server, version))`;
+    // One lease per rollout: the driver renews it; another takes it only once expires_at has passed.
+    await sql`CREATE TABLE mcp_rollout_leases (
+      server text PRIMARY KEY,
+      holder_pid int NOT NULL,
+      holder_host text NOT NULL,
+      expires_at timestamptz NOT NULL)`;
   },
 ];
 

@@ -8,10 +8,13 @@
  */
 import type postgres from 'postgres';
 import type { LogRecord } from '../domain/deployment-log.js';
-import type { Scope, ServerState } from '../domain/types.js';
+import type { RolloutDriver, Scope, ServerState } from '../domain/types.js';
+import type { SeriesTotals } from '../telemetry/version-metrics.js';
 import { SCOPES } from '../domain/types.js';
 import { AppError } from '../errors.js';
 import { newKeyRing, parseKeyRing, rotatedKeyRing, type KeyRing } from './key-ring.js';
+import type { FleetTelemetryStore, LeaseState, RolloutLeaseStore, RouterIdentity, RouterReport } from './fleet-store.js';
+import { acquireLeaseRow, readTelemetryRows, releaseLeaseRow, renewLeaseRow, selectLease, writeTelemetryRows } from './postgres-fleet.js';
 import { CHANGE_CHANNEL, ensureSchema } from './postgres-schema.js';
 import { DEFAULT_HISTORY_LIMIT, parseDocument, serializeDocument, SCHEMA_VERSION } from './registry-document.js';
 import { scopeConflict, type Store, type StoredServer, type UpdateOutcome, type UpdateResult } from './store.js';
@@ -43,9 +46,10 @@ export function redactUrl(url: string): string {
   }
 }
 
-export class PostgresStore implements Store {
+export class PostgresStore implements Store, FleetTelemetryStore, RolloutLeaseStore {
   private sql: Promise<Sql> | undefined;
   private readonly where: string;
+  private telemetryWrites = 0;
 
   /** Connects lazily, on the first call; `url` is a `postgres://` or `postgresql://` URL. */
   constructor(
@@ -160,6 +164,33 @@ export class PostgresStore implements Store {
 
   private parseRing(data: unknown): KeyRing {
     return parseRingRow(data, this.where);
+  }
+
+  /** See FleetTelemetryStore; every 60th write also deletes rows routers stopped rewriting long ago. */
+  async writeTelemetry(router: RouterIdentity, series: readonly SeriesTotals[]): Promise<void> {
+    const prune = this.telemetryWrites++ % 60 === 0;
+    await this.run((sql) => writeTelemetryRows(sql, router, series, prune));
+  }
+
+  async readTelemetry(maxAgeMs: number): Promise<RouterReport[]> {
+    return this.run((sql) => readTelemetryRows(sql, maxAgeMs));
+  }
+
+  /** See RolloutLeaseStore. No log line and no NOTIFY: a renewal every few seconds is not a registry change. */
+  async acquireLease(server: string, holder: RolloutDriver, ttlMs: number): Promise<boolean> {
+    return this.run((sql) => acquireLeaseRow(sql, server, holder, ttlMs));
+  }
+
+  async renewLease(server: string, holder: RolloutDriver, ttlMs: number): Promise<boolean> {
+    return this.run((sql) => renewLeaseRow(sql, server, holder, ttlMs));
+  }
+
+  async releaseLease(server: string, holder: RolloutDriver): Promise<void> {
+    await this.run((sql) => releaseLeaseRow(sql, server, holder));
+  }
+
+  async lease(server: string): Promise<LeaseState | undefined> {
+    return this.run((sql) => selectLease(sql, server));
   }
 
   /**

@@ -3,6 +3,9 @@
  * over every stdio proxy's telemetry file and every running HTTP router of the project.
  */
 import { listRouters } from './router-directory.js';
+import type { FleetTelemetryStore } from '../state/fleet-store.js';
+import { TELEMETRY_RETENTION_MS } from '../state/postgres-fleet.js';
+import { FRESH_MS } from './fleet-telemetry.js';
 import { readTelemetryFiles } from './telemetry-files.js';
 import { addCounters, percentile, zero, type Counters, type ManagedFigures, type SeriesTotals } from './version-metrics.js';
 import { isProcessAlive } from '../process-alive.js';
@@ -24,9 +27,20 @@ export interface VersionUsage {
 }
 
 
-/** Usage keyed by `server\u0000version`. A reporter that cannot be read is left out, never fatal. */
-export async function usageByVersion(stateDir: string, token?: string): Promise<Map<string, VersionUsage>> {
+/**
+ * Usage keyed by `server\u0000version`. A reporter that cannot be read is left out, never fatal. With `fleet`
+ * (a database store), every router of the fleet as written there, on whichever host: a router whose last batch
+ * is fresh is live (its open sessions count); one that stopped writing keeps its counters until they expire.
+ */
+export async function usageByVersion(stateDir: string, token?: string, fleet?: FleetTelemetryStore): Promise<Map<string, VersionUsage>> {
   const series: { live: boolean; s: SeriesTotals }[] = [];
+  if (fleet) {
+    try {
+      for (const r of await fleet.readTelemetry(TELEMETRY_RETENTION_MS)) for (const s of r.series) series.push({ live: r.ageMs <= FRESH_MS, s });
+    } catch {
+      // status still shows the registry when telemetry cannot be read
+    }
+  }
   for (const f of await readTelemetryFiles(stateDir)) {
     const live = isProcessAlive(f.pid);
     for (const s of f.series) series.push({ live, s });

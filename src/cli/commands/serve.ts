@@ -1,12 +1,16 @@
 import { AppError } from '../../errors.js';
-import { announceRouter, routersTelemetry } from '../../telemetry/router-directory.js';
+import { announceRouter } from '../../telemetry/router-directory.js';
 import { LiveView } from '../../registry/live-view.js';
 import { projectStateDir } from '../../state/scope-paths.js';
 import type { Command } from '../command.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { probeVersion } from '../../pipeline/health-probe.js';
 import { superviseRollouts } from '../../pipeline/rollout-supervisor.js';
-import { combinedTelemetry, fileTelemetry } from '../../telemetry/telemetry-files.js';
+import { analysisTelemetry } from '../runner-deps.js';
+import { fleetTelemetryOf } from '../../state/fleet-store.js';
+import { startFleetTelemetryWriter } from '../../telemetry/fleet-telemetry.js';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { durationOption, renderEvent } from '../rollout-options.js';
 import { promotionOption } from '../promotion-option.js';
 import { ManagedFleet } from '../../managed/managed-fleet.js';
@@ -105,14 +109,22 @@ export const serveCommand: Command = {
       throw new AppError('io', `cannot listen on ${options.host}:${options.port}: ${(e as Error).message}`);
     }
     const shown = options.host.includes(':') ? `[${options.host}]` : options.host;
-    const withdraw = await announceRouter(projectStateDir({ cwd: ctx.io.cwd, env: ctx.io.env }), `http://${shown}:${port}`);
-    // Rollouts whose runner is gone (a stopped foreground deploy, an earlier router) continue here.
     const stateDir = projectStateDir({ cwd: ctx.io.cwd, env: ctx.io.env });
+    const store = ctx.registry().store;
+    // Hosts whose names collide (containers cloned from one image) tell them apart with MCP_ROLLOUT_HOST.
+    const host = ctx.io.env.MCP_ROLLOUT_HOST || hostname();
+    const fleetStore = fleetTelemetryOf(store);
+    // On a database the fleet (any host) reads this router's counters from there; on files, others ask it over HTTP.
+    const withdraw = fleetStore
+      ? startFleetTelemetryWriter(fleetStore, { id: randomUUID(), host, pid: process.pid, url: `http://${shown}:${port}`, startedAt: Date.now() }, router.metrics)
+      : await announceRouter(stateDir, `http://${shown}:${port}`);
+    // Rollouts whose runner is gone (a stopped foreground deploy, an earlier router) continue here.
     const stopSupervising = superviseRollouts(
       view,
       {
         registry: ctx.registry(),
-        telemetry: combinedTelemetry([routersTelemetry(stateDir, token), fileTelemetry(stateDir)]),
+        telemetry: analysisTelemetry(store, stateDir, token),
+        self: { pid: process.pid, host },
         probe: (record) => probeVersion(fleet?.resolved(record) ?? record),
         sleep: (ms) => sleep(ms, undefined, ctx.io.signal ? { signal: ctx.io.signal } : {}).catch(() => undefined),
         ...(ctx.io.signal ? { signal: ctx.io.signal } : {}),

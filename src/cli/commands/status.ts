@@ -3,6 +3,7 @@ import { AppError } from '../../errors.js';
 import type { Command, CommandContext } from '../command.js';
 import { renderServer, serverJson } from '../render-server.js';
 import { parseDuration, renderEvent } from '../rollout-options.js';
+import { fleetTelemetryOf } from '../../state/fleet-store.js';
 import { projectStateDir } from '../../state/scope-paths.js';
 import { usageByVersion } from '../../telemetry/usage.js';
 
@@ -30,7 +31,7 @@ export const statusCommand: Command = {
     }
     if (args.strings.timeout !== undefined) throw new AppError('usage', '--timeout applies to --wait');
     const servers = name === undefined ? await registry.list() : [await registry.get(name)];
-    const usage = await usageByVersion(projectStateDir({ cwd: ctx.io.cwd, env: ctx.io.env }), ctx.io.env.MCP_ROLLOUT_TOKEN);
+    const usage = await usageByVersion(projectStateDir({ cwd: ctx.io.cwd, env: ctx.io.env }), ctx.io.env.MCP_ROLLOUT_TOKEN, fleetTelemetryOf(registry.store));
     if (args.flags.json) {
       ctx.printJson({ servers: servers.map((s) => serverJson(s, { reveal: args.flags['show-secrets'] === true, usage, contracts: args.flags.contracts === true })) });
       return;
