@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { durationOption, renderEvent } from '../rollout-options.js';
 import { promotionOption } from '../promotion-option.js';
-import { ManagedFleet } from '../../managed/managed-fleet.js';
+import type { ManagedFleet } from '../../managed/managed-fleet.js';
 
 /** `--on-rollback migrate|404`, or `fallback`; a usage error names the choices otherwise. */
 function rollbackOption<T extends string>(v: string | undefined, fallback: T, choices: readonly T[]): T {
@@ -88,6 +88,7 @@ export const serveCommand: Command = {
     const view = new LiveView(ctx.registry().store);
     await view.start();
     // Managed versions' servers, started before traffic is taken; the router asks the fleet where they are.
+    const { ManagedFleet } = await import('../../managed/managed-fleet.js');
     let fleet: ManagedFleet | undefined;
     const router = new HttpRouter(view, { ...options, backendOf: (server, record) => fleet?.backendOf(server, record) ?? record });
     fleet = new ManagedFleet(view, {
