@@ -7,31 +7,18 @@
  */
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { freePort } from '../helpers/everything-http.js';
-import { pidAlive, waitGone } from '../helpers/processes.js';
+import { pidsWith, waitGone } from '../helpers/processes.js';
 import { runCli } from '../helpers/run-cli.js';
 import { startServe, type ServeProcess } from '../helpers/serve-process.js';
 import { tempProject, type TempProject } from '../helpers/temp-project.js';
 
 const LEAKY = fileURLToPath(new URL('../../../test/fixtures/servers/leaky-http-server.mjs', import.meta.url));
 
-/** Pids of live processes whose command line holds `token` (each version's server gets a token of its own). */
-function pidsWith(token: string): number[] {
-  const out: number[] = [];
-  for (const n of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
-    try {
-      if (readFileSync(`/proc/${n}/cmdline`, 'utf8').includes(token) && pidAlive(Number(n))) out.push(Number(n));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
 
 /** Clients in `workers` loops, each opening a session, calling echo three times and closing, until stopped. */
 function clientLoad(port: number, workers: number) {

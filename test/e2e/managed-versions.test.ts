@@ -7,7 +7,6 @@
 import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,24 +16,12 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { EVERYTHING, freePort } from '../helpers/everything-http.js';
 import { waitForOutput } from '../helpers/output.js';
-import { pidAlive, waitGone } from '../helpers/processes.js';
+import { pidsWith, waitGone } from '../helpers/processes.js';
 import { BIN_DIR, runCli } from '../helpers/run-cli.js';
 import { tempProject, type TempProject } from '../helpers/temp-project.js';
 
 const MODERN = fileURLToPath(new URL('../../../test/fixtures/servers/modern-server.mjs', import.meta.url));
 
-/** Pids of live processes whose command line holds `token` (each managed server gets a token of its own). */
-function pidsWith(token: string): number[] {
-  const out: number[] = [];
-  for (const n of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
-    try {
-      if (readFileSync(`/proc/${n}/cmdline`, 'utf8').includes(token) && pidAlive(Number(n))) out.push(Number(n));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
 
 /** Polls `probe` until it returns a value (not undefined) or `ms` pass; the deadline only bounds a failing test. */
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
