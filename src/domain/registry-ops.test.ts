@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { AppError } from '../errors.js';
 import { checkServer } from './invariants.js';
 import { DEFAULT_THRESHOLDS } from './analysis.js';
-import { parseSteps, start, type RolloutSpec } from './rollout-controller.js';
+import { parseSteps, start, tick, type RolloutSpec } from './rollout-controller.js';
 import { claimRollout, commandRollout, commitRolloutTick, deploy, promote, recordValidation, refusedAtGate, removeVersion, rollback, saveRollout, setHealth, setTraffic, type OpResult } from './registry-ops.js';
 import type { RolloutDriver, ServerState, Transport, ValidationSummary } from './types.js';
 
@@ -285,6 +285,27 @@ describe('rollout drivers: claim and guarded ticks', () => {
     assert.deepEqual(r.changes.map((c) => c.type), ['server:traffic-changed', 'server:traffic-changed', 'server:rollout']);
     assert.deepEqual(r.server.rollout!.events.map((e) => e.type), ['started', 'weight-set', 'weight-set']);
     assert.deepEqual(r.events, events);
+  });
+  it('a tick that only counts a failed analysis is saved, so a canary failing below its limit reaches it; an idle tick writes nothing', () => {
+    const spec2 = { ...spec, failureLimit: 2 };
+    const t0 = start(spec2, 5000);
+    let stored = saveRollout(setTraffic(serverWith(['1.0.0'], ['2.0.0']), '2.0.0', 20, 5000).server, { spec: spec2, status: t0.status, driver: A }, t0.events).server;
+    // As every store does: a write that reports no change is not written.
+    const step = (now: number, errors: number): number => {
+      const candidate = { requests: errors === 0 ? 0 : 100, errors, toolCalls: 0, toolErrors: 0, crashes: 0 };
+      const t = tick(spec2, stored.rollout!.status, { now, candidate, candidateStatus: 'green' });
+      const r = commitRolloutTick(stored, { actions: t.actions, next: { spec: spec2, status: t.status, driver: A }, events: t.events }, { driving: A }, now);
+      if (r.changes.length > 0) stored = r.server;
+      return r.changes.length;
+    };
+    assert.equal(step(5100, 0), 0, 'nothing happened: nothing to write');
+    assert.ok(step(5200, 50) > 0, 'the first failure is a change');
+    assert.equal(stored.rollout!.status.failures, 1);
+    assert.equal(stored.rollout!.status.windowStart, 5200);
+    assert.match(stored.rollout!.events.at(-1)!.message, /analysis fail: error rate 50%/);
+    step(5300, 50);
+    assert.equal(stored.rollout!.status.phase, 'Degraded', 'the second failure reaches the limit of 2: rolled back');
+    assert.deepEqual(shares(stored), { '1.0.0': 'blue 100', '2.0.0': 'inactive 0' });
   });
   it('a tick by a runner that was taken over (or whose rollout was replaced) applies nothing and says who drives it', () => {
     const s = claimRollout(withRollout(A), B, A).server;

@@ -377,8 +377,11 @@ export function recordValidation(current: ServerState, version: string, summary:
 /**
  * Stores a rollout's new status and events, merged inside the write: events are appended (the newest 200
  * kept) and a command that arrived meanwhile survives unless it is the one just `consumed`.
- * A change is reported only when the phase, step or message moved, or the command or the driver changed,
- * so saving an unchanged status writes nothing.
+ * A change is reported when the status moved in anything the next tick reads (phase, step, message, the
+ * failures counted, the window's start, the last analysis), when there are new events, or when the command
+ * or the driver changed; saving an unchanged status writes nothing. Stores write only what reports a change,
+ * so a tick that counts a failure without moving the step must report one, or the count is lost and a
+ * canary failing below its failure limit is observed for ever.
  */
 export function saveRollout(current: ServerState, next: Omit<RolloutRecord, 'events' | 'command'>, newEvents: RolloutEvent[], consumed?: RolloutCommand): OpResult {
   const server = cloneServer(current);
@@ -396,6 +399,10 @@ export function saveRollout(current: ServerState, next: Omit<RolloutRecord, 'eve
     before.status.phase !== next.status.phase ||
     before.status.stepIndex !== next.status.stepIndex ||
     before.status.message !== next.status.message ||
+    before.status.failures !== next.status.failures ||
+    before.status.windowStart !== next.status.windowStart ||
+    before.status.lastAnalysis?.at !== next.status.lastAnalysis?.at ||
+    newEvents.length > 0 ||
     JSON.stringify(before.command) !== JSON.stringify(server.rollout.command) ||
     JSON.stringify(before.driver) !== JSON.stringify(next.driver);
   const changes: Change[] = moved

@@ -2,7 +2,7 @@
  * Given two `serve` processes on one PostgreSQL database, each in its own directory under its own host name
  * (MCP_ROLLOUT_HOST), as routers on two hosts would be: `mcp-status` run from a third directory shows the sum
  * of both routers' traffic (they share no disk); and when the router driving a canary is SIGKILLed, the other
- * takes the rollout over once the dead one's lease runs out (on the file store's rule, a driver on another
+ * takes the rollout over once the dead one's lease runs out and drives it to the end its analysis decides (on the file store's rule, a driver on another
  * host would be taken to be alive for ever). Real processes throughout: the CLI, the routers, two weather servers over
  * Streamable HTTP, the SDK v1 client, a throwaway cluster.
  */
@@ -129,7 +129,7 @@ describe('two routers on one database, as on two hosts', () => {
     assert.equal(shown, expected, 'status sums both routers, neither of which shares a disk with it');
   });
 
-  it('the router driving a canary is SIGKILLed: the other takes it over once the lease runs out and holds the lease', async (t) => {
+  it('the router driving a canary is SIGKILLed: the other takes it over once the lease runs out, holds the lease and drives it to its end', async (t) => {
     const traffic = routers.map((r) => startTraffic(`${r.base}/mcp/weather`, 3, { callsPerSession: 5 }));
     try {
       const d = await runCli('deploy', ['weather', '2.0.0', '--type', 'http', '--url', backendUrl.v3!, '--skip-validation', '--strategy', 'canary', '--steps', '50,100', '--interval', '3s', '--failure-limit', '2', '--detach'], { cwd: dirOf('ops'), env: envOf() });
@@ -150,6 +150,14 @@ describe('two routers on one database, as on two hosts', () => {
       t.diagnostic(`taken over ${Date.now() - killedAt} ms after the SIGKILL (lease 10 s)`);
       assert.notEqual(driver()!.host, first.host, 'driven from the other "host" now');
       assert.deepEqual((await store.lease('weather'))?.holder, driver(), 'the new driver holds the lease');
+      // Taken over is not enough: the new driver's ticks must carry the rollout to an end its analysis decides.
+      const phase = () => view.get('weather')?.rollout?.status.phase;
+      await viewUntil(view, () => phase() === 'Healthy' || phase() === 'Degraded', 'the rollout ends (completed or rolled back) under the new driver', 90_000);
+      t.diagnostic(`ended ${phase()} ${Date.now() - killedAt} ms after the SIGKILL`);
+      assert.equal(driver()?.pid, survivor.child.pid, 'ended by the router that took it over');
+      const ended = view.get('weather')!.rollout!.status;
+      // weather v3 fails about a quarter of its calls: over the 10% limit, so rolled back after two failed analyses.
+      assert.equal(ended.phase, ended.lastAnalysis?.verdict === 'fail' ? 'Degraded' : 'Healthy', `the end its analysis decides: ${ended.message}`);
     } finally {
       await Promise.all(traffic.map((x) => x.stop()));
     }
