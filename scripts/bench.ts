@@ -10,6 +10,10 @@
  *    The HTTP-backend paths once more at 1 session with the proxy held to a core of its own (taskset), for what
  *    the proxy costs when it need not wait for a core that client or backend holds.
  * 3. What 1,000 idle legacy sessions cost the router in memory.
+ * 4. Section "store": the time of one registry write (sequential traffic changes through Registry: p50, p99) and
+ *    of its propagation to a LiveView in another process (p50, max), on the file store and on PostgreSQL (a
+ *    throwaway cluster), side by side (scripts/store-timing.ts, as scripts/store-propagation.ts measures it).
+ * Sections "proxy" (1-3) and "store" (4); BENCH_ONLY=store (a comma list) runs only those named.
  * Prints a table and writes bench-results/bench-<time>.json. A script, never a test: machines are noisy.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -25,6 +29,7 @@ import { Registry } from '../src/registry/registry.js';
 import { JsonFileStore } from '../src/state/json-file-store.js';
 import { freePort, startEverything } from '../test/helpers/everything-http.js';
 import { waitForOutput } from '../test/helpers/output.js';
+import { quantile, timeStores } from './store-timing.js';
 
 const EVERYTHING = fileURLToPath(new URL('../../node_modules/@modelcontextprotocol/server-everything/dist/index.js', import.meta.url));
 const CLI = fileURLToPath(new URL('../src/cli/bin/mcp-rollout.js', import.meta.url));
@@ -37,11 +42,12 @@ const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 100);
 const HTTP_ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 6);
 /** Calls made on each HTTP path before it is measured. */
 const HTTP_WARMUP = Number(process.env.BENCH_HTTP_WARMUP ?? 2000);
+/** Registry writes timed on each store, and writes timed to another process's view. */
+const STORE_WRITES = Number(process.env.BENCH_STORE_WRITES ?? 200);
+const STORE_PROPAGATION = Number(process.env.BENCH_STORE_PROPAGATION ?? 50);
 
-const quantile = (xs: number[], q: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-};
+/** What a section prints and what it adds to the results file. */
+type Section = { lines: string[]; results: Record<string, unknown> };
 const us = (ms: number): string => `${(ms * 1000).toFixed(0)} us`;
 const signed = (n: number): string => `${n >= 0 ? '+' : ''}${n.toFixed(1)}`;
 /** Lowest and highest of some ratios, as percentages. */
@@ -166,117 +172,156 @@ async function withPlacement<T>(pids: { proxy: number[]; others: number[] }, wor
   }
 }
 
-const dir = await mkdtemp(join(tmpdir(), 'mcp-rollout-bench-'));
-const env = { ...process.env, XDG_CONFIG_HOME: join(dir, 'xdg') };
-const backend = await startEverything();
-try {
-  const registry = new Registry(JsonFileStore.forEnvironment({ cwd: dir, env }));
-  await registry.deploy('everything', { version: '1.0.0', transport: { type: 'stdio', command: process.execPath, args: [EVERYTHING, 'stdio'], env: {} } });
-  await registry.deploy('everything-http', { version: '1.0.0', transport: { type: 'http', url: backend.url, headers: {} } });
+/** Section "proxy": the stdio proxy, the HTTP router and idle sessions (1-3 above). */
+async function proxyBench(): Promise<Section> {
+  const dir = await mkdtemp(join(tmpdir(), 'mcp-rollout-bench-'));
+  const env = { ...process.env, XDG_CONFIG_HOME: join(dir, 'xdg') };
+  const backend = await startEverything();
+  try {
+    const registry = new Registry(JsonFileStore.forEnvironment({ cwd: dir, env }));
+    await registry.deploy('everything', { version: '1.0.0', transport: { type: 'stdio', command: process.execPath, args: [EVERYTHING, 'stdio'], env: {} } });
+    await registry.deploy('everything-http', { version: '1.0.0', transport: { type: 'http', url: backend.url, headers: {} } });
 
-  process.stdout.write(`stdio: ${ROUNDS} rounds of ${PER_ROUND} sequential echo calls, direct and through the proxy, interleaved\n`);
-  const stdio = await stdioBench(dir, env);
-  // The router runs as its own process (as deployed), not inside this client's event loop.
-  const port = await freePort();
-  const router = spawn(process.execPath, [CLI, 'serve', '--port', String(port)], { cwd: dir, env, stdio: ['ignore', 'pipe', 'ignore'] });
-  await new Promise<void>((resolve, reject) => {
-    router.stdout!.once('data', () => resolve());
-    router.once('exit', (c) => reject(new Error(`the router exited with ${c}`)));
-  });
-  // supergateway in front of the same stdio server, stateful (a process per session, like our router).
-  const sgPort = await freePort();
-  const gateway = spawn(process.execPath, [SUPERGATEWAY, '--stdio', `${process.execPath} ${EVERYTHING} stdio`, '--outputTransport', 'streamableHttp', '--stateful', '--port', String(sgPort)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  await waitForOutput(gateway, /listening|port/i);
-  const reference = async (script: string): Promise<{ port: number; child: ReturnType<typeof spawn> }> => {
-    const p = await freePort();
-    const child = spawn(process.execPath, [script, backend.url, String(p)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
-    return { port: p, child };
-  };
-  const bare = await reference(BARE_PROXY);
-  const relay = await reference(BYTE_RELAY);
-  const backendPath = new URL(backend.url).pathname;
-  await new Promise((r) => setTimeout(r, 500));
-  const http: Record<string, PathResult> = {};
-  const paths: [string, string][] = [
-    ['direct http', backend.url],
-    ['router -> http', `http://127.0.0.1:${port}/mcp/everything-http`],
-    ['bare node proxy -> http', `http://127.0.0.1:${bare.port}${backendPath}`],
-    ['byte relay -> http', `http://127.0.0.1:${relay.port}${backendPath}`],
-    ['router -> stdio', `http://127.0.0.1:${port}/mcp/everything`],
-    ['supergateway -> stdio', `http://127.0.0.1:${sgPort}/mcp`],
-  ];
-  const spread: Record<string, number[]> = {}; // per-round throughput of router -> http vs direct, by sessions
-  for (const [sessions, per] of [[1, 150], [32, 20]] as const) {
-    process.stdout.write(`http: ${HTTP_ROUNDS} rounds of ${sessions} session(s) x ${per} echo calls on each path, interleaved, after ${HTTP_WARMUP} calls of warm-up\n`);
-    // Warm-up: a router runs for days, so what counts is its steady state, after the JIT has compiled its hot
-    // paths (it keeps compiling for the first couple of thousand calls). Every path gets the same warm-up, in
-    // sessions of at most 200 calls, so that no path is measured after a session longer than the measured ones.
-    const warmPerSession = Math.min(200, Math.ceil(HTTP_WARMUP / sessions));
-    for (const [, url] of paths) for (let done = 0; done < HTTP_WARMUP; done += sessions * warmPerSession) await httpRun(url, sessions, warmPerSession);
-    const m = await rounds(paths, sessions, per);
-    spread[sessions] = m.ratios;
-    for (const [label, r] of Object.entries(m.results)) http[`${label} @${sessions}`] = r;
+    process.stdout.write(`stdio: ${ROUNDS} rounds of ${PER_ROUND} sequential echo calls, direct and through the proxy, interleaved\n`);
+    const stdio = await stdioBench(dir, env);
+    // The router runs as its own process (as deployed), not inside this client's event loop.
+    const port = await freePort();
+    const router = spawn(process.execPath, [CLI, 'serve', '--port', String(port)], { cwd: dir, env, stdio: ['ignore', 'pipe', 'ignore'] });
+    await new Promise<void>((resolve, reject) => {
+      router.stdout!.once('data', () => resolve());
+      router.once('exit', (c) => reject(new Error(`the router exited with ${c}`)));
+    });
+    // supergateway in front of the same stdio server, stateful (a process per session, like our router).
+    const sgPort = await freePort();
+    const gateway = spawn(process.execPath, [SUPERGATEWAY, '--stdio', `${process.execPath} ${EVERYTHING} stdio`, '--outputTransport', 'streamableHttp', '--stateful', '--port', String(sgPort)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await waitForOutput(gateway, /listening|port/i);
+    const reference = async (script: string): Promise<{ port: number; child: ReturnType<typeof spawn> }> => {
+      const p = await freePort();
+      const child = spawn(process.execPath, [script, backend.url, String(p)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+      return { port: p, child };
+    };
+    const bare = await reference(BARE_PROXY);
+    const relay = await reference(BYTE_RELAY);
+    const backendPath = new URL(backend.url).pathname;
+    await new Promise((r) => setTimeout(r, 500));
+    const http: Record<string, PathResult> = {};
+    const paths: [string, string][] = [
+      ['direct http', backend.url],
+      ['router -> http', `http://127.0.0.1:${port}/mcp/everything-http`],
+      ['bare node proxy -> http', `http://127.0.0.1:${bare.port}${backendPath}`],
+      ['byte relay -> http', `http://127.0.0.1:${relay.port}${backendPath}`],
+      ['router -> stdio', `http://127.0.0.1:${port}/mcp/everything`],
+      ['supergateway -> stdio', `http://127.0.0.1:${sgPort}/mcp`],
+    ];
+    const spread: Record<string, number[]> = {}; // per-round throughput of router -> http vs direct, by sessions
+    for (const [sessions, per] of [[1, 150], [32, 20]] as const) {
+      process.stdout.write(`http: ${HTTP_ROUNDS} rounds of ${sessions} session(s) x ${per} echo calls on each path, interleaved, after ${HTTP_WARMUP} calls of warm-up\n`);
+      // Warm-up: a router runs for days, so what counts is its steady state, after the JIT has compiled its hot
+      // paths (it keeps compiling for the first couple of thousand calls). Every path gets the same warm-up, in
+      // sessions of at most 200 calls, so that no path is measured after a session longer than the measured ones.
+      const warmPerSession = Math.min(200, Math.ceil(HTTP_WARMUP / sessions));
+      for (const [, url] of paths) for (let done = 0; done < HTTP_WARMUP; done += sessions * warmPerSession) await httpRun(url, sessions, warmPerSession);
+      const m = await rounds(paths, sessions, per);
+      spread[sessions] = m.ratios;
+      for (const [label, r] of Object.entries(m.results)) http[`${label} @${sessions}`] = r;
+    }
+
+    // Placement: on a machine this small, client, backend and proxy share two cores, and where the kernel puts
+    // each process weighs on a proxied call as much as the proxy's own work. Measured again at 1 session with the
+    // proxy on a core of its own and client and backend on the other, the paths show what the proxy costs when it
+    // does not wait for a core.
+    const placed = await withPlacement({ proxy: [router.pid!, bare.child.pid!, relay.child.pid!], others: [process.pid, backend.child.pid!] }, async () => {
+      process.stdout.write(`http, placed: ${HTTP_ROUNDS} rounds of 1 session x 150 echo calls on each HTTP-backend path, the proxy on a core of its own\n`);
+      return rounds(paths.filter(([label]) => label.endsWith('-> http') || label === 'direct http'), 1, 150);
+    });
+    gateway.kill('SIGTERM');
+    bare.child.kill('SIGTERM');
+    relay.child.kill('SIGTERM');
+
+    // 1,000 idle legacy sessions on the HTTP backend: what each costs the router.
+    const heap = async (): Promise<number> => Number(/^nodejs_heap_used_bytes (\d+)$/m.exec(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())?.[1] ?? NaN) / 1024;
+    await new Promise((r) => setTimeout(r, 1500));
+    const before = await rss(router.pid!);
+    const heapBefore = await heap();
+    for (let i = 0; i < 1000; i++) {
+      await fetch(`http://127.0.0.1:${port}/mcp/everything-http`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'idle', version: '1' } } }),
+      }).then((r) => r.text());
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    const perSessionKiB = ((await rss(router.pid!)) - before) * 1024 / 1000;
+    const heapPerSessionKiB = ((await heap()) - heapBefore) / 1000;
+    const routerRss = await rss(router.pid!);
+    router.kill('SIGTERM');
+    const ratio = (a: string, b: string): number => http[a]!.p50 / http[b]!.p50;
+    const throughput = (path: string): string =>
+      `${((http[`${path} @1`]!.rps / http['direct http @1']!.rps) * 100).toFixed(0)}% at 1 session, ${((http[`${path} @32`]!.rps / http['direct http @32']!.rps) * 100).toFixed(0)}% at 32`;
+
+    const placedRatio = (m: { results: Record<string, PathResult> }, path: string): string => `${((m.results[path]!.rps / m.results['direct http']!.rps) * 100).toFixed(0)}%`;
+    const lines = [
+      '',
+      'stdio (sequential tools/call echo)     p50        p99',
+      `  direct                            ${us(stdio.directP50!).padStart(8)}  ${us(stdio.directP99!).padStart(8)}`,
+      `  through mcp-rollout proxy         ${us(stdio.proxyP50!).padStart(8)}  ${us(stdio.proxyP99!).padStart(8)}`,
+      `  added at p50: ${stdio.addedP50Us!.toFixed(0)} us (target <= 50); p50 ratio ${stdio.p50Ratio!.toFixed(2)}, p99 ratio ${stdio.p99Ratio!.toFixed(2)} (target < 1.5); proxy RSS ${stdio.proxyRssMiB!.toFixed(1)} MiB`,
+      '',
+      'http (sequential echo per session)        p50        p99      req/s',
+      ...Object.entries(http).map(([k, v]) => `  ${k.padEnd(30)} ${us(v.p50).padStart(9)} ${us(v.p99).padStart(9)} ${v.rps.toFixed(0).padStart(9)}`),
+      `  router -> http throughput vs direct: ${((http['router -> http @1']!.rps / http['direct http @1']!.rps) * 100).toFixed(0)}% at 1 session (rounds ${range(spread[1]!)}), ${((http['router -> http @32']!.rps / http['direct http @32']!.rps) * 100).toFixed(0)}% at 32 (rounds ${range(spread[32]!)}) (target >= 85%)`,
+      `  bare node proxy -> http throughput vs direct (http.request and pipe): ${throughput('bare node proxy -> http')}`,
+      `  byte relay -> http throughput vs direct (the hop alone, no HTTP work): ${throughput('byte relay -> http')}`,
+      placed === undefined
+        ? '  placed: not measured'
+        : `  placed (the proxy on a core of its own; client and backend on the other), 1 session, throughput vs direct: router ${placedRatio(placed, 'router -> http')} (rounds ${range(placed.ratios)}), bare node proxy ${placedRatio(placed, 'bare node proxy -> http')}, byte relay ${placedRatio(placed, 'byte relay -> http')}`,
+      `  router -> stdio p50 vs supergateway -> stdio: ${(100 - ratio('router -> stdio @1', 'supergateway -> stdio @1') * 100).toFixed(0)}% faster at 1 session, ${(100 - ratio('router -> stdio @32', 'supergateway -> stdio @32') * 100).toFixed(0)}% at 32 (target >= 25%)`,
+      `  router RSS ${routerRss.toFixed(1)} MiB; 1,000 idle legacy sessions: RSS ${signed(perSessionKiB)} KiB, heap ${signed(heapPerSessionKiB)} KiB per session, so ${Math.max(perSessionKiB, heapPerSessionKiB) < 1 ? 'under 1 KiB (below what the garbage collector moves)' : `at most ${Math.max(perSessionKiB, heapPerSessionKiB).toFixed(1)} KiB`} each (target <= 64)`,
+    ];
+    return { lines, results: { stdio, http, routerHttpRatioByRound: spread, placed: placed ?? null, idleSessionKiB: perSessionKiB, idleSessionHeapKiB: heapPerSessionKiB } };
+  } finally {
+    await backend.stop();
+    await rm(dir, { recursive: true, force: true });
   }
+}
 
-  // Placement: on a machine this small, client, backend and proxy share two cores, and where the kernel puts
-  // each process weighs on a proxied call as much as the proxy's own work. Measured again at 1 session with the
-  // proxy on a core of its own and client and backend on the other, the paths show what the proxy costs when it
-  // does not wait for a core.
-  const placed = await withPlacement({ proxy: [router.pid!, bare.child.pid!, relay.child.pid!], others: [process.pid, backend.child.pid!] }, async () => {
-    process.stdout.write(`http, placed: ${HTTP_ROUNDS} rounds of 1 session x 150 echo calls on each HTTP-backend path, the proxy on a core of its own\n`);
-    return rounds(paths.filter(([label]) => label.endsWith('-> http') || label === 'direct http'), 1, 150);
-  });
-  gateway.kill('SIGTERM');
-  bare.child.kill('SIGTERM');
-  relay.child.kill('SIGTERM');
-
-  // 1,000 idle legacy sessions on the HTTP backend: what each costs the router.
-  const heap = async (): Promise<number> => Number(/^nodejs_heap_used_bytes (\d+)$/m.exec(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())?.[1] ?? NaN) / 1024;
-  await new Promise((r) => setTimeout(r, 1500));
-  const before = await rss(router.pid!);
-  const heapBefore = await heap();
-  for (let i = 0; i < 1000; i++) {
-    await fetch(`http://127.0.0.1:${port}/mcp/everything-http`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'idle', version: '1' } } }),
-    }).then((r) => r.text());
-  }
-  await new Promise((r) => setTimeout(r, 1500));
-  const perSessionKiB = ((await rss(router.pid!)) - before) * 1024 / 1000;
-  const heapPerSessionKiB = ((await heap()) - heapBefore) / 1000;
-  const routerRss = await rss(router.pid!);
-  router.kill('SIGTERM');
-  const ratio = (a: string, b: string): number => http[a]!.p50 / http[b]!.p50;
-  const throughput = (path: string): string =>
-    `${((http[`${path} @1`]!.rps / http['direct http @1']!.rps) * 100).toFixed(0)}% at 1 session, ${((http[`${path} @32`]!.rps / http['direct http @32']!.rps) * 100).toFixed(0)}% at 32`;
-
-  const placedRatio = (m: { results: Record<string, PathResult> }, path: string): string => `${((m.results[path]!.rps / m.results['direct http']!.rps) * 100).toFixed(0)}%`;
+/** Section "store": one registry write and its propagation to another process, file and PostgreSQL (4 above). */
+async function storeBench(): Promise<Section> {
+  process.stdout.write(`store: ${STORE_WRITES} sequential traffic changes (after 20 unmeasured), then ${STORE_PROPAGATION} more each timed to another process's LiveView, on the file store and on PostgreSQL\n`);
+  const timings = await timeStores({ writes: STORE_WRITES, propagationWrites: STORE_PROPAGATION });
+  const rows = timings.map((t) => ({
+    label: t.label,
+    writeP50: quantile(t.writeMs, 0.5),
+    writeP99: quantile(t.writeMs, 0.99),
+    propagationP50: quantile(t.propagationMs, 0.5),
+    propagationMax: Math.max(...t.propagationMs),
+  }));
+  const ms = (n: number): string => `${n.toFixed(2)} ms`.padStart(10);
   const lines = [
     '',
-    'stdio (sequential tools/call echo)     p50        p99',
-    `  direct                            ${us(stdio.directP50!).padStart(8)}  ${us(stdio.directP99!).padStart(8)}`,
-    `  through mcp-rollout proxy         ${us(stdio.proxyP50!).padStart(8)}  ${us(stdio.proxyP99!).padStart(8)}`,
-    `  added at p50: ${stdio.addedP50Us!.toFixed(0)} us (target <= 50); p50 ratio ${stdio.p50Ratio!.toFixed(2)}, p99 ratio ${stdio.p99Ratio!.toFixed(2)} (target < 1.5); proxy RSS ${stdio.proxyRssMiB!.toFixed(1)} MiB`,
-    '',
-    'http (sequential echo per session)        p50        p99      req/s',
-    ...Object.entries(http).map(([k, v]) => `  ${k.padEnd(30)} ${us(v.p50).padStart(9)} ${us(v.p99).padStart(9)} ${v.rps.toFixed(0).padStart(9)}`),
-    `  router -> http throughput vs direct: ${((http['router -> http @1']!.rps / http['direct http @1']!.rps) * 100).toFixed(0)}% at 1 session (rounds ${range(spread[1]!)}), ${((http['router -> http @32']!.rps / http['direct http @32']!.rps) * 100).toFixed(0)}% at 32 (rounds ${range(spread[32]!)}) (target >= 85%)`,
-    `  bare node proxy -> http throughput vs direct (http.request and pipe): ${throughput('bare node proxy -> http')}`,
-    `  byte relay -> http throughput vs direct (the hop alone, no HTTP work): ${throughput('byte relay -> http')}`,
-    placed === undefined
-      ? '  placed: not measured'
-      : `  placed (the proxy on a core of its own; client and backend on the other), 1 session, throughput vs direct: router ${placedRatio(placed, 'router -> http')} (rounds ${range(placed.ratios)}), bare node proxy ${placedRatio(placed, 'bare node proxy -> http')}, byte relay ${placedRatio(placed, 'byte relay -> http')}`,
-    `  router -> stdio p50 vs supergateway -> stdio: ${(100 - ratio('router -> stdio @1', 'supergateway -> stdio @1') * 100).toFixed(0)}% faster at 1 session, ${(100 - ratio('router -> stdio @32', 'supergateway -> stdio @32') * 100).toFixed(0)}% at 32 (target >= 25%)`,
-    `  router RSS ${routerRss.toFixed(1)} MiB; 1,000 idle legacy sessions: RSS ${signed(perSessionKiB)} KiB, heap ${signed(heapPerSessionKiB)} KiB per session, so ${Math.max(perSessionKiB, heapPerSessionKiB) < 1 ? 'under 1 KiB (below what the garbage collector moves)' : `at most ${Math.max(perSessionKiB, heapPerSessionKiB).toFixed(1)} KiB`} each (target <= 64)`,
+    'store (traffic change through Registry)  write p50  write p99  propagation p50  propagation max',
+    ...rows.map((r) => `  ${r.label.padEnd(36)} ${ms(r.writeP50)} ${ms(r.writeP99)} ${ms(r.propagationP50).padStart(16)} ${ms(r.propagationMax).padStart(16)}`),
   ];
-  process.stdout.write(lines.join('\n') + '\n');
-  await mkdir('bench-results', { recursive: true });
-  const file = join('bench-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  await writeFile(file, JSON.stringify({ at: new Date().toISOString(), node: process.version, stdio, http, routerHttpRatioByRound: spread, placed: placed ?? null, idleSessionKiB: perSessionKiB, idleSessionHeapKiB: heapPerSessionKiB }, null, 2) + '\n');
-  process.stdout.write(`\nwrote ${file}\n`);
-} finally {
-  await backend.stop();
-  await rm(dir, { recursive: true, force: true });
+  return { lines, results: { writes: STORE_WRITES, propagationWrites: STORE_PROPAGATION, rows, samples: timings } };
 }
+
+const sections: Record<string, () => Promise<Section>> = { proxy: proxyBench, store: storeBench };
+const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+const unknown = (only ?? []).filter((name) => !(name in sections));
+if (unknown.length > 0) throw new Error(`BENCH_ONLY names no section "${unknown.join('", "')}" (sections: ${Object.keys(sections).join(', ')})`);
+const chosen = only ?? Object.keys(sections);
+const results: Record<string, unknown> = {};
+const lines: string[] = [];
+for (const name of chosen) {
+  const s = await sections[name]!();
+  results[name] = s.results;
+  lines.push(...s.lines);
+}
+process.stdout.write(lines.join('\n') + '\n');
+await mkdir('bench-results', { recursive: true });
+const file = join('bench-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+// The proxy section's figures stay at the top level, where earlier results files have them.
+const { proxy, ...rest } = results;
+await writeFile(file, JSON.stringify({ at: new Date().toISOString(), node: process.version, sections: chosen, ...(proxy as object | undefined), ...rest }, null, 2) + '\n');
+process.stdout.write(`\nwrote ${file}\n`);
