@@ -4,9 +4,9 @@
  * v3 (fails a third of its calls) is rolled out as a canary and rolled back automatically, with its reason.
  * Every step is a real command; the timeline and the final status are printed. Nothing is left behind.
  */
+import { freePort } from '../src/free-port.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,15 +21,6 @@ const t0 = Date.now();
 const say = (text: string): void => void process.stdout.write(`${text}\n`);
 const children: ChildProcess[] = [];
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 /** Starts a process and resolves once a line of its output matches `ready`. */
 function start(args: string[], cwd: string, env: NodeJS.ProcessEnv, ready: RegExp): Promise<ChildProcess> {

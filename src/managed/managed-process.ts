@@ -5,7 +5,6 @@
  * outright leaves nothing behind; wrappers (npx, sh) and their children go with the group.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { connectVersion } from '../checks/connect-version.js';
 import { launchFor, managedUrl } from '../domain/managed-spec.js';
 import { DEFAULT_RESTART_POLICY, restartDecision, type RestartPolicy } from '../domain/restart-backoff.js';
@@ -13,6 +12,7 @@ import type { ManagedSpec } from '../domain/types.js';
 import type { Lifeline } from '../backends/lifeline.js';
 import type { ManagedFigures } from '../telemetry/version-metrics.js';
 import { groupStats } from './proc-stats.js';
+import { freePort } from '../free-port.js';
 
 /** Starts on a new auto port after "address in use", at most this many times per start. */
 const PORT_ATTEMPTS = 5;
@@ -278,14 +278,3 @@ export class StartError extends Error {
 
 const reasonOf = (e: unknown): string => (e instanceof StartError ? e.reason : (e as Error).message);
 
-/** A free TCP port on 127.0.0.1 (another process may take it before the server binds it: see launch's retry). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}

@@ -5,7 +5,8 @@
  * never answers.
  */
 import { strict as assert } from 'node:assert';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { childProcesses } from '../helpers/processes.js';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -33,14 +34,6 @@ const ECHO_SMOKE = smoke('echo', { text: 'hi' }, 'modern echo: hi');
 const stdio = (file: string, ...args: string[]): Transport => ({ type: 'stdio', command: process.execPath, args: [file, ...args], env: {} });
 const lines = (r: ValidationReport): string[] => r.checks.map((c) => `${c.ok ? 'PASS' : 'FAIL'} ${c.check}`);
 const message = (r: ValidationReport, check: string): string => r.checks.find((c) => c.check === check)?.message ?? `(no ${check} check)`;
-/** Child processes of this test process (the servers validation started and should have reaped). */
-const children = (): string[] => {
-  try {
-    return execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' }).split('\n').map((l) => l.trim()).filter((l) => l !== '' && !/\bps -o\b/.test(l));
-  } catch {
-    return []; // ps exits 1 when there are none
-  }
-};
 
 describe('era-aware validation over stdio', () => {
   it('the modern-only fixture really refuses initialize (so a legacy handshake cannot pass it)', async () => {
@@ -94,11 +87,11 @@ describe('era-aware validation over stdio', () => {
   });
 
   it('a server that stalls fails by the handshake deadline, says what went unanswered, and leaves no process behind', async () => {
-    const before = children();
+    const before = childProcesses();
     const r = await validateTransport(stdio(WEATHER, 'stall'), { ...OPTS, handshakeTimeoutMs: 1500 });
     assert.deepEqual(lines(r), ['FAIL handshake']);
     assert.equal(message(r, 'handshake'), 'no answer to initialize within 1500 ms (server/discover gave no modern answer before it)');
-    assert.deepEqual(children(), before, 'the probe sibling and the server were both reaped');
+    assert.deepEqual(childProcesses(), before, 'the probe sibling and the server were both reaped');
   });
 
   it('the health probe works on a modern-only server, and on a legacy one', async () => {

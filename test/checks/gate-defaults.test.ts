@@ -6,7 +6,7 @@
  * tool errors are still refused, each with its reason. Every server process is reaped.
  */
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
+import { childProcesses } from '../helpers/processes.js';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,14 +23,6 @@ const stdio = (file: string, args: string[] = [], env: Record<string, string> = 
 const lines = (r: ValidationReport): string[] => r.checks.map((c) => `${c.ok ? 'PASS' : 'FAIL'} ${c.check}`);
 const check = (r: ValidationReport, name: string) => r.checks.find((c) => c.check === name) ?? assert.fail(`no ${name} check in ${JSON.stringify(r.checks)}`);
 const ALL_PASS = ['PASS handshake', 'PASS discovery', 'PASS tool-calls', 'PASS error-handling', 'PASS latency', 'PASS shutdown'];
-/** Child processes of this test process (the servers validation started and must have reaped). */
-const children = (): string[] => {
-  try {
-    return execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' }).split('\n').map((l) => l.trim()).filter((l) => l !== '' && !/\bps -o\b/.test(l));
-  } catch {
-    return []; // ps exits 1 when there are none
-  }
-};
 
 describe('the gate with default options passes well-behaved servers', () => {
   let dir: string;
@@ -61,7 +53,7 @@ describe('the gate with default options passes well-behaved servers', () => {
   });
 
   it('a server that keeps running after stdin closes and exits on SIGTERM passes, and the line says SIGTERM ended it', async () => {
-    const before = children();
+    const before = childProcesses();
     const r = await validateTransport(stdio(GATE, ['sigterm-only']));
     assert.deepEqual(lines(r), ALL_PASS, JSON.stringify(r.checks, null, 2));
     assert.equal(check(r, 'shutdown').message, 'exited on SIGTERM after stdin close was ignored for 2 s');
@@ -70,7 +62,7 @@ describe('the gate with default options passes well-behaved servers', () => {
     const linger = await validateTransport(stdio(WEATHER, ['linger']));
     assert.equal(linger.ok, true, JSON.stringify(linger.checks, null, 2));
     assert.match(check(linger, 'shutdown').details.join('\n'), /after SIGTERM \(signal SIGTERM\)$/);
-    assert.deepEqual(children(), before);
+    assert.deepEqual(childProcesses(), before);
   });
 });
 
@@ -82,11 +74,11 @@ describe('the gate with default options still refuses misbehaving servers, with 
   after(() => rm(dir, { recursive: true, force: true }));
 
   it('a server that ignores SIGTERM fails shutdown: it needed SIGKILL, and no process is left', async () => {
-    const before = children();
+    const before = childProcesses();
     const r = await validateTransport(stdio(GATE, ['stubborn']));
     assert.deepEqual(lines(r), ['PASS handshake', 'PASS discovery', 'PASS tool-calls', 'PASS error-handling', 'PASS latency', 'FAIL shutdown']);
     assert.equal(check(r, 'shutdown').message, 'ignored stdin close and SIGTERM (2 s each); it had to be killed with SIGKILL');
-    assert.deepEqual(children(), before);
+    assert.deepEqual(childProcesses(), before);
   });
 
   it('a server that crashes at start fails the handshake; one that crashes in a call fails the call and shutdown', async () => {

@@ -4,10 +4,9 @@
  * rolled out it is rolled back by the analysis; no client request fails because of a switch itself.
  */
 import { strict as assert } from 'node:assert';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { DEFAULT_THRESHOLDS } from '../../src/domain/analysis.js';
 import { parseSteps, type RolloutEvent, type RolloutSpec } from '../../src/domain/rollout-controller.js';
 import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../src/router/http-router.js';
@@ -16,20 +15,8 @@ import { beginRollout, type RunnerDeps } from '../../src/pipeline/rollout-runner
 import { LiveView } from '../../src/registry/live-view.js';
 import { Registry } from '../../src/registry/registry.js';
 import { JsonFileStore } from '../../src/state/json-file-store.js';
-import { freePort } from '../helpers/everything-http.js';
+import { weatherHttp } from '../helpers/weather-http.js';
 import { tempProject, type TempProject } from '../helpers/temp-project.js';
-
-const WEATHER = fileURLToPath(new URL('../../../examples/weather-server.mjs', import.meta.url));
-
-async function weatherOverHttp(variant: string): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [WEATHER, variant, '--http', String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.once('data', () => resolve());
-    child.once('exit', (c) => reject(new Error(`weather ${variant} exited with ${c}`)));
-  });
-  return { url: `http://127.0.0.1:${port}/mcp`, child };
-}
 
 describe('a canary under real load through the router', () => {
   let p: TempProject;
@@ -43,7 +30,7 @@ describe('a canary under real load through the router', () => {
   before(async () => {
     p = await tempProject();
     for (const v of ['v1', 'v2', 'v3']) {
-      const b = await weatherOverHttp(v);
+      const b = await weatherHttp(v);
       children.push(b.child);
       urls[v] = b.url;
     }

@@ -7,22 +7,20 @@
  * Streamable HTTP, the SDK v1 client, a throwaway cluster.
  */
 import { strict as assert } from 'node:assert';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { LiveView } from '../../src/registry/live-view.js';
 import { PostgresStore } from '../../src/state/postgres-store.js';
 import { freePort } from '../helpers/everything-http.js';
-import { waitForOutput } from '../helpers/output.js';
 import { startPostgres, type PgCluster } from '../helpers/postgres.js';
 import { runCli } from '../helpers/run-cli.js';
 import { startServe, type ServeProcess } from '../helpers/serve-process.js';
 import { startTraffic } from '../helpers/mcp-traffic.js';
+import { weatherHttp } from '../helpers/weather-http.js';
 import { tempProject, type TempProject } from '../helpers/temp-project.js';
 
-const WEATHER = fileURLToPath(new URL('../../../examples/weather-server.mjs', import.meta.url));
 
 interface StatusJson {
   servers: { versions: { version: string; usage: { requests: number } | null }[] }[];
@@ -76,11 +74,9 @@ describe('two routers on one database, as on two hosts', () => {
     url = await cluster.createDatabase('fleet');
     for (const h of ['host-a', 'host-b', 'ops']) await mkdir(dirOf(h));
     for (const variant of ['v1', 'v3']) {
-      const port = await freePort();
-      const c = spawn(process.execPath, [WEATHER, variant, '--http', String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
-      backends.push(c);
-      await waitForOutput(c, /listening/);
-      backendUrl[variant] = `http://127.0.0.1:${port}/mcp`;
+      const w = await weatherHttp(variant);
+      backends.push(w.child);
+      backendUrl[variant] = w.url;
     }
     const d = await runCli('deploy', ['weather', '1.0.0', '--type', 'http', '--url', backendUrl.v1!, '--skip-validation'], { cwd: dirOf('ops'), env: envOf() });
     assert.equal(d.code, 0, d.stderr);

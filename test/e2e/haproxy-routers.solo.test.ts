@@ -12,19 +12,17 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { LiveView } from '../../src/registry/live-view.js';
 import { PostgresStore } from '../../src/state/postgres-store.js';
 import { freePort } from '../helpers/everything-http.js';
-import { waitForOutput } from '../helpers/output.js';
 import { startPostgres, type PgCluster } from '../helpers/postgres.js';
 import { runCli } from '../helpers/run-cli.js';
 import { startServe, type ServeProcess } from '../helpers/serve-process.js';
+import { weatherHttp } from '../helpers/weather-http.js';
 import { tempProject, type TempProject } from '../helpers/temp-project.js';
 
-const WEATHER = fileURLToPath(new URL('../../../examples/weather-server.mjs', import.meta.url));
 const HAPROXY = '/usr/sbin/haproxy';
 /** The issue asks for 100; 24 is what this shared 2-core machine carries beside three routers and haproxy. */
 const SESSIONS = 24;
@@ -157,11 +155,9 @@ describe('three routers on one database behind haproxy', () => {
     url = await cluster.createDatabase('haproxy_fleet');
     for (const h of [...HOSTS, 'ops']) await mkdir(dirOf(h));
     for (const variant of ['v1', 'v2']) {
-      const port = await freePort();
-      const c = spawn(process.execPath, [WEATHER, variant, '--http', String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
-      backends.push(c);
-      await waitForOutput(c, /listening/);
-      backendUrl[variant] = `http://127.0.0.1:${port}/mcp`;
+      const w = await weatherHttp(variant);
+      backends.push(w.child);
+      backendUrl[variant] = w.url;
     }
     const blue = await runCli('deploy', ['weather', '1.0.0', '--type', 'http', '--url', backendUrl.v1!, '--skip-validation'], { cwd: dirOf('ops'), env: envOf() });
     assert.equal(blue.code, 0, blue.stderr);

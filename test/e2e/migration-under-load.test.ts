@@ -5,28 +5,16 @@
  * session fails or is ended; the only failed calls are v3's own errors.
  */
 import { strict as assert } from 'node:assert';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { startLoad, type LoadStats } from '../../src/load/client-load.js';
 import { Registry } from '../../src/registry/registry.js';
 import { JsonFileStore } from '../../src/state/json-file-store.js';
 import { freePort } from '../helpers/everything-http.js';
 import { startServe, type ServeProcess } from '../helpers/serve-process.js';
+import { weatherHttp } from '../helpers/weather-http.js';
 import { tempProject, type TempProject } from '../helpers/temp-project.js';
-
-const WEATHER = fileURLToPath(new URL('../../../examples/weather-server.mjs', import.meta.url));
-
-async function weatherOverHttp(variant: string): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [WEATHER, variant, '--http', String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.once('data', () => resolve());
-    child.once('exit', (c) => reject(new Error(`weather ${variant} exited with ${c}`)));
-  });
-  return { url: `http://127.0.0.1:${port}/mcp`, child };
-}
 
 /** Polls until `cond` holds; fails naming `what` (a guard against hanging, not a timed assertion). */
 async function until(what: string, cond: () => boolean | Promise<boolean>): Promise<void> {
@@ -46,7 +34,7 @@ describe('a canary rolled back under load through serve, sessions migrating', ()
 
   /** Serve with `args`, load, the canary rolled back while sessions run on it; the load's stats. */
   const rollBackUnderLoad = async (args: string[]): Promise<LoadStats> => {
-    const [v1, v3] = [await weatherOverHttp('v1'), await weatherOverHttp('v3')];
+    const [v1, v3] = [await weatherHttp('v1'), await weatherHttp('v3')];
     children.push(v1.child, v3.child);
     const p = await tempProject();
     projects.push(p);

@@ -4,10 +4,10 @@
  * a system cluster). initdb refuses to run as root, so under root the server runs as the `postgres` OS user the
  * package creates, in a directory it owns. A test that needs it fails when it cannot start it: nothing skips.
  */
+import { freePort } from '../../src/free-port.js';
 import { execFile, execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { chown, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -35,16 +35,6 @@ async function binDir(): Promise<string> {
   return join(root, newest, 'bin');
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts a cluster; throws with initdb's or the server's own output when it cannot. */
 export async function startPostgres(): Promise<PgCluster> {

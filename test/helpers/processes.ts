@@ -1,6 +1,7 @@
 /**
  * Process checks for tests that must prove no child outlives its session.
  */
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -46,4 +47,13 @@ export function pidsWith(token: string): number[] {
     }
   }
   return out;
+}
+
+/** `pid args` of each child process of this test process (the servers a test started and should have reaped). */
+export function childProcesses(): string[] {
+  try {
+    return execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' }).split('\n').map((l) => l.trim()).filter((l) => l !== '' && !/\bps -o\b/.test(l));
+  } catch {
+    return []; // ps exits 1 when there are none
+  }
 }

@@ -6,10 +6,8 @@
  * every answer names its variant) over Streamable HTTP and over stdio (bridged), through a real router.
  */
 import { strict as assert } from 'node:assert';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
@@ -17,37 +15,8 @@ import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../src/router/http-router
 import { LiveView } from '../../src/registry/live-view.js';
 import { Registry } from '../../src/registry/registry.js';
 import { MemoryStore } from '../../src/state/memory-store.js';
-import { freePort } from '../helpers/everything-http.js';
 import { startRouter, type RouterHarness } from '../helpers/router-harness.js';
-
-const WEATHER = fileURLToPath(new URL('../../../examples/weather-server.mjs', import.meta.url));
-
-interface Weather {
-  url: string;
-  port: number;
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-/** The weather server `variant` over Streamable HTTP on `port` (a free one by default); resolves once it listens. */
-async function weatherHttp(variant: string, port?: number): Promise<Weather> {
-  const p = port ?? (await freePort());
-  const child = spawn(process.execPath, [WEATHER, variant, '--http', String(p)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.once('data', () => resolve());
-    child.once('exit', (c) => reject(new Error(`weather ${variant} exited with ${c}`)));
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return {
-    url: `http://127.0.0.1:${p}/mcp`,
-    port: p,
-    child,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
+import { WEATHER, weatherHttp, type Weather } from '../helpers/weather-http.js';
 
 const stdio = (variant: string) => ({ type: 'stdio' as const, command: process.execPath, args: [WEATHER, variant], env: {} });
 
