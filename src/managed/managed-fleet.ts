@@ -80,6 +80,19 @@ export class ManagedFleet {
     return r ? { ...record, url: r.proc.url! } : record;
   }
 
+  /**
+   * What a managed version's process has been through, for a failed health probe's message (a probe that finds
+   * a dead server only sees a refused connection): `managed server backoff, restarts 1, last exit: exited with
+   * code 1`. Undefined for other versions, and for a managed one that never died.
+   */
+  processNote(record: VersionRecord): string | undefined {
+    if (!isManaged(record)) return undefined;
+    const spec = JSON.stringify(record.managed);
+    const st = [...this.running.values()].find((x) => x.version === record.version && x.spec === spec)?.proc.status();
+    if (st?.lastExit === undefined) return undefined;
+    return `managed server ${st.state}, restarts ${st.restarts}, last exit: ${st.lastExit}`;
+  }
+
   /** Stops every managed process (SIGTERM, SIGKILL after the grace) and the lifeline. */
   async close(): Promise<void> {
     this.closed = true;

@@ -164,15 +164,17 @@ describe('rollouts of managed v2 SDK HTTP servers under load through serve', () 
     // Deploy's table does not read what routers report, so it says nothing of the managed processes (it used to say
     // "no router runs it" of both versions while serve ran them).
     assert.doesNotMatch(deploy.stdout, /no router runs it/);
-    assert.match(deploy.stdout, /analysis +step 1\/2: analysis fail: .*\d+ backend crash(es)? > 0 allowed/);
-    assert.match(deploy.stdout, /rolled back: .*backend crash/);
+    // Whichever sees the death first rolls it back: the analysis (the crash counted) or the health probe (the
+    // server gone in the middle of its handshake, or not restarted yet). Both are the crash, named.
+    const CRASH = /\d+ backend crash(es)? > 0 allowed|health probe failed: .*(closed the connection|not running|exited|held)/;
+    assert.match(deploy.stdout, new RegExp(`rolled back: .*(${CRASH.source})`));
 
     const history = await runCli('history', ['modern', '1.1.0'], { cwd: p.dir, env: p.env });
-    assert.match(history.stdout, /backend crash(es)? > 0 allowed/, history.stdout);
+    assert.match(history.stdout, CRASH, history.stdout);
     assert.match(history.stdout, /process restarted: exited with code 1/, history.stdout);
     const watch = await runCli('rollout', ['status', 'modern', '--watch'], { cwd: p.dir, env: p.env });
     assert.match(watch.stdout, /rolled-back|rolled back/);
-    assert.match(watch.stdout, /backend crash(es)? > 0 allowed/);
+    assert.match(watch.stdout, CRASH);
 
     // Restarted after its death (rolled back, it is kept for the window): the restart is counted in status and /metrics.
     const m = await waitFor('the rolled-back green restarted', async () => {

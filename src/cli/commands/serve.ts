@@ -126,7 +126,11 @@ export const serveCommand: Command = {
         registry: ctx.registry(),
         telemetry: analysisTelemetry(store, stateDir, token),
         self: { pid: process.pid, host },
-        probe: (record) => probeVersion(fleet?.resolved(record) ?? record),
+        probe: async (record) => {
+          const r = await probeVersion(fleet?.resolved(record) ?? record);
+          const note = r.healthy ? undefined : fleet?.processNote(record);
+          return note === undefined ? r : { ...r, message: `${r.message} (${note})` };
+        },
         sleep: (ms) => sleep(ms, undefined, ctx.io.signal ? { signal: ctx.io.signal } : {}).catch(() => undefined),
         ...(ctx.io.signal ? { signal: ctx.io.signal } : {}),
       },
