@@ -23,6 +23,7 @@ export default tseslint.config(
   layer('src/domain/**/*.ts', ['../*', '!../domain/*', '!../errors.js'], 'domain/ is pure: no I/O modules of ours'),
   layer('src/fronts/**/*.ts', ['../backends/*'], 'fronts/ never import backends/'),
   layer('src/backends/**/*.ts', ['../fronts/*', '../router/*'], 'backends/ never import fronts/ or router/'),
+  layer('src/sessions/**/*.ts', ['../router/*'], 'sessions/ (the core) never imports router/ (the wiring)'),
 );
 
 /** A `no-restricted-imports` rule for the files of one layer. */

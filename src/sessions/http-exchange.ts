@@ -1,0 +1,142 @@
+/**
+ * One exchange of an HTTP router session (or a stateless request) with a Streamable HTTP backend: the client's
+ * POST, GET or DELETE forwarded, its requests booked in a ledger, the answer streamed back, and the errors of
+ * a failed exchange written as the response still allows, naming server and version.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { brokeOff, didNotAnswer, malformedAnswer, unreachable } from '../protocol/router-errors.js';
+import { mcpRequestHeaders } from '../protocol/modern-headers.js';
+import { json, rpcError, sseEvent } from '../fronts/replies.js';
+import { forward, TimeoutError, type ForwardResult } from '../backends/http-forward.js';
+import { MalformedAnswerError } from '../backends/backend-client.js';
+import type { VersionMetrics } from '../telemetry/version-metrics.js';
+import { enterLeg, type JsonRpc, type Session } from './http-session.js';
+import { RequestLedger, type ErrorReply } from './request-ledger.js';
+
+export const LISTEN = 'subscriptions/listen';
+
+/**
+ * One exchange with a backend: the body and its messages (none for GET and DELETE); `withHeaders` adds headers
+ * to the client's response once the backend's status is known (default none); `onResult` sees each answer to
+ * a request of the body; `intercept`: a 404 from a backend that should know the session is not passed on.
+ */
+export interface Exchange {
+  body?: Buffer | undefined;
+  messages: JsonRpc[];
+  withHeaders?: Parameters<typeof forward>[2];
+  onResult?: ((m: unknown) => void) | undefined;
+  intercept?: boolean;
+}
+
+export interface ExchangeOptions {
+  /** A request unanswered this long fails, ms (listen streams and the GET stream have no deadline). */
+  requestTimeoutMs: number;
+  /** How long the backend may take to accept a connection, ms. */
+  connectTimeoutMs: number;
+  /** The client's Authorization header goes on to the backend (the router checks none of its own). */
+  forwardAuthorization: boolean;
+}
+
+export class HttpExchange {
+  constructor(private readonly metrics: VersionMetrics, private readonly opts: ExchangeOptions) {}
+
+  /**
+   * Forwards one request of a session (or a modern request) and counts what comes back. With `intercept`, the
+   * result of a 404 not passed on says `intercepted`. Resolves with the exchange's result, or undefined when it
+   * failed (the client has its error).
+   */
+  async exchange(req: IncomingMessage, res: ServerResponse, s: Session, x: Exchange): Promise<ForwardResult | undefined> {
+    // Counted on the backend session it goes to: a session that moves ends its old one after these.
+    const done = enterLeg(s.leg);
+    try {
+      return await this.exchangeOn(req, res, s, x);
+    } finally {
+      done();
+    }
+  }
+
+  private async exchangeOn(req: IncomingMessage, res: ServerResponse, s: Session, x: Exchange): Promise<ForwardResult | undefined> {
+    const { body, messages, withHeaders = () => ({}), onResult, intercept = false } = x;
+    const backend = s.record!;
+    // The version it went to, whatever the session moves to meanwhile: answers and errors name this one.
+    const version = s.version;
+    let clientHeaders = req.headers;
+    let stop: AbortController | undefined;
+    if (req.method === 'GET' && s.token !== '') {
+      const listener = { res, stop: (stop = new AbortController()) };
+      s.listener = listener;
+      res.on('close', () => s.listener === listener && delete s.listener);
+      if (s.staleEventIds) {
+        s.staleEventIds = false;
+        clientHeaders = { ...req.headers };
+        delete clientHeaders['last-event-id'];
+      }
+    }
+    // The requests of this POST. No deadline here: `forward` times the whole exchange. The error replies of a
+    // failed exchange are collected, not sent: the catch below writes them as the response allows.
+    const failed: ErrorReply[] = [];
+    const pending = new RequestLedger(s.server, {
+      book: (b) => this.metrics.request(s.server, b.version, b.method, b.latencyMs, b.outcome),
+      reply: (error) => {
+        failed.push(error);
+      },
+    });
+    // A subscriptions/listen stream is not a request to time: it lasts until the client closes it.
+    for (const m of messages) if (m.method !== undefined && m.method !== LISTEN && m.id !== undefined && m.id !== null) pending.open(m.id, m.method, { version, context: undefined });
+    const asked = pending.inFlight > 0;
+    let streaming = false; // the backend answers with an SSE stream
+    const onMessage = (m: unknown): void => {
+      if (pending.settle(m as JsonRpc)) onResult?.(m);
+    };
+    let outcome;
+    try {
+      outcome = await forward(
+        {
+          url: backend.url,
+          // A request unanswered by the deadline fails (listen streams and the GET stream have none).
+          ...(asked ? { timeoutMs: this.opts.requestTimeoutMs } : {}),
+          connectTimeoutMs: this.opts.connectTimeoutMs,
+          method: req.method as 'POST' | 'GET' | 'DELETE',
+          clientHeaders,
+          headers: backend.headers,
+          ...(req.method === 'POST' && messages.length === 1 ? { mcpHeaders: mcpRequestHeaders(messages[0]) } : {}),
+          ...(s.backendSession === undefined ? {} : { backendSession: s.backendSession }),
+          ...(body === undefined ? {} : { body }),
+          forwardAuthorization: this.opts.forwardAuthorization,
+          ...(stop ? { stop: stop.signal } : {}),
+          ...(intercept && req.method !== 'DELETE' && s.backendSession !== undefined ? { intercept: (r: ForwardResult) => r.status === 404 } : {}),
+        },
+        res,
+        (r) => {
+          streaming = r.contentType?.includes('text/event-stream') === true;
+          return withHeaders(r);
+        },
+        onMessage,
+        () => asked && pending.inFlight === 0,
+      );
+    } catch (e) {
+      const message = e instanceof TimeoutError
+        ? didNotAnswer(s.server, version, e.timeoutMs)
+        : res.headersSent
+          ? brokeOff(s.server, version, (e as Error).message)
+          : e instanceof MalformedAnswerError
+            ? malformedAnswer(s.server, version, e.message)
+            : unreachable(s.server, version, backend.url, (e as Error).message);
+      pending.failAll(message); // booked as transport failures; their error replies land in `failed`
+      if (res.headersSent) {
+        // Mid-stream: an SSE answer can still carry the errors; anything else can only be cut.
+        if (!streaming || res.writableEnded) return void res.destroy();
+        for (const error of failed) res.write(sseEvent(error));
+        return void res.end();
+      }
+      if (failed.length === 0) return void rpcError(res, 502, -32603, message, null);
+      return void json(res, 200, Array.isArray(messages) && messages.length > 1 ? failed : failed[0]);
+    }
+    // The client left: what it did not wait for is nobody's failure. Otherwise requests whose answer never came
+    // (the stream ended first) count as failures of the version.
+    // Intercepted: the backend did not serve it. Detached: the session moved, its GET stream is the mover's.
+    if (outcome.clientGone || outcome.intercepted || outcome.detached) return outcome;
+    pending.abandonAll({ transportFailure: true });
+    return outcome;
+  }
+}

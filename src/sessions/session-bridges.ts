@@ -1,0 +1,64 @@
+/**
+ * The bridged sessions of the HTTP router (a stdio version's process, an sse version's connection): a
+ * client-facing front that stays for the session's life, and behind it the current bridge to a backend, which
+ * a move replaces.
+ */
+import type { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { VersionRecord } from '../domain/types.js';
+import { StreamableFront } from '../fronts/streamable-front.js';
+import type { StdioOptions } from '../backends/stdio-upstream.js';
+import type { VersionMetrics } from '../telemetry/version-metrics.js';
+import { FrontLink } from './front-link.js';
+import type { Session } from './http-session.js';
+import { SessionBridge } from './session-bridge.js';
+import type { SessionTable } from './session-table.js';
+
+export interface BridgeDeps {
+  table: SessionTable;
+  metrics: VersionMetrics;
+  stdioOptions: StdioOptions;
+  /** A request unanswered this long gets an error naming server and version, ms. */
+  requestTimeoutMs: number;
+  now: () => number;
+  /** The session's current backend died unasked (`reason` names server and version). */
+  died: (s: Session, reason: string) => void;
+}
+
+export class SessionBridges {
+  constructor(private readonly deps: BridgeDeps) {}
+
+  /** Wires a session's client-facing transport to a backend on `record` and registers the session. */
+  open(session: Session, record: VersionRecord, front: StreamableFront | SSEServerTransport, room: Promise<unknown>): void {
+    this.wireFront(session, front);
+    this.attach(session, record, room);
+    this.deps.table.add(session);
+  }
+
+  /** Gives a bridged session its client-facing transport, which speaks to whichever bridge is current. */
+  wireFront(session: Session, front: StreamableFront | SSEServerTransport): void {
+    session.front = front;
+    // A move replaces the bridge, not the front.
+    front.onmessage = (m: JSONRPCMessage) => session.link?.deliver(m);
+    front.onclose = () => session.link?.onclose?.();
+    if (front instanceof StreamableFront) front.onbacklog = (full) => session.bridge?.backlog(full);
+  }
+
+  /**
+   * A bridge to a backend on `record` behind the session's front, made the session's current one; a stdio
+   * version's process starts once `room` settles.
+   */
+  attach(session: Session, record: VersionRecord, room: Promise<unknown>): SessionBridge {
+    const { table, metrics, stdioOptions, requestTimeoutMs, now, died } = this.deps;
+    const link = new FrontLink(session.front!);
+    // Callbacks of a bridge the session has moved away from concern that bridge only, not the session.
+    const bridge: SessionBridge = new SessionBridge(session.server, record, link, metrics, () => session.bridge === bridge && table.drop(session), stdioOptions, requestTimeoutMs, room);
+    bridge.onsettled = () => (session.lastUsed = now());
+    bridge.ondied = (reason) => session.bridge === bridge && died(session, reason);
+    session.process = record.type === 'stdio';
+    session.bridge = bridge;
+    session.link = link;
+    metrics.sessionStarted(session.server, record.version);
+    return bridge;
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * What happens to an HTTP router session its pin decision (domain/pin-decision.ts) does not let stay: under
+ * `onRollback: 'migrate'` a `move` moves it live to the version the weights choose now, keeping its id (a
+ * backend session opened with the client's `initialize` replayed, `list_changed` for each list that differs;
+ * requests in flight on the old backend finish there); anything else ends it.
+ */
+import { LISTS, listChangedNotices, noticesForCapabilities, surfaceOfContract, type Surface } from '../domain/list-changes.js';
+import { decidePin, type Observed, type PinDecision, type PromotionPolicy } from '../domain/pin-decision.js';
+import { SessionReason } from '../domain/reasons.js';
+import type { VersionRecord } from '../domain/types.js';
+import { chooseByWeight } from '../domain/weighted-choice.js';
+import { noVersionCarriesTraffic, versionLabel } from '../protocol/router-errors.js';
+import { SSE_HEADERS, sseEvent } from '../fronts/replies.js';
+import { endBackendSession } from '../backends/http-forward.js';
+import type { LiveView } from '../registry/live-view.js';
+import type { VersionMetrics } from '../telemetry/version-metrics.js';
+import { openBackendSession, readSurface, type BackendEndpoint } from './backend-session.js';
+import type { FrontLink } from './front-link.js';
+import { minimalInit, whenDone, type BackendOf, type Session } from './http-session.js';
+import type { SessionBridges } from './session-bridges.js';
+import type { SessionTable } from './session-table.js';
+
+/** What a session does where its pin decision says `move`: move live (`migrate`), or end (`404`). */
+export type RollbackPolicy = '404' | 'migrate';
+export const ROLLBACK_POLICIES: readonly RollbackPolicy[] = ['404', 'migrate'];
+
+/** How long the replayed initialize (and the list reads) of a moving session may take, ms. */
+const MOVE_TIMEOUT_MS = 10_000;
+
+export type Leaving = Exclude<PinDecision, { action: 'stay' }>;
+
+export interface MigrationOptions {
+  onPromote: PromotionPolicy;
+  onRollback: RollbackPolicy;
+  /** A session unused this long is ended by the sweep, ms. */
+  idleTimeoutMs: number;
+  /** How long an HTTP backend may take to accept a connection, ms. */
+  connectTimeoutMs: number;
+  /** Session processes a stdio version may run at once. */
+  maxProcessesPerVersion: number;
+  backendOf?: BackendOf | undefined;
+}
+
+export interface MigrationDeps {
+  view: LiveView;
+  table: SessionTable;
+  bridges: SessionBridges;
+  metrics: VersionMetrics;
+  now: () => number;
+  /** Draws in [0, 1) for choosing the version a session moves to. */
+  draw: () => number;
+}
+
+export class SessionMigration {
+  constructor(private readonly deps: MigrationDeps, private readonly opts: MigrationOptions) {}
+
+  /**
+   * The pin decision for a session now. `idle`: the idle timeout counts too (the sweep; a request that has
+   * just arrived is not judged idle).
+   */
+  decide(s: Session, observed: Observed = {}, idle = false): PinDecision {
+    const pin = { server: s.server, version: s.version, pinnedAt: s.startedAt, lastUsed: s.lastUsed };
+    return decidePin(this.deps.view.get(s.server), pin, this.deps.now(), { onPromote: this.opts.onPromote, ...(idle ? { idleTimeoutMs: this.opts.idleTimeoutMs } : {}) }, observed);
+  }
+
+  /**
+   * Whether the session may serve a request now: waits for a move under way, then acts on the pin decision.
+   * Resolves with why it ended (for the client's 404), or undefined when it goes on (it stayed, or moved).
+   */
+  async judge(s: Session): Promise<string | undefined> {
+    if (s.moving) await s.moving;
+    if (!this.deps.table.has(s.token)) return this.deps.table.whyEnded(s.token) || 'the session ended';
+    const d = this.decide(s);
+    return d.action === 'stay' ? undefined : this.act(s, d);
+  }
+
+  /** Something was seen of the session's backend (or the registry changed): acts if the session may not stay. */
+  observed(s: Session, what: Observed = {}): void {
+    if (s.moving) return;
+    const d = this.decide(s, what);
+    if (d.action !== 'stay') void this.act(s, d);
+  }
+
+  /**
+   * Acts on a decision other than `stay`: a `move` under `onRollback: 'migrate'` moves the session live (one
+   * move at a time); anything else ends it. Resolves with why it ended, or undefined once it moved.
+   */
+  async act(s: Session, d: Leaving): Promise<string | undefined> {
+    if (d.action === 'move' && this.opts.onRollback === 'migrate') {
+      s.moving ??= this.move(s, d).finally(() => (s.moving = undefined));
+      const failed = await s.moving;
+      if (failed === undefined) return undefined;
+      await this.deps.table.end(s, failed, d.reason);
+      return failed;
+    }
+    await this.deps.table.end(s, d.why, d.reason);
+    return d.why;
+  }
+
+  /**
+   * Moves a session to the version the weights choose now, keeping its id. Resolves with why it could not
+   * (the session is then ended by the caller), or undefined. A bridged session's switch happens before the
+   * first await: a bridge whose backend died closes right after saying so, and must find its front detached.
+   */
+  private move(s: Session, d: Leaving): Promise<string | undefined> {
+    const server = this.deps.view.get(s.server);
+    const record = server ? chooseByWeight(server.versions, this.deps.draw()) : undefined;
+    if (!record) return Promise.resolve(`${d.why}, and ${noVersionCarriesTraffic(s.server)}`);
+    if ((s.front !== undefined) === (record.type === 'http')) {
+      return Promise.resolve(`${d.why}; ${versionLabel(s.server, record.version)} (${record.type}) is served over another kind of backend than the session's, which it cannot move to live`);
+    }
+    return record.type === 'http' ? this.moveHttp(s, d, record as VersionRecord & { type: 'http' }) : this.moveBridged(s, d, record);
+  }
+
+  /** The list_changed notifications a session moving between two versions gets (see domain/list-changes.ts). */
+  private async noticesAfterMove(server: string, from: { version: string; read?: () => Promise<Surface> }, to: { record: VersionRecord; read: () => Promise<Surface>; capabilities: unknown }): Promise<string[]> {
+    if (from.version === to.record.version) return []; // the same version offers the same lists
+    const before = this.deps.view.get(server)?.versions.find((v) => v.version === from.version)?.contract;
+    if (before && to.record.contract) return listChangedNotices(surfaceOfContract(before), surfaceOfContract(to.record.contract));
+    if (!from.read) return noticesForCapabilities(to.capabilities);
+    const [a, b] = await Promise.all([from.read(), to.read()]);
+    return listChangedNotices(a, b);
+  }
+
+  private async moveHttp(s: Session, d: Leaving, record: VersionRecord & { type: 'http' }): Promise<string | undefined> {
+    const { table, metrics } = this.deps;
+    const label = versionLabel(s.server, record.version);
+    let ep: BackendEndpoint;
+    let opened;
+    const call = { timeoutMs: MOVE_TIMEOUT_MS, connectTimeoutMs: this.opts.connectTimeoutMs };
+    try {
+      ep = this.opts.backendOf?.(s.server, record) ?? record;
+      // An adopted session's initialize is not known here (the id does not carry it): a minimal one stands in.
+      const init = s.init ?? minimalInit(s.protocolVersion);
+      opened = await openBackendSession(ep, init, call);
+    } catch (e) {
+      return `${d.why}; moving the session failed: ${label} ${(e as Error).message}`;
+    }
+    const pv = typeof opened.result.protocolVersion === 'string' ? opened.result.protocolVersion : s.protocolVersion;
+    const at = (session: string | undefined, version: string | undefined) => ({ ...call, ...(session === undefined ? {} : { session }), ...(version === undefined ? {} : { protocolVersion: version }) });
+    const old = { version: s.version, record: s.record, backendSession: s.backendSession, leg: s.leg, pv: s.protocolVersion };
+    const oldAlive = d.reason !== SessionReason.BackendSessionGone && old.record !== undefined;
+    const notices = await this.noticesAfterMove(s.server, { version: old.version, ...(oldAlive ? { read: () => readSurface(old.record!, at(old.backendSession, old.pv)) } : {}) }, { record, read: () => readSurface(ep, at(opened.session, pv)), capabilities: opened.result.capabilities });
+    if (!table.has(s.token)) {
+      // Ended (by its client, or the router closing) while it moved: the new backend session is not wanted.
+      if (opened.session !== undefined) await endBackendSession(ep.url, ep.headers, opened.session);
+      return table.whyEnded(s.token) || 'the session ended while it moved';
+    }
+    metrics.sessionLeft(s.server, old.version, d.reason);
+    metrics.sessionEnded(s.server, old.version);
+    s.version = record.version;
+    s.record = ep;
+    if (opened.session === undefined) delete s.backendSession;
+    else s.backendSession = opened.session;
+    if (pv !== undefined) s.protocolVersion = pv;
+    s.startedAt = this.deps.now();
+    s.leg = { inflight: 0 };
+    s.staleEventIds = true;
+    metrics.sessionStarted(s.server, record.version);
+    // The client's GET stream: the old backend's side of it stops, the notices go out, and it ends; the SDK
+    // client opens it again (after its reconnection delay), on the new backend session.
+    const l = s.listener;
+    s.listener = undefined;
+    if (l) {
+      l.stop.abort();
+      if (!l.res.headersSent) l.res.writeHead(200, SSE_HEADERS);
+      // Two line breaks first: whatever the old backend's stream was in the middle of ends there.
+      l.res.end(`\n\n${notices.map((method) => sseEvent({ jsonrpc: '2.0', method })).join('')}`);
+    }
+    // The old backend session ends once the requests still running on it are answered (a backend that forgot
+    // it has nothing to end).
+    if (oldAlive && old.backendSession !== undefined && old.leg) {
+      const { url, headers } = old.record!;
+      const sid = old.backendSession;
+      whenDone(old.leg, () => void endBackendSession(url, headers, sid));
+    }
+    return undefined;
+  }
+
+  private moveBridged(s: Session, d: Leaving, record: VersionRecord): Promise<string | undefined> {
+    const { table, metrics, bridges } = this.deps;
+    const room = table.makeRoom(s.server, record, this.opts.maxProcessesPerVersion);
+    if (typeof room === 'string') return Promise.resolve(`${d.why}; ${room}`);
+    const label = versionLabel(s.server, record.version);
+    // An adopted session has no bridge here yet: its backend is in another router, or was in this one's last run.
+    const oldBridge = s.bridge;
+    const oldLink = s.link;
+    const from = { version: s.version, alive: d.reason !== SessionReason.BackendDied && oldLink !== undefined };
+    oldLink?.detach();
+    metrics.sessionLeft(s.server, s.version, d.reason);
+    metrics.sessionEnded(s.server, s.version);
+    s.version = record.version;
+    s.startedAt = this.deps.now();
+    bridges.attach(s, record, room);
+    const link = s.link!;
+    const read = (l: FrontLink) => async (): Promise<Surface> => {
+      const answers = await Promise.all(LISTS.map(({ method }) => l.request(method, {}, MOVE_TIMEOUT_MS)));
+      return Object.fromEntries(LISTS.map(({ list }, i) => [list, answers[i]?.result?.[list]]));
+    };
+    return (async () => {
+      try {
+        const init = s.init ? await link.request('initialize', s.init, MOVE_TIMEOUT_MS) : undefined;
+        if (s.init && !init?.result) {
+          return `${d.why}; moving the session failed: ${label} ${init?.error === undefined ? `did not answer the replayed initialize within ${MOVE_TIMEOUT_MS} ms` : `refused the replayed initialize: ${JSON.stringify(init.error)}`}`;
+        }
+        link.deliver({ jsonrpc: '2.0', method: 'notifications/initialized' });
+        const notices = await this.noticesAfterMove(s.server, { version: from.version, ...(from.alive && oldLink ? { read: read(oldLink) } : {}) }, { record, read: read(link), capabilities: init?.result?.capabilities });
+        for (const method of notices) link.notify(method);
+        return undefined;
+      } finally {
+        if (oldBridge) table.retire(oldBridge);
+      }
+    })();
+  }
+}
