@@ -139,11 +139,7 @@ export class SessionRequests {
     const why = await migration.judge(session);
     if (why !== undefined) return rpcError(res, 404, -32001, `Session not found: ${why}; initialize a new session`, id);
     session.lastUsed = this.deps.now();
-    if (session.front instanceof StreamableFront) {
-      // The session's idle time counts from when its client stopped listening.
-      if (req.method === 'GET') res.on('close', () => (session.lastUsed = this.deps.now()));
-      return session.front.handleRequest(req, res, req.method === 'POST' ? (messages.length === 1 ? messages[0] : messages) : undefined);
-    }
+    if (session.front instanceof StreamableFront) return this.viaFront(req, res, session, session.front, messages);
     if (session.front) return rpcError(res, 404, -32001, 'Session not found: this session uses the /sse endpoint', id);
     if (req.method === 'DELETE') {
       table.endedByClient(session.token); // not to be taken on again here
@@ -169,6 +165,16 @@ export class SessionRequests {
     }
     const again = await migration.judge(session);
     if (again !== undefined) return rpcError(res, 404, -32001, `Session not found: ${again}; initialize a new session`, id);
+    // Moved to a stdio or sse version: the session has a front now (TypeScript does not see the move).
+    const front = session.front as Session['front'];
+    if (front instanceof StreamableFront) return this.viaFront(req, res, session, front, messages);
     await exchange.exchange(req, res, session, { body, messages });
+  }
+
+  /** A request of a bridged session: to its front, which speaks to its current bridge. */
+  private viaFront(req: IncomingMessage, res: ServerResponse, session: Session, front: StreamableFront, messages: JsonRpc[]): void {
+    // The session's idle time counts from when its client stopped listening.
+    if (req.method === 'GET') res.on('close', () => (session.lastUsed = this.deps.now()));
+    front.handleRequest(req, res, req.method === 'POST' ? (messages.length === 1 ? messages[0] : messages) : undefined);
   }
 }

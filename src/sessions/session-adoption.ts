@@ -5,7 +5,6 @@
  * died.
  */
 import type { ServerState } from '../domain/types.js';
-import { StreamableFront } from '../fronts/streamable-front.js';
 import type { VersionMetrics } from '../telemetry/version-metrics.js';
 import { minimalInit, type Session } from './http-session.js';
 import type { SessionBridges } from './session-bridges.js';
@@ -73,13 +72,8 @@ export class SessionAdoption {
     const away = claims.owner === address ? `its backend process was in this router before it restarted` : `its backend process is in the router at ${claims.owner}`;
     if (this.deps.onRollback === '404') return claims.owner === address ? undefined : `${away}, and sessions are not forwarded between routers (--on-rollback 404)`;
     const session: Session = { token: sid, server: server.name, version: claims.version, startedAt: claims.startedAt, lastUsed: this.deps.now(), init: minimalInit(arrival.protocolVersion) };
-    const ended = (): void => {
-      table.endedByClient(sid); // not to be taken on again here
-      if (session.bridge) void session.bridge.close();
-      else table.drop(session);
-    };
     // The client initialized long ago, on another router: the front takes its requests as an initialized session's.
-    bridges.wireFront(session, new StreamableFront(sid, ended, true));
+    bridges.initializedFront(session);
     table.add(session);
     metrics.sessionStarted(server.name, claims.version);
     if (arrival.method === 'DELETE') return session; // its front ends it: no process is started for that

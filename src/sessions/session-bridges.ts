@@ -45,6 +45,22 @@ export class SessionBridges {
   }
 
   /**
+   * Gives a session whose client initialized elsewhere (on another router, in this router's last run, or on an
+   * HTTP backend it is moving away from) a Streamable HTTP front that takes its requests as an initialized
+   * session's. The client's DELETE ends the session, which is then not to be taken on again here.
+   */
+  initializedFront(session: Session): StreamableFront {
+    const { table } = this.deps;
+    const front = new StreamableFront(session.token, () => {
+      table.endedByClient(session.token);
+      if (session.bridge) void session.bridge.close();
+      else table.drop(session);
+    }, true);
+    this.wireFront(session, front);
+    return front;
+  }
+
+  /**
    * A bridge to a backend on `record` behind the session's front, made the session's current one; a stdio
    * version's process starts once `room` settles.
    */

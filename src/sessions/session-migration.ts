@@ -99,17 +99,15 @@ export class SessionMigration {
 
   /**
    * Moves a session to the version the weights choose now, keeping its id. Resolves with why it could not
-   * (the session is then ended by the caller), or undefined. A bridged session's switch happens before the
-   * first await: a bridge whose backend died closes right after saying so, and must find its front detached.
+   * (the session is then ended by the caller), or undefined. A session forwarded to an HTTP backend moving to
+   * an HTTP version gets a new backend session (moveHttp); any other move puts a new bridge behind the
+   * session's front (moveBridged), giving a forwarded session one first, so a move may cross backend kinds.
    */
   private move(s: Session, d: Leaving): Promise<string | undefined> {
     const server = this.deps.view.get(s.server);
     const record = server ? chooseByWeight(server.versions, this.deps.draw()) : undefined;
     if (!record) return Promise.resolve(`${d.why}, and ${noVersionCarriesTraffic(s.server)}`);
-    if ((s.front !== undefined) === (record.type === 'http')) {
-      return Promise.resolve(`${d.why}; ${versionLabel(s.server, record.version)} (${record.type}) is served over another kind of backend than the session's, which it cannot move to live`);
-    }
-    return record.type === 'http' ? this.moveHttp(s, d, record as VersionRecord & { type: 'http' }) : this.moveBridged(s, d, record);
+    return s.front === undefined && record.type === 'http' ? this.moveHttp(s, d, record as VersionRecord & { type: 'http' }) : this.moveBridged(s, d, record);
   }
 
   /** The list_changed notifications a session moving between two versions gets (see domain/list-changes.ts). */
@@ -157,16 +155,10 @@ export class SessionMigration {
     s.leg = { inflight: 0 };
     s.staleEventIds = true;
     metrics.sessionStarted(s.server, record.version);
-    // The client's GET stream: the old backend's side of it stops, the notices go out, and it ends; the SDK
-    // client opens it again (after its reconnection delay), on the new backend session.
+    // The client's GET stream carries the notices, and ends.
     const l = s.listener;
     s.listener = undefined;
-    if (l) {
-      l.stop.abort();
-      if (!l.res.headersSent) l.res.writeHead(200, SSE_HEADERS);
-      // Two line breaks first: whatever the old backend's stream was in the middle of ends there.
-      l.res.end(`\n\n${notices.map((method) => sseEvent({ jsonrpc: '2.0', method })).join('')}`);
-    }
+    if (l) endListener(l, notices);
     // The old backend session ends once the requests still running on it are answered (a backend that forgot
     // it has nothing to end).
     if (oldAlive && old.backendSession !== undefined && old.leg) {
@@ -177,26 +169,31 @@ export class SessionMigration {
     return undefined;
   }
 
+  /**
+   * Puts a bridge to `record` behind the session's front. The switch happens before the first await: a bridge
+   * whose backend died closes right after saying so, and must find its front detached.
+   */
   private moveBridged(s: Session, d: Leaving, record: VersionRecord): Promise<string | undefined> {
     const { table, metrics, bridges } = this.deps;
+    const label = versionLabel(s.server, record.version);
     const room = table.makeRoom(s.server, record, this.opts.maxProcessesPerVersion);
     if (typeof room === 'string') return Promise.resolve(`${d.why}; ${room}`);
-    const label = versionLabel(s.server, record.version);
-    // An adopted session has no bridge here yet: its backend is in another router, or was in this one's last run.
-    const oldBridge = s.bridge;
-    const oldLink = s.link;
-    const from = { version: s.version, alive: d.reason !== SessionReason.BackendDied && oldLink !== undefined };
-    oldLink?.detach();
+    let target: VersionRecord;
+    try {
+      target = record.type === 'stdio' ? record : { ...record, ...(this.opts.backendOf?.(s.server, record) ?? {}) };
+    } catch (e) {
+      return Promise.resolve(`${d.why}; moving the session failed: ${label} ${(e as Error).message}`);
+    }
+    const fromVersion = s.version;
+    // What the session leaves: its bridge (an adopted session has none here yet: its backend is in another
+    // router, or was in this one's last run), or its HTTP backend session.
+    const left = s.front === undefined ? this.leaveForwarded(s, d) : this.leaveBridge(s, d);
     metrics.sessionLeft(s.server, s.version, d.reason);
     metrics.sessionEnded(s.server, s.version);
     s.version = record.version;
     s.startedAt = this.deps.now();
-    bridges.attach(s, record, room);
+    bridges.attach(s, target, room);
     const link = s.link!;
-    const read = (l: FrontLink) => async (): Promise<Surface> => {
-      const answers = await Promise.all(LISTS.map(({ method }) => l.request(method, {}, MOVE_TIMEOUT_MS)));
-      return Object.fromEntries(LISTS.map(({ list }, i) => [list, answers[i]?.result?.[list]]));
-    };
     return (async () => {
       try {
         const init = s.init ? await link.request('initialize', s.init, MOVE_TIMEOUT_MS) : undefined;
@@ -204,12 +201,84 @@ export class SessionMigration {
           return `${d.why}; moving the session failed: ${label} ${init?.error === undefined ? `did not answer the replayed initialize within ${MOVE_TIMEOUT_MS} ms` : `refused the replayed initialize: ${JSON.stringify(init.error)}`}`;
         }
         link.deliver({ jsonrpc: '2.0', method: 'notifications/initialized' });
-        const notices = await this.noticesAfterMove(s.server, { version: from.version, ...(from.alive && oldLink ? { read: read(oldLink) } : {}) }, { record, read: read(link), capabilities: init?.result?.capabilities });
-        for (const method of notices) link.notify(method);
+        const notices = await this.noticesAfterMove(s.server, { version: fromVersion, ...(left.read ? { read: left.read } : {}) }, { record, read: readThrough(link), capabilities: init?.result?.capabilities });
+        if (!left.tell?.(notices)) for (const method of notices) link.notify(method);
         return undefined;
       } finally {
-        if (oldBridge) table.retire(oldBridge);
+        left.done();
       }
     })();
   }
+
+  /** A bridged session leaves its bridge: detached now, retired once the move is done. */
+  private leaveBridge(s: Session, d: Leaving): Left {
+    const oldBridge = s.bridge;
+    const oldLink = s.link;
+    oldLink?.detach();
+    return {
+      ...(d.reason !== SessionReason.BackendDied && oldLink ? { read: readThrough(oldLink) } : {}),
+      done: () => oldBridge && this.deps.table.retire(oldBridge),
+    };
+  }
+
+  /**
+   * A session forwarded to an HTTP backend gets a front of its own (taking its requests as an initialized
+   * session's) and leaves its backend session, which ends once the move is done and its requests are answered.
+   * The client's GET stream, if open, carries the move's notices and ends (the SDK client opens it again, on
+   * the front); without one, the front holds the notices for it.
+   */
+  private leaveForwarded(s: Session, d: Leaving): Left {
+    const old = { record: s.record, backendSession: s.backendSession, leg: s.leg, pv: s.protocolVersion };
+    const alive = d.reason !== SessionReason.BackendSessionGone && old.record !== undefined;
+    let l = s.listener;
+    for (const k of ['record', 'backendSession', 'leg', 'listener', 'staleEventIds'] as const) delete s[k];
+    const tell = (notices: string[]): boolean => {
+      if (!l || l.res.writableEnded || l.res.destroyed) return false; // none, or the client closed it meanwhile
+      endListener(l, notices);
+      l = undefined;
+      return true;
+    };
+    this.deps.bridges.initializedFront(s);
+    const at = { timeoutMs: MOVE_TIMEOUT_MS, connectTimeoutMs: this.opts.connectTimeoutMs, ...(old.backendSession === undefined ? {} : { session: old.backendSession }), ...(old.pv === undefined ? {} : { protocolVersion: old.pv }) };
+    return {
+      ...(alive ? { read: () => readSurface(old.record!, at) } : {}),
+      tell,
+      done: () => {
+        tell([]); // a move that failed: the stream ends all the same
+        if (!alive || old.backendSession === undefined || !old.leg) return;
+        const { url, headers } = old.record!;
+        const sid = old.backendSession;
+        whenDone(old.leg, () => void endBackendSession(url, headers, sid));
+      },
+    };
+  }
+}
+
+/**
+ * What a moving session left: how to read its lists there (while it can), what to do once it moved, and
+ * `tell`, which gives the client the move's notices on a stream of the old backend's (false: it has none open).
+ */
+interface Left {
+  read?: () => Promise<Surface>;
+  tell?: (notices: string[]) => boolean;
+  done: () => void;
+}
+
+/**
+ * Ends a client's GET stream of a backend session it moved away from: the backend's side stops, the notices go
+ * out, and it ends; the SDK client opens it again (after its reconnection delay), on the session's new backend.
+ */
+function endListener(l: NonNullable<Session['listener']>, notices: string[]): void {
+  l.stop.abort();
+  if (!l.res.headersSent) l.res.writeHead(200, SSE_HEADERS);
+  // Two line breaks first: whatever the old backend's stream was in the middle of ends there.
+  l.res.end(`\n\n${notices.map((method) => sseEvent({ jsonrpc: '2.0', method })).join('')}`);
+}
+
+/** Reads a bridge's lists through its link to the front (the answers do not reach the client). */
+function readThrough(l: FrontLink): () => Promise<Surface> {
+  return async () => {
+    const answers = await Promise.all(LISTS.map(({ method }) => l.request(method, {}, MOVE_TIMEOUT_MS)));
+    return Object.fromEntries(LISTS.map(({ list }, i) => [list, answers[i]?.result?.[list]]));
+  };
 }

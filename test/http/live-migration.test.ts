@@ -3,7 +3,8 @@
  * or whose HTTP backend restarted, keeps its Mcp-Session-Id; the official SDK v1 client (no retry logic of its
  * own) goes on calling tools, answered by the version the weights now choose, and hears list_changed when the
  * lists differ. Real weather servers (examples/weather-server.mjs: v1 has current and forecast, v2 adds alerts;
- * every answer names its variant) over Streamable HTTP and over stdio (bridged), through a real router.
+ * every answer names its variant) over Streamable HTTP and over stdio (bridged), through a real router; a
+ * session also moves between the two kinds.
  */
 import { strict as assert } from 'node:assert';
 import { afterEach, describe, it } from 'node:test';
@@ -92,6 +93,26 @@ describe('live migration of HTTP sessions', () => {
   it('a bridged stdio version rolled back under a session: the same, with a new process behind the same front', async () => {
     r = await startRouter(async (reg) => {
       await reg.deploy('weather', { version: '1.0.0', transport: stdio('v1') });
+      await reg.deploy('weather', { version: '2.0.0', transport: stdio('v2'), traffic: 100 });
+    });
+    await rollbackUnderClient();
+  });
+
+  it('across backend kinds: an http version rolled back under a session moves it to the stdio blue, behind a front of its own', async () => {
+    const v2 = await weatherHttp('v2');
+    backends.push(v2);
+    r = await startRouter(async (reg) => {
+      await reg.deploy('weather', { version: '1.0.0', transport: stdio('v1') });
+      await reg.deploy('weather', { version: '2.0.0', transport: { type: 'http', url: v2.url, headers: {} }, traffic: 100 });
+    });
+    await rollbackUnderClient();
+  });
+
+  it('across backend kinds: a bridged stdio version rolled back under a session moves it to the http blue, the front staying', async () => {
+    const v1 = await weatherHttp('v1');
+    backends.push(v1);
+    r = await startRouter(async (reg) => {
+      await reg.deploy('weather', { version: '1.0.0', transport: { type: 'http', url: v1.url, headers: {} } });
       await reg.deploy('weather', { version: '2.0.0', transport: stdio('v2'), traffic: 100 });
     });
     await rollbackUnderClient();
