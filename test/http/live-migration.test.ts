@@ -118,6 +118,32 @@ describe('live migration of HTTP sessions', () => {
     await rollbackUnderClient();
   });
 
+  it('across backend kinds: an HTTP backend that forgot the session moves it to the stdio version the weights choose, where the request is answered', async () => {
+    const first = await weatherHttp('v2');
+    backends.push(first);
+    r = await startRouter(async (reg) => {
+      await reg.deploy('weather', { version: '1.0.0', transport: stdio('v1') });
+      await reg.deploy('weather', { version: '2.0.0', transport: { type: 'http', url: first.url, headers: {} }, traffic: 100 });
+    });
+    const c = await connect(r.url('weather'));
+    try {
+      assert.equal(await variantOf(c.client), 'v2');
+      const sid = c.transport.sessionId;
+      await r.registry.setTraffic('weather', '2.0.0', 0, 'the weights now choose the stdio version');
+      await until('the router saw the weights', () => r!.view.get('weather')!.versions.find((v) => v.version === '2.0.0')!.trafficPercentage === 0);
+      assert.deepEqual(r.router.sessionCounts(), { weather: { '2.0.0': 1 } }, 'the session stays (drain) until its backend forgets it');
+      await first.stop();
+      backends.push(await weatherHttp('v2', first.port)); // same port: it knows no session
+      assert.equal(await variantOf(c.client), 'v1', 'the call that met the 404 is answered on the stdio version');
+      assert.equal(await variantOf(c.client), 'v1');
+      assert.equal(c.transport.sessionId, sid);
+      assert.deepEqual(r.router.sessionCounts(), { weather: { '1.0.0': 1 } });
+      assert.equal(await left(r.base, '2.0.0', 'BackendSessionGone'), 1);
+    } finally {
+      await c.client.close();
+    }
+  });
+
   it('an HTTP backend restarted under a live session: the next call succeeds on a fresh backend session', async () => {
     const first = await weatherHttp('v1');
     backends.push(first);
