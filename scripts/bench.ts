@@ -2,6 +2,8 @@
  * `npm run bench`: what our code costs, measured against the direct path in the same run.
  * 1. stdio: sequential tools/call echo on server-everything, direct vs. through `mcp-rollout proxy`,
  *    interleaved in rounds; p50, p99, their ratios and added microseconds; the proxy's resident memory.
+ *    The same through the proxy in front of an HTTP version (server-everything over Streamable HTTP), direct
+ *    being the SDK client's Streamable HTTP transport to that backend.
  * 2. HTTP at 1 and 32 concurrent sessions: server-everything over Streamable HTTP directly, through the
  *    router, through a bare Node.js proxy (http.request and pipe) and through a byte relay (no HTTP work: what
  *    the hop alone costs), both for reference; server-everything
@@ -66,10 +68,12 @@ async function rss(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 }
 
-async function stdioBench(dir: string, env: NodeJS.ProcessEnv): Promise<Record<string, number>> {
-  const direct = new Client({ name: 'bench', version: '1' });
-  await direct.connect(new StdioClientTransport({ command: process.execPath, args: [EVERYTHING, 'stdio'], stderr: 'ignore' }));
-  const proxyTransport = new StdioClientTransport({ command: process.execPath, args: [CLI, 'proxy', 'everything'], cwd: dir, env: env as Record<string, string>, stderr: 'ignore' });
+/**
+ * Sequential echo calls direct and through `mcp-rollout proxy <server>`, interleaved in rounds. `direct` is the
+ * client's own transport to the same backend (stdio for the stdio version, Streamable HTTP for the HTTP one).
+ */
+async function throughProxy(dir: string, env: NodeJS.ProcessEnv, server: string, direct: Client): Promise<Record<string, number>> {
+  const proxyTransport = new StdioClientTransport({ command: process.execPath, args: [CLI, 'proxy', server], cwd: dir, env: env as Record<string, string>, stderr: 'ignore' });
   const proxied = new Client({ name: 'bench', version: '1' });
   await proxied.connect(proxyTransport);
   const a: number[] = [];
@@ -183,7 +187,13 @@ async function proxyBench(): Promise<Section> {
     await registry.deploy('everything-http', { version: '1.0.0', transport: { type: 'http', url: backend.url, headers: {} } });
 
     process.stdout.write(`stdio: ${ROUNDS} rounds of ${PER_ROUND} sequential echo calls, direct and through the proxy, interleaved\n`);
-    const stdio = await stdioBench(dir, env);
+    const directStdio = new Client({ name: 'bench', version: '1' });
+    await directStdio.connect(new StdioClientTransport({ command: process.execPath, args: [EVERYTHING, 'stdio'], stderr: 'ignore' }));
+    const stdio = await throughProxy(dir, env, 'everything', directStdio);
+    process.stdout.write(`proxy -> http: the same, with server-everything over Streamable HTTP as the backend\n`);
+    const directHttp = new Client({ name: 'bench', version: '1' });
+    await directHttp.connect(new StreamableHTTPClientTransport(new URL(backend.url)));
+    const proxyHttp = await throughProxy(dir, env, 'everything-http', directHttp);
     // The router runs as its own process (as deployed), not inside this client's event loop.
     const port = await freePort();
     const router = spawn(process.execPath, [CLI, 'serve', '--port', String(port)], { cwd: dir, env, stdio: ['ignore', 'pipe', 'ignore'] });
@@ -268,6 +278,11 @@ async function proxyBench(): Promise<Section> {
       `  through mcp-rollout proxy         ${us(stdio.proxyP50!).padStart(8)}  ${us(stdio.proxyP99!).padStart(8)}`,
       `  added at p50: ${stdio.addedP50Us!.toFixed(0)} us (target <= 50); p50 ratio ${stdio.p50Ratio!.toFixed(2)}, p99 ratio ${stdio.p99Ratio!.toFixed(2)} (target < 1.5); proxy RSS ${stdio.proxyRssMiB!.toFixed(1)} MiB`,
       '',
+      'proxy -> http (the stdio proxy in front of an HTTP version)   p50        p99',
+      `  direct (Streamable HTTP client)   ${us(proxyHttp.directP50!).padStart(8)}  ${us(proxyHttp.directP99!).padStart(8)}`,
+      `  through mcp-rollout proxy         ${us(proxyHttp.proxyP50!).padStart(8)}  ${us(proxyHttp.proxyP99!).padStart(8)}`,
+      `  added at p50: ${proxyHttp.addedP50Us!.toFixed(0)} us; p50 ratio ${proxyHttp.p50Ratio!.toFixed(2)}, p99 ratio ${proxyHttp.p99Ratio!.toFixed(2)}; proxy RSS ${proxyHttp.proxyRssMiB!.toFixed(1)} MiB`,
+      '',
       'http (sequential echo per session)        p50        p99      req/s',
       ...Object.entries(http).map(([k, v]) => `  ${k.padEnd(30)} ${us(v.p50).padStart(9)} ${us(v.p99).padStart(9)} ${v.rps.toFixed(0).padStart(9)}`),
       `  router -> http throughput vs direct: ${((http['router -> http @1']!.rps / http['direct http @1']!.rps) * 100).toFixed(0)}% at 1 session (rounds ${range(spread[1]!)}), ${((http['router -> http @32']!.rps / http['direct http @32']!.rps) * 100).toFixed(0)}% at 32 (rounds ${range(spread[32]!)}) (target >= 85%)`,
@@ -279,7 +294,7 @@ async function proxyBench(): Promise<Section> {
       `  router -> stdio p50 vs supergateway -> stdio: ${(100 - ratio('router -> stdio @1', 'supergateway -> stdio @1') * 100).toFixed(0)}% faster at 1 session, ${(100 - ratio('router -> stdio @32', 'supergateway -> stdio @32') * 100).toFixed(0)}% at 32 (target >= 25%)`,
       `  router RSS ${routerRss.toFixed(1)} MiB; 1,000 idle legacy sessions: RSS ${signed(perSessionKiB)} KiB, heap ${signed(heapPerSessionKiB)} KiB per session, so ${Math.max(perSessionKiB, heapPerSessionKiB) < 1 ? 'under 1 KiB (below what the garbage collector moves)' : `at most ${Math.max(perSessionKiB, heapPerSessionKiB).toFixed(1)} KiB`} each (target <= 64)`,
     ];
-    return { lines, results: { stdio, http, routerHttpRatioByRound: spread, placed: placed ?? null, idleSessionKiB: perSessionKiB, idleSessionHeapKiB: heapPerSessionKiB } };
+    return { lines, results: { stdio, proxyHttp, http, routerHttpRatioByRound: spread, placed: placed ?? null, idleSessionKiB: perSessionKiB, idleSessionHeapKiB: heapPerSessionKiB } };
   } finally {
     await backend.stop();
     await rm(dir, { recursive: true, force: true });

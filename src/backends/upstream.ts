@@ -8,8 +8,16 @@ export interface UpstreamEvents {
   close(reason: string, unexpected: boolean): void;
   /** A message over the size limit was dropped; `id` is its JSON-RPC id when its ends showed one. */
   oversize?(bytes: number, id: string | number | null | undefined): void;
-  /** A line that was not a JSON-RPC message was dropped (stdio). */
+  /** A line (stdio) or event (HTTP) that was not a JSON-RPC message was dropped. */
   noise?(): void;
+  /**
+   * The backend no longer knows the session (an HTTP backend answered 404 to a request carrying its session id:
+   * it restarted). The upstream is no longer alive; `refused` are the messages the backend refused for that
+   * reason: it never processed them, so they may be sent again on a new session. Reported again for each later
+   * refusal of a message that was already under way. Without this handler, the upstream reports a `close`
+   * (unexpected) instead.
+   */
+  sessionGone?(reason: string, refused: unknown[]): void;
 }
 
 export interface Upstream {

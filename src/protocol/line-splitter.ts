@@ -23,9 +23,14 @@ export class LineSplitter {
   private head: Buffer = Buffer.alloc(0);
   private tail: Buffer = Buffer.alloc(0);
 
+  /**
+   * @param blankLines pass empty (or white-space) lines to `line` too (SSE separates its events with them);
+   *   default false: stdio framing skips them
+   */
   constructor(
     private readonly maxBytes: number,
     private readonly on: LineHandlers,
+    private readonly blankLines = false,
   ) {}
 
   push(chunk: Buffer): void {
@@ -74,8 +79,8 @@ export class LineSplitter {
     if (this.skipping) this.on.oversize(this.size, this.head.toString('utf8'), this.tail.toString('utf8').replace(/\r$/, ''));
     else if (this.size > 0) {
       const text = (this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts)).toString('utf8').replace(/\r$/, '');
-      if (text.trim() !== '') this.on.line(text);
-    }
+      if (this.blankLines || text.trim() !== '') this.on.line(text);
+    } else if (this.blankLines) this.on.line('');
     this.parts = [];
     this.size = 0;
     this.skipping = false;

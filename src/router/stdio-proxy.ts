@@ -5,7 +5,9 @@
  * - a message that is not JSON gets -32700; one over the size limit gets -32600;
  * - a backend that cannot start, dies, or does not answer within the deadline: every affected request gets
  *   a JSON-RPC error naming the server and the version, at once;
- * - the pinned version is rolled back or removed, its process died, or (with `onPromote: 'move'`, the default)
+ * - the pinned version is rolled back or removed, its process died, its HTTP backend forgot the session (a 404:
+ *   it restarted; the requests it refused are sent again once the session moved), or (with `onPromote: 'move'`,
+ *   the default)
  *   another version was promoted: the session moves to the version now chosen by weight (the decision is
  *   domain/pin-decision.ts, shared with the HTTP router), its `initialize` is replayed, and list_changed tells
  *   the client what changed; the old backend finishes its requests (and gets the answers to the requests it
@@ -15,7 +17,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { CrashThrottle } from '../domain/crash-throttle.js';
 import { LISTS, listChangedNotices, noticesForCapabilities, type Surface } from '../domain/list-changes.js';
-import { decidePin, type PinDecision, type PromotionPolicy } from '../domain/pin-decision.js';
+import { decidePin, type Observed, type PinDecision, type PromotionPolicy } from '../domain/pin-decision.js';
 import { SessionReason } from '../domain/reasons.js';
 import { chooseByWeight } from '../domain/weighted-choice.js';
 import type { VersionRecord } from '../domain/types.js';
@@ -209,14 +211,18 @@ export class StdioProxy {
         this.backendOversize(b, bytes, id);
       },
       noise: () => this.metrics.dropped(this.name, record.version),
+      sessionGone: (reason: string, refused: unknown[]) => void this.backendSessionGone(b, reason, refused),
     };
     try {
       // A managed version's server runs under a router, not here (a proxy per client would start one each).
       if (record.type === 'http' && record.managed) throw new Error('it is a managed version, served by "mcp-rollout serve": point the client at the router (http://<host>:<port>/mcp/<name>)');
+      // The HTTP upstreams are loaded only for http/sse versions (a stdio proxy starts faster without them).
       b.upstream =
         record.type === 'stdio'
           ? await StdioUpstream.start(label, record, { maxMessageBytes: this.opts.maxMessageBytes, ...(this.lifeline ? { lifeline: this.lifeline } : {}), ...(this.opts.stderr ? { stderr: this.opts.stderr } : {}) }, events)
-          : await (await import('../backends/http-upstream.js')).HttpUpstream.start(label, record.type, record.url, record.headers, events); // loaded only for http/sse versions
+          : record.type === 'http'
+            ? await (await import('../backends/streamable-http-upstream.js')).StreamableHttpUpstream.start(label, record.url, record.headers, { maxMessageBytes: this.opts.maxMessageBytes }, events)
+            : await (await import('../backends/sse-upstream.js')).SseUpstream.start(label, record.url, record.headers, events);
       this.live.add(b);
       this.metrics.sessionStarted(this.name, record.version);
       if (record.type === 'stdio') this.metrics.processStarted(this.name, record.version, restart);
@@ -395,9 +401,51 @@ export class StdioProxy {
     await this.migrate(d, true);
   }
 
+  /**
+   * `b`'s HTTP backend no longer knows the session (it restarted): the session moves as after a crash (replayed
+   * initialize, list_changed), and the messages the backend refused, which it never processed, are sent again
+   * once the session has moved: each request is answered by the new backend session, or gets an error naming
+   * server and version.
+   */
+  private async backendSessionGone(b: Backend, reason: string, refused: unknown[]): Promise<void> {
+    if (this.live.has(b)) {
+      this.forget(b);
+      if (b.closing === undefined) this.metrics.sessionEnded(this.name, b.version);
+    }
+    if (this.ended) return;
+    if (b === this.current && !this.migrating) {
+      const now = Date.now();
+      const verdict = this.restarts.check(now);
+      if (!verdict.allowed) {
+        b.failure = notRestartedAfterRestarts(reason, verdict.count);
+        this.failPending(b, b.failure);
+        return;
+      }
+      this.restarts.record(now);
+      b.failure = reason;
+      const d = this.decide(b, { backendSessionGone: true });
+      if (d.action !== 'stay') void this.migrate(d, true); // a vanished backend session never lets a session stay
+    }
+    await this.migrating;
+    for (const m of refused) this.sendAgain(b, m as Msg);
+  }
+
+  /** A request `b` refused unprocessed goes to the session's backend now, if its client still waits for it. */
+  private sendAgain(b: Backend, m: Msg): void {
+    if (this.ended || m.method === undefined || m.id === undefined || m.id === null) return; // a notification or answer for the old session: moot
+    const p = this.pending.get(m.id);
+    if (p?.context !== b) return;
+    const next = this.current!;
+    p.context = next;
+    p.version = next.version;
+    if (!next.upstream?.alive) return void this.pending.failOne(m.id, next.failure ?? notRunning(this.name, next.version), { transportFailure: true });
+    next.upstream.send(m);
+  }
+
   /** What the pin decision says of `b` now; `died`: the text of its death (or failure to start), if any. */
-  private decide(b: Backend, died?: string): PinDecision {
-    return decidePin(this.view.get(this.name), { server: this.name, version: b.version, pinnedAt: b.startedAt }, Date.now(), { onPromote: this.opts.onPromote }, died === undefined ? {} : { backendDied: died });
+  private decide(b: Backend, died?: string | Observed): PinDecision {
+    const observed: Observed = typeof died === 'string' ? { backendDied: died } : (died ?? {});
+    return decidePin(this.view.get(this.name), { server: this.name, version: b.version, pinnedAt: b.startedAt }, Date.now(), { onPromote: this.opts.onPromote }, observed);
   }
 
   /**

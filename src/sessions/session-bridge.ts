@@ -11,7 +11,8 @@ import type { VersionRecord } from '../domain/types.js';
 import { answerTooLarge, couldNotStart, versionLabel } from '../protocol/router-errors.js';
 import { RequestLedger, type Outcome } from './request-ledger.js';
 import type { VersionMetrics } from '../telemetry/version-metrics.js';
-import { HttpUpstream } from '../backends/http-upstream.js';
+import { SseUpstream } from '../backends/sse-upstream.js';
+import { StreamableHttpUpstream } from '../backends/streamable-http-upstream.js';
 import { StdioUpstream, type StdioOptions } from '../backends/stdio-upstream.js';
 import type { Upstream, UpstreamEvents } from '../backends/upstream.js';
 
@@ -78,7 +79,9 @@ export class SessionBridge {
     this.starting =
       record.type === 'stdio'
         ? startAfter.then(spawnStdio, spawnStdio)
-        : HttpUpstream.start(label, record.type, record.url, record.headers, events);
+        : record.type === 'http'
+          ? StreamableHttpUpstream.start(label, record.url, record.headers, { maxMessageBytes: stdioOptions.maxMessageBytes }, events)
+          : SseUpstream.start(label, record.url, record.headers, events);
     this.starting.then(
       () => {
         if (record.type === 'stdio') this.metrics.processStarted(server, record.version);
