@@ -80,43 +80,34 @@ describe('live migration of HTTP sessions', () => {
     }
   };
 
-  it('an http version rolled back under a session: the next call is answered by the blue, after list_changed', async () => {
-    const [v1, v2] = [await weatherHttp('v1'), await weatherHttp('v2')];
-    backends.push(v1, v2);
-    r = await startRouter(async (reg) => {
-      await reg.deploy('weather', { version: '1.0.0', transport: { type: 'http', url: v1.url, headers: {} } });
-      await reg.deploy('weather', { version: '2.0.0', transport: { type: 'http', url: v2.url, headers: {} }, traffic: 100 });
+  /** A router over weather 1.0.0 (v1, the blue) and 2.0.0 (v2, all the traffic), each over stdio or HTTP (a server of its own). */
+  const blueGreen = async (blue: 'http' | 'stdio', green: 'http' | 'stdio'): Promise<RouterHarness> => {
+    const transport = async (variant: string, kind: 'http' | 'stdio') => {
+      if (kind === 'stdio') return stdio(variant);
+      const b = await weatherHttp(variant);
+      backends.push(b);
+      return { type: 'http' as const, url: b.url, headers: {} };
+    };
+    const [t1, t2] = [await transport('v1', blue), await transport('v2', green)];
+    return startRouter(async (reg) => {
+      await reg.deploy('weather', { version: '1.0.0', transport: t1 });
+      await reg.deploy('weather', { version: '2.0.0', transport: t2, traffic: 100 });
     });
-    await rollbackUnderClient();
-  });
+  };
 
-  it('a bridged stdio version rolled back under a session: the same, with a new process behind the same front', async () => {
-    r = await startRouter(async (reg) => {
-      await reg.deploy('weather', { version: '1.0.0', transport: stdio('v1') });
-      await reg.deploy('weather', { version: '2.0.0', transport: stdio('v2'), traffic: 100 });
+  // Rolled back under a session: [blue's kind, green's kind, what the move does].
+  const rollbacks = [
+    ['http', 'http', 'an http version rolled back under a session: the next call is answered by the blue, after list_changed'],
+    ['stdio', 'stdio', 'a bridged stdio version rolled back under a session: the same, with a new process behind the same front'],
+    ['stdio', 'http', 'across backend kinds: an http version rolled back under a session moves it to the stdio blue, behind a front of its own'],
+    ['http', 'stdio', 'across backend kinds: a bridged stdio version rolled back under a session moves it to the http blue, the front staying'],
+  ] as const;
+  for (const [blue, green, what] of rollbacks) {
+    it(what, async () => {
+      r = await blueGreen(blue, green);
+      await rollbackUnderClient();
     });
-    await rollbackUnderClient();
-  });
-
-  it('across backend kinds: an http version rolled back under a session moves it to the stdio blue, behind a front of its own', async () => {
-    const v2 = await weatherHttp('v2');
-    backends.push(v2);
-    r = await startRouter(async (reg) => {
-      await reg.deploy('weather', { version: '1.0.0', transport: stdio('v1') });
-      await reg.deploy('weather', { version: '2.0.0', transport: { type: 'http', url: v2.url, headers: {} }, traffic: 100 });
-    });
-    await rollbackUnderClient();
-  });
-
-  it('across backend kinds: a bridged stdio version rolled back under a session moves it to the http blue, the front staying', async () => {
-    const v1 = await weatherHttp('v1');
-    backends.push(v1);
-    r = await startRouter(async (reg) => {
-      await reg.deploy('weather', { version: '1.0.0', transport: { type: 'http', url: v1.url, headers: {} } });
-      await reg.deploy('weather', { version: '2.0.0', transport: stdio('v2'), traffic: 100 });
-    });
-    await rollbackUnderClient();
-  });
+  }
 
   it('across backend kinds: an HTTP backend that forgot the session moves it to the stdio version the weights choose, where the request is answered', async () => {
     const first = await weatherHttp('v2');
