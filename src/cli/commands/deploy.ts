@@ -72,7 +72,7 @@ export const deployCommand: Command = {
     const rollout = rolloutSpecFrom(args, name, version);
     if (rollout) {
       const current = (await ctx.registry().list()).find((s) => s.server.name === name);
-      if (current) assertNoRolloutInProgress(current.server); // before the candidate is started or registered
+      if (current) await assertNoRolloutInProgress(ctx.registry(), current.server); // before the candidate is started or registered
     }
     // A managed candidate rolls out inside a router (it runs the green); refused here before anything is registered.
     const managedRollout = rollout && transport.type === 'http' && transport.managed ? await routersForManagedRollout(ctx, name, version, args.flags.detach === true) : undefined;
