@@ -32,7 +32,7 @@ import { tempProject, type TempProject } from '../helpers/temp-project.js';
 
 const HAPROXY = '/usr/sbin/haproxy';
 /**
- * Session slots, each one SDK client at a time. At a call every 300-700 ms they make about 150 calls a second in
+ * Session slots, each one SDK client at a time. At a call every 300-700 ms they make about 160 calls a second in
  * all: what this 2-core machine carries beside three routers, haproxy and the backends.
  */
 const SESSIONS = 100;
