@@ -33,7 +33,8 @@ import { tempProject, type TempProject } from '../helpers/temp-project.js';
 const HAPROXY = '/usr/sbin/haproxy';
 /**
  * Session slots, each one SDK client at a time. At a call every 300-700 ms they make about 160 calls a second in
- * all: what this 2-core machine carries beside three routers, haproxy and the backends.
+ * all, half of what they made here at a call every 50 ms (340 a second, all answered): room on this 2-core
+ * machine for the canary, the kill and the test's own reads beside three routers, haproxy and the backends.
  */
 const SESSIONS = 100;
 /** Calls a session makes before its slot closes it and opens a new one (new sessions follow the weights). */
