@@ -331,6 +331,7 @@ describe('three routers on one database behind haproxy', () => {
       // they are there, the 30 s interval only bounds a pass): each router's share has reached the database then.
       const d = await ops('deploy', ['weather', '2.1.0', '--type', 'http', '--url', backendUrl.faulty!, '--skip-validation', '--strategy', 'canary', '--steps', '50,100', '--interval', '30s', '--min-tool-calls', '60', '--detach']);
       assert.equal(d.code, 0, d.stdout + d.stderr);
+      assert.match(d.stdout, /one of the running routers \((http:\/\/127\.0\.0\.1:\d+(, )?){3}\) drives it/, 'deploy names the three routers of the database');
       await until(() => rollout()?.spec.version === '2.1.0' && rollout()!.status.phase === 'Degraded', `the canary of 2.1.0 is rolled back (last seen: ${JSON.stringify(rollout()?.status)})`);
       rolledBackAt = Date.now();
       ended = rollout()!;
