@@ -5,6 +5,7 @@
 //   v1        tools: current, forecast
 //   v2        v1 plus alerts (an additive change)
 //   v3        like v2, but about a third of tool calls fail with a JSON-RPC error
+//   faulty    like v2, but every other tool call fails as a tool (isError: true, "weather station offline")
 //   breaking  forecast removed, current gains a required argument (a breaking change)
 //   slow      like v1, every call takes 150 ms
 //   stall     never answers initialize
@@ -42,7 +43,7 @@ if (variant === 'stall') {
       inputSchema: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer', minimum: 1, maximum: 7 } }, required: ['city'] },
       annotations: { readOnlyHint: true },
     }]),
-    ...(['v2', 'v3'].includes(variant) ? [{
+    ...(['v2', 'v3', 'faulty'].includes(variant) ? [{
       name: 'alerts',
       description: 'Weather alerts for a region',
       inputSchema: { type: 'object', properties: { region: { type: 'string' } }, required: ['region'] },
@@ -62,6 +63,8 @@ if (variant === 'stall') {
       }
       calls += 1;
       if (variant === 'v3' && calls % 3 === 0) throw new McpError(ErrorCode.InternalError, 'weather backend timed out');
+      // The protocol succeeds and the tool reports its failure: clients see no error, the analysis sees tool errors.
+      if (variant === 'faulty' && calls % 2 === 0) return { content: [{ type: 'text', text: `weather station offline (${variant})` }], isError: true };
       if (variant === 'slow') await new Promise((r) => setTimeout(r, 150));
       const text = name === 'current' ? `sunny, 21°C (${variant})`
         : name === 'forecast' ? `${args.city}: sunny for ${args.days ?? 3} days (${variant})`

@@ -6,7 +6,8 @@
  * rollout for the router to drive, and, in the foreground, prints the rollout's events as the router writes them.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { listRouters, type RouterEntry } from '../telemetry/router-directory.js';
+import { runningRouters, type RouterEntry } from '../telemetry/router-directory.js';
+import { fleetTelemetryOf } from '../state/fleet-store.js';
 import type { RolloutEvent, RolloutStatus } from '../domain/rollout-controller.js';
 import { AppError } from '../errors.js';
 import { projectStateDir } from '../state/scope-paths.js';
@@ -21,7 +22,7 @@ const POLL_MS = 250;
 
 /** The routers of the project; refuses a foreground rollout when none runs (nothing would run the green). */
 export async function routersForManagedRollout(ctx: CommandContext, name: string, version: string, detach: boolean): Promise<RouterEntry[]> {
-  const routers = await listRouters(projectStateDir({ cwd: ctx.io.cwd, env: ctx.io.env }));
+  const routers = await runningRouters(projectStateDir({ cwd: ctx.io.cwd, env: ctx.io.env }), fleetTelemetryOf(ctx.registry().store));
   if (routers.length === 0 && !detach) {
     throw new AppError('conflict', `${name}@${version} is a managed version: managed versions roll out under mcp-rollout serve: start it, then deploy with --detach`);
   }
@@ -37,7 +38,7 @@ export async function waitManagedReady(ctx: CommandContext, name: string, versio
   const until = Date.now() + READY_WAIT_MS;
   let last: ManagedFigures | undefined;
   for (;;) {
-    last = (await usageByVersion(stateDir, ctx.io.env.MCP_ROLLOUT_TOKEN)).get(`${name}\u0000${version}`)?.managed ?? last;
+    last = (await usageByVersion(stateDir, ctx.io.env.MCP_ROLLOUT_TOKEN, fleetTelemetryOf(ctx.registry().store))).get(`${name}\u0000${version}`)?.managed ?? last;
     if (last?.state === 'ready' && last.pid !== undefined) return last;
     if (Date.now() > until || ctx.io.signal?.aborted) {
       const said = last ? `${last.state}${last.lastExit ? `: ${last.lastExit}` : ''}` : 'not started by any running router';

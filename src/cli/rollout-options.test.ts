@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { AppError } from '../errors.js';
-import { parseDuration } from './rollout-options.js';
+import { parseArgs } from './args.js';
+import { parseDuration, ROLLOUT_OPTIONS, rolloutSpecFrom } from './rollout-options.js';
 
 describe('parseDuration', () => {
   const ok: [string, number][] = [
@@ -31,4 +32,16 @@ describe('parseDuration', () => {
       assert.throws(() => parseDuration(text, 'interval'), (e: unknown) => e instanceof AppError && e.code === 'usage' && message.test(e.message));
     });
   }
+});
+
+describe('rolloutSpecFrom thresholds', () => {
+  const spec = (...words: string[]) => rolloutSpecFrom(parseArgs(['--strategy', 'canary', ...words], { positionals: [], options: ROLLOUT_OPTIONS }), 'w', '2.0.0')!;
+  it('--min-tool-calls sets the tool calls needed before the tool error rate is judged (default 10)', () => {
+    assert.equal(spec().thresholds.minToolCalls, 10);
+    assert.equal(spec('--min-tool-calls', '60').thresholds.minToolCalls, 60);
+    assert.equal(spec('--min-requests', '90').thresholds.minToolCalls, 10, 'apart from --min-requests');
+  });
+  it('--min-tool-calls 0 is a usage error', () => {
+    assert.throws(() => spec('--min-tool-calls', '0'), (e: unknown) => e instanceof AppError && e.code === 'usage' && /--min-tool-calls must be an integer from 1/.test(e.message));
+  });
 });

@@ -15,10 +15,11 @@ export const ROLLOUT_OPTIONS: Record<string, OptionKind> = {
   'failure-limit': 'string',
   'max-error-rate': 'string',
   'min-requests': 'string',
+  'min-tool-calls': 'string',
   detach: 'boolean',
 };
 
-export const ROLLOUT_USAGE = '[--strategy canary --steps 10,25,50,100 --interval 30s | --strategy bluegreen --bake 60s] [--failure-limit 1] [--max-error-rate 10] [--min-requests 20] [--detach]';
+export const ROLLOUT_USAGE = '[--strategy canary --steps 10,25,50,100 --interval 30s | --strategy bluegreen --bake 60s] [--failure-limit 1] [--max-error-rate 10] [--min-requests 20] [--min-tool-calls 10] [--detach]';
 
 /**
  * `500ms`, `30s`, `2m`, `1h` (decimals allowed: `1.5s`) -> milliseconds, rounded. Every duration option of every
@@ -87,6 +88,7 @@ export function rolloutSpecFrom(args: ParsedArgs, server: string, version: strin
       ...DEFAULT_THRESHOLDS,
       maxErrorRate: count(args, 'max-error-rate', DEFAULT_THRESHOLDS.maxErrorRate * 100, 0, 100) / 100,
       minRequests: count(args, 'min-requests', DEFAULT_THRESHOLDS.minRequests, 1, 1_000_000),
+      minToolCalls: count(args, 'min-tool-calls', DEFAULT_THRESHOLDS.minToolCalls, 1, 1_000_000),
     },
   };
 }

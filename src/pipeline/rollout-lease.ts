@@ -10,8 +10,7 @@ import { sameDriver } from '../domain/registry-ops.js';
 import type { RolloutDriver } from '../domain/types.js';
 import type { Registry } from '../registry/registry.js';
 import { rolloutLeasesOf, type RolloutLeaseStore } from '../state/fleet-store.js';
-import { isProcessAlive } from '../process-alive.js';
-import { hostname } from 'node:os';
+import { isProcessAlive, isThisHost } from '../process-alive.js';
 
 /** Default lease length, ms: a dead driver's rollout is taken over at most this long after its last renewal. */
 export const LEASE_MS = 10_000;
@@ -80,10 +79,11 @@ export async function driverLive(registry: Registry, server: string, driver: Rol
 
 /**
  * Whether a rollout's recorded driver on a store without leases may still be driving it; false for none.
- * A driver on another host is taken to be alive: its pid cannot be checked from here. A registry shared
- * between hosts is the database store, which keeps leases (see `driverLive`).
+ * A driver on this machine (its host name, or the MCP_ROLLOUT_HOST name a `serve` records) is alive while its
+ * pid is. A driver on another host is taken to be alive: its pid cannot be checked from here. A registry
+ * shared between hosts is the database store, which keeps leases (see `driverLive`).
  */
 export function driverAlive(d: RolloutDriver | undefined): boolean {
-  if (!d || d.host !== hostname()) return d !== undefined;
-  return isProcessAlive(d.pid);
+  if (!d) return false;
+  return isThisHost(d.host) ? isProcessAlive(d.pid) : true;
 }

@@ -58,14 +58,14 @@ export interface RunnerDeps {
 export { driverAlive, driverLive, LEASE_MS };
 
 /**
- * Throws `conflict` when `server` has a rollout that a live process is still driving, judged from here (a
- * driver on another host is taken to be alive; `startRollout` asks the store's leases as well).
+ * Throws `conflict` when `server` has a rollout that a live process is still driving, judged as `startRollout`
+ * judges it (`driverLive`): on a store with leases by the driver's lease, whatever its host; else by its pid
+ * on this host (a driver on another host is taken to be alive). A rollout whose driver is dead (or that has
+ * none) may be replaced.
  */
-export function assertNoRolloutInProgress(server: ServerState): void {
+export async function assertNoRolloutInProgress(registry: Registry, server: ServerState): Promise<void> {
   const r = server.rollout;
-  if (r && !isTerminal(r.status) && driverAlive(r.driver)) {
-    throw new AppError('conflict', `server "${server.name}" already has a rollout in progress (${r.spec.version}: ${r.status.message}); abort it or let it finish`);
-  }
+  if (r && !isTerminal(r.status) && (await driverLive(registry, server.name, r.driver))) throw inProgress(server);
 }
 
 /** Starts a rollout of `spec` and drives it to its end (or until `signal`). Returns the last status. */

@@ -9,6 +9,8 @@ import type { VersionWindow } from '../domain/analysis.js';
 import type { TelemetrySource } from '../pipeline/rollout-runner.js';
 import { sumWindows } from './telemetry-files.js';
 import { isProcessAlive } from '../process-alive.js';
+import type { FleetTelemetryStore } from '../state/fleet-store.js';
+import { FRESH_MS } from './fleet-telemetry.js';
 
 export interface RouterEntry {
   pid: number;
@@ -48,6 +50,20 @@ export async function listRouters(stateDir: string): Promise<RouterEntry[]> {
   return out;
 }
 
+/**
+ * The running routers of the project, as a command sees them: with `fleet` (a database store), every router
+ * that wrote its telemetry within FRESH_MS, on any host (one that has served nothing yet has written nothing,
+ * and is not listed); otherwise those announced under `stateDir`. Never throws: a fleet that cannot be read
+ * lists none.
+ */
+export async function runningRouters(stateDir: string, fleet?: FleetTelemetryStore): Promise<RouterEntry[]> {
+  if (!fleet) return listRouters(stateDir);
+  try {
+    return (await fleet.readTelemetry(FRESH_MS)).map((r) => ({ pid: r.router.pid, url: r.router.url }));
+  } catch {
+    return [];
+  }
+}
 
 /** Telemetry summed over every router announced under `stateDir` (each asked over HTTP). */
 export function routersTelemetry(stateDir: string, token?: string): TelemetrySource {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import postgres from 'postgres';
 import { LiveView } from '../../src/registry/live-view.js';
+import { Registry } from '../../src/registry/registry.js';
 import { PostgresStore } from '../../src/state/postgres-store.js';
 import { freePort } from '../helpers/everything-http.js';
 import { waitForOutput } from '../helpers/output.js';
@@ -101,6 +102,31 @@ describe('commands on a PostgreSQL store', () => {
     } finally {
       view.stop();
       await Promise.all([store.close(), writer.close(), admin.end()]);
+    }
+  });
+  it('deploy --strategy is refused while another host\'s driver holds the rollout\'s lease, and replaces the rollout once it holds none (that driver died), as on files', async () => {
+    const env = withStore();
+    for (const args of [['relay', '1.0.0', ...DEPLOY], ['relay', '2.0.0', ...DEPLOY, '--strategy', 'canary', '--detach']]) {
+      const r = await runCli('deploy', args, { cwd: p.dir, env });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+    }
+    // A router on another host took the detached rollout: its pid means nothing here, its lease says whether it lives.
+    const store = new PostgresStore(url);
+    const gone = { pid: 4_000_000, host: 'another-host' };
+    try {
+      await new Registry(store).claimRollout('relay', gone, undefined);
+      assert.equal(await store.acquireLease('relay', gone, 60_000), true);
+      const refused = await runCli('deploy', ['relay', '3.0.0', ...DEPLOY, '--strategy', 'canary', '--detach'], { cwd: p.dir, env });
+      assert.equal(refused.code, 1, refused.stdout);
+      assert.match(refused.stderr, /server "relay" already has a rollout in progress \(2\.0\.0: /);
+      await store.releaseLease('relay', gone);
+      const replaced = await runCli('deploy', ['relay', '3.0.0', ...DEPLOY, '--strategy', 'canary', '--detach'], { cwd: p.dir, env });
+      assert.equal(replaced.code, 0, replaced.stdout + replaced.stderr);
+      const { server } = await new Registry(store).get('relay');
+      assert.equal(server.rollout?.spec.version, '3.0.0');
+      assert.equal(server.rollout?.driver, undefined, 'detached: no driver yet');
+    } finally {
+      await store.close();
     }
   });
 });

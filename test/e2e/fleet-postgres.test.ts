@@ -130,6 +130,8 @@ describe('two routers on one database, as on two hosts', () => {
     try {
       const d = await runCli('deploy', ['weather', '2.0.0', '--type', 'http', '--url', backendUrl.v3!, '--skip-validation', '--strategy', 'canary', '--steps', '50,100', '--interval', '3s', '--failure-limit', '2', '--detach'], { cwd: dirOf('ops'), env: envOf() });
       assert.equal(d.code, 0, d.stdout + d.stderr);
+      // Deploy, in a directory no router shares, names the routers of the database (it once said none ran).
+      assert.match(d.stdout, /one of the running routers \(http:\/\/127\.0\.0\.1:\d+, http:\/\/127\.0\.0\.1:\d+\) drives it/);
       const driver = () => view.get('weather')?.rollout?.driver;
       await viewUntil(view, () => driver() !== undefined, 'a router claims the detached rollout');
       const first = driver()!;

@@ -1,6 +1,7 @@
 /**
  * The example weather server (examples/weather-server.mjs: v1 has current and forecast, v2 adds alerts, v3 fails
- * a share of its calls; every answer names its variant) over Streamable HTTP, as a real backend for tests.
+ * a share of its calls, faulty answers every other tool call with isError; every answer names its variant) over
+ * Streamable HTTP, as a real backend for tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

@@ -9,7 +9,8 @@ import type { Command } from '../command.js';
 import { gatedDeploy } from '../../pipeline/gated-deploy.js';
 import { renderReport, validationOptions, VALIDATION_OPTIONS, VALIDATION_USAGE } from '../validation-options.js';
 import type { RolloutEvent } from '../../domain/rollout-controller.js';
-import { listRouters } from '../../telemetry/router-directory.js';
+import { runningRouters } from '../../telemetry/router-directory.js';
+import { fleetTelemetryOf } from '../../state/fleet-store.js';
 import { assertNoRolloutInProgress, beginRollout, startDetached } from '../../pipeline/rollout-runner.js';
 import { projectStateDir } from '../../state/scope-paths.js';
 import { ROLLOUT_OPTIONS, ROLLOUT_USAGE, rolloutSpecFrom } from '../rollout-options.js';
@@ -72,7 +73,7 @@ export const deployCommand: Command = {
     const rollout = rolloutSpecFrom(args, name, version);
     if (rollout) {
       const current = (await ctx.registry().list()).find((s) => s.server.name === name);
-      if (current) assertNoRolloutInProgress(current.server); // before the candidate is started or registered
+      if (current) await assertNoRolloutInProgress(ctx.registry(), current.server); // before the candidate is started or registered
     }
     // A managed candidate rolls out inside a router (it runs the green); refused here before anything is registered.
     const managedRollout = rollout && transport.type === 'http' && transport.managed ? await routersForManagedRollout(ctx, name, version, args.flags.detach === true) : undefined;
@@ -91,8 +92,9 @@ export const deployCommand: Command = {
     if (managedRollout && managedRollout.length > 0) return managedRolloutRun(ctx, { name, version, change, report, json, detach: args.flags.detach === true, rollout, validation });
     if (args.flags.detach) {
       const status = await startDetached({ ...runnerDeps(ctx), onEvent: () => undefined }, rollout);
-      const routers = await listRouters(projectStateDir({ cwd: ctx.io.cwd, env: ctx.io.env }));
-      const who = routers.length > 0 ? `the running router (${routers.map((r) => r.url).join(', ')}) drives it` : `no router is running: start "mcp-rollout serve", or drive it with "mcp-rollout resume ${name} --wait"`;
+      const routers = await runningRouters(projectStateDir({ cwd: ctx.io.cwd, env: ctx.io.env }), fleetTelemetryOf(ctx.registry().store));
+      const urls = routers.map((r) => r.url).join(', ');
+      const who = routers.length === 0 ? `no router is running: start "mcp-rollout serve", or drive it with "mcp-rollout resume ${name} --wait"` : routers.length === 1 ? `the running router (${urls}) drives it` : `one of the running routers (${urls}) drives it`;
       if (json) printChange(ctx, change, true, version, { ...validation, rollout: { status, detached: true } });
       else ctx.print('', `${rollout.strategy} rollout of ${name}@${version} started (${status.message}); ${who}`);
       return 0;
