@@ -66,6 +66,8 @@ export interface ForwardResult {
   detached?: boolean;
   /** `ForwardRequest.intercept` took the answer; nothing was written to `res`. */
   intercepted?: boolean;
+  /** The last event id of an SSE answer that ended (the client may resume it with GET and `Last-Event-ID`). */
+  lastEventId?: string;
 }
 
 /**
@@ -187,9 +189,12 @@ export function forward(
         end() {
           clearTimeout(drain);
           if (done) return;
-          finish();
+          settle();
+          res.end();
           inspectUnseen();
           inspect!.end();
+          const id = inspect!.lastEventId();
+          resolve(id === undefined ? answer! : { ...answer!, lastEventId: id });
         },
         error(e) {
           clearTimeout(drain);
@@ -229,7 +234,7 @@ const DRAIN_MS = 5_000;
 const JSON_START = /^\s*[[{]/;
 
 /** Sees each JSON-RPC message in a JSON body or an SSE stream; never throws on bad data. */
-function messageInspector(contentType: string, onMessage: (m: unknown) => void): { push(b: Buffer): void; end(): void } {
+function messageInspector(contentType: string, onMessage: (m: unknown) => void): { push(b: Buffer): void; end(): void; lastEventId(): string | undefined } {
   const emit = (text: string): void => {
     // Only what can be JSON-RPC is parsed. Servers send events without JSON (the SDK's empty priming event, which
     // opens every SSE answer for resumability), and a failed parse throws: an error with a stack trace costs more
@@ -245,7 +250,9 @@ function messageInspector(contentType: string, onMessage: (m: unknown) => void):
   if (contentType.includes('text/event-stream')) {
     let pending = '';
     let data: string[] = [];
+    let lastId: string | undefined;
     return {
+      lastEventId: () => lastId,
       push(b) {
         pending += b.toString('utf8');
         let nl;
@@ -256,6 +263,7 @@ function messageInspector(contentType: string, onMessage: (m: unknown) => void):
             if (data.length > 0) emit(data.join('\n'));
             data = [];
           } else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+          else if (line.startsWith('id:') && !line.includes('\0')) lastId = line.slice(3).replace(/^ /, '') || undefined;
         }
       },
       end() {
@@ -263,10 +271,11 @@ function messageInspector(contentType: string, onMessage: (m: unknown) => void):
       },
     };
   }
-  if (!contentType.includes('json')) return { push() {}, end() {} };
+  if (!contentType.includes('json')) return { push() {}, end() {}, lastEventId: () => undefined };
   const parts: Buffer[] = [];
   let size = 0;
   return {
+    lastEventId: () => undefined,
     push(b) {
       size += b.length;
       if (size <= 4 * 1024 * 1024) parts.push(b); // inspect what is reasonable; forward everything

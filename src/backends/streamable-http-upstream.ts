@@ -10,7 +10,9 @@
  * - a 404 to a request that carried the session id means the backend no longer knows the session (it
  *   restarted): the upstream reports `sessionGone` with the messages so refused, which it never processed;
  * - closing DELETEs the session (best effort).
- * Messages pass unchanged (ids included). Nothing is retried but the GET stream: a POST goes out once.
+ * - an answer stream the backend ends after an event id but before the answers (SSE polling, MCP 2025-11-25)
+ *   is resumed with GET and `Last-Event-ID` after the backend's `retry:` delay, until the answers come;
+ * Messages pass unchanged (ids included). Nothing is retried but the GET streams: a POST goes out once.
  */
 import { backendTarget, send, type BackendCall, type BackendTarget } from './backend-client.js';
 import { endBackendSession } from './http-forward.js';
@@ -50,6 +52,8 @@ export class StreamableHttpUpstream implements Upstream {
   private streamCall: BackendCall | undefined;
   private streamTimer: NodeJS.Timeout | undefined;
   private streamFailures = 0;
+  /** Answer streams waiting to be resumed (SSE polling), by their timers. */
+  private readonly resumptions = new Set<NodeJS.Timeout>();
   private lastEventId: string | undefined;
   /** The reconnection delay the backend asked for (SSE `retry:`), ms. */
   private retryMs: number | undefined;
@@ -139,21 +143,9 @@ export class StreamableHttpUpstream implements Upstream {
             return;
           }
           if (type.includes('text/event-stream')) {
-            const sse = new SseParser(this.opts.maxMessageBytes, {
-              event: (e) => {
-                if (e.event !== undefined && e.event !== 'message') return;
-                const m = parse(e.data);
-                if (m === undefined) return void (e.data.trim() === '' || this.events.noise?.()); // a priming event has no data
-                deliver(m, e.data);
-              },
-              oversize: (bytes, head, tail) => this.oversize(bytes, head, tail, waiting),
-              retry: (ms) => (this.retryMs = ms),
-            });
-            reader = (c) => sse.push(c);
-            finish = () => {
-              sse.end();
-              if (waiting.size > 0) fail(`${this.label} ended its answer stream without answering`);
-            };
+            const stream = this.answerStream(waiting, deliver, fail, 0);
+            reader = stream.push;
+            finish = stream.end;
             return;
           }
           if (type.includes('json')) {
@@ -187,6 +179,78 @@ export class StreamableHttpUpstream implements Upstream {
     this.track(call);
   }
 
+  /**
+   * Reads an SSE answer to the `waiting` requests. A stream that ends before their answers, after an event id,
+   * was closed by a polling backend (MCP 2025-11-25): it is resumed with GET and Last-Event-ID after the delay
+   * the backend asked for (`retry:`), as often as the backend closes it; one that ends without an id fails
+   * them. `failures`: resumptions in a row that could not reach the backend.
+   */
+  private answerStream(waiting: Set<string>, deliver: (m: unknown, raw: string) => void, fail: (why: string) => void, failures: number): { push(c: Buffer): void; end(): void } {
+    const sse = new SseParser(this.opts.maxMessageBytes, {
+      event: (e) => {
+        if (e.event !== undefined && e.event !== 'message') return;
+        const m = parse(e.data);
+        if (m === undefined) return void (e.data.trim() === '' || this.events.noise?.()); // a priming event has no data
+        deliver(m, e.data);
+      },
+      oversize: (bytes, head, tail) => this.oversize(bytes, head, tail, waiting),
+      retry: (ms) => (this.retryMs = ms),
+    });
+    return {
+      push: (c) => sse.push(c),
+      end: () => {
+        sse.end();
+        if (waiting.size === 0) return;
+        if (sse.lastEventId === undefined) return fail(`${this.label} ended its answer stream without answering`);
+        this.resumeAnswer(waiting, sse.lastEventId, deliver, fail, failures);
+      },
+    };
+  }
+
+  /** GETs the rest of an answer stream from `lastEventId` (see answerStream), after the backend's retry delay. */
+  private resumeAnswer(waiting: Set<string>, lastEventId: string, deliver: (m: unknown, raw: string) => void, fail: (why: string) => void, failures: number): void {
+    const again = (why: string): void => {
+      if (failures + 1 >= STREAM_ATTEMPTS) return fail(`${this.label} closed its answer stream and could not be reached to resume it (${why})`);
+      this.resumeAnswer(waiting, lastEventId, deliver, fail, failures + 1);
+    };
+    const timer = setTimeout(() => {
+      this.resumptions.delete(timer);
+      if (!this.open) return; // closed (its requests are the closer's), or the session is gone
+      const headers: Record<string, string> = { ...this.headers, accept: 'text/event-stream', 'last-event-id': lastEventId };
+      if (this.session !== undefined) headers['mcp-session-id'] = this.session;
+      if (this.version !== undefined) headers['mcp-protocol-version'] = this.version;
+      let stream: { push(c: Buffer): void; end(): void } | undefined;
+      let call: BackendCall | undefined;
+      let refused: ReturnType<typeof collect> | undefined;
+      let status = 0;
+      try {
+        call = send(this.target, 'GET', headers, undefined, {
+          head: (h) => {
+            status = h.status;
+            if (h.status === 200 && (h.headers['content-type'] ?? '').includes('text/event-stream')) stream = this.answerStream(waiting, deliver, fail, 0);
+            else refused = collect(ERROR_BODY_CHARS * 4);
+          },
+          data: (c) => (stream ?? refused)?.push(c),
+          end: () => {
+            this.drop(call);
+            if (stream) return stream.end();
+            const text = refused?.text().trim() ?? '';
+            fail(`${this.label} answered HTTP ${status} to the resumption of its answer stream${text === '' ? '' : `: ${text.slice(0, ERROR_BODY_CHARS)}`}`);
+          },
+          error: (e) => {
+            this.drop(call);
+            again(e.message);
+          },
+        }, this.opts.connectTimeoutMs);
+      } catch (e) {
+        return fail(`${this.label} failed: ${(e as Error).message}`);
+      }
+      this.track(call);
+    }, this.retryMs ?? STREAM_RETRY_MS * 2 ** failures);
+    timer.unref();
+    this.resumptions.add(timer);
+  }
+
   /** An answer over the limit: dropped; the request it answered (by its ends, else the POST's only one) is told. */
   private oversize(bytes: number, head: string, tail: string, waiting: Set<string>): void {
     const peeked = peekId(head, tail);
@@ -210,6 +274,8 @@ export class StreamableHttpUpstream implements Upstream {
     if (!this.open) return;
     this.open = false;
     this.stopStream();
+    for (const t of this.resumptions) clearTimeout(t);
+    this.resumptions.clear();
     for (const c of this.calls) c.abort();
     this.calls.clear();
     const session = this.session;

@@ -17,6 +17,7 @@ import type { JsonRpc, Session } from '../sessions/http-session.js';
 import type { SessionAdoption } from '../sessions/session-adoption.js';
 import type { SessionKeys } from '../sessions/session-keys.js';
 import type { MigrationDeps, SessionMigration } from '../sessions/session-migration.js';
+import { claim } from '../sessions/sse-polling.js';
 import type { HttpRouterOptions } from './router-options.js';
 
 /** The core a session's requests go through: what migration has (but the registry), and what it adds. */
@@ -139,6 +140,10 @@ export class SessionRequests {
     const why = await migration.judge(session);
     if (why !== undefined) return rpcError(res, 404, -32001, `Session not found: ${why}; initialize a new session`, id);
     session.lastUsed = this.deps.now();
+    // The client resumes an answer stream its backend ended before the answers (SSE polling): the GET goes to
+    // the backend session holding them, wherever the session went meanwhile.
+    const resume = req.method === 'GET' ? claim(session, header(req, 'last-event-id')) : undefined;
+    if (resume) return void (await exchange.exchange(req, res, session, { messages: [], resume }));
     if (session.front instanceof StreamableFront) return this.viaFront(req, res, session, session.front, messages);
     if (session.front) return rpcError(res, 404, -32001, 'Session not found: this session uses the /sse endpoint', id);
     if (req.method === 'DELETE') {

@@ -12,6 +12,7 @@ import { MalformedAnswerError } from '../backends/backend-client.js';
 import type { VersionMetrics } from '../telemetry/version-metrics.js';
 import { enterLeg, type JsonRpc, type Session } from './http-session.js';
 import { RequestLedger, type ErrorReply } from './request-ledger.js';
+import { park, type Parked } from './sse-polling.js';
 
 export const LISTEN = 'subscriptions/listen';
 
@@ -26,6 +27,11 @@ export interface Exchange {
   withHeaders?: Parameters<typeof forward>[2];
   onResult?: ((m: unknown) => void) | undefined;
   intercept?: boolean;
+  /**
+   * A GET that resumes an answer stream the backend ended before its answers (SSE polling): it goes to the
+   * backend session of the parked requests and books their answers; `leave` lets go of their leg.
+   */
+  resume?: Parked & { leave: () => void };
 }
 
 export interface ExchangeOptions {
@@ -47,7 +53,8 @@ export class HttpExchange {
    */
   async exchange(req: IncomingMessage, res: ServerResponse, s: Session, x: Exchange): Promise<ForwardResult | undefined> {
     // Counted on the backend session it goes to: a session that moves ends its old one after these.
-    const done = enterLeg(s.leg);
+    const done = enterLeg(x.resume ? x.resume.leg : s.leg);
+    x.resume?.leave();
     try {
       return await this.exchangeOn(req, res, s, x);
     } finally {
@@ -56,13 +63,15 @@ export class HttpExchange {
   }
 
   private async exchangeOn(req: IncomingMessage, res: ServerResponse, s: Session, x: Exchange): Promise<ForwardResult | undefined> {
-    const { body, messages, withHeaders = () => ({}), onResult, intercept = false } = x;
-    const backend = s.record!;
+    const { body, messages, withHeaders = () => ({}), onResult, intercept = false, resume } = x;
+    const backend = resume?.record ?? s.record!;
+    const backendSession = resume ? resume.backendSession : s.backendSession;
+    const leg = resume ? resume.leg : s.leg;
     // The version it went to, whatever the session moves to meanwhile: answers and errors name this one.
-    const version = s.version;
+    const version = resume?.version ?? s.version;
     let clientHeaders = req.headers;
     let stop: AbortController | undefined;
-    if (req.method === 'GET' && s.token !== '') {
+    if (req.method === 'GET' && s.token !== '' && !resume) {
       const listener = { res, stop: (stop = new AbortController()) };
       s.listener = listener;
       res.on('close', () => s.listener === listener && delete s.listener);
@@ -72,10 +81,12 @@ export class HttpExchange {
         delete clientHeaders['last-event-id'];
       }
     }
-    // The requests of this POST. No deadline here: `forward` times the whole exchange. The error replies of a
-    // failed exchange are collected, not sent: the catch below writes them as the response allows.
-    const failed: ErrorReply[] = [];
-    const pending = new RequestLedger(s.server, {
+    // The requests of this POST (or those a resuming GET takes over). No deadline here: `forward` times the
+    // exchange. The error replies of a failed exchange are collected, not sent: the catch below writes them as
+    // the response allows.
+    const failed: ErrorReply[] = resume?.failed ?? [];
+    failed.length = 0;
+    const pending = resume?.ledger ?? new RequestLedger(s.server, {
       book: (b) => this.metrics.request(s.server, b.version, b.method, b.latencyMs, b.outcome),
       reply: (error) => {
         failed.push(error);
@@ -84,6 +95,8 @@ export class HttpExchange {
     // A subscriptions/listen stream is not a request to time: it lasts until the client closes it.
     for (const m of messages) if (m.method !== undefined && m.method !== LISTEN && m.id !== undefined && m.id !== null) pending.open(m.id, m.method, { version, context: undefined });
     const asked = pending.inFlight > 0;
+    // The requests' deadline counts from the POST, across the streams a polling backend answers them on.
+    const deadline = resume?.deadline ?? performance.now() + this.opts.requestTimeoutMs;
     let streaming = false; // the backend answers with an SSE stream
     const onMessage = (m: unknown): void => {
       if (pending.settle(m as JsonRpc)) onResult?.(m);
@@ -94,17 +107,17 @@ export class HttpExchange {
         {
           url: backend.url,
           // A request unanswered by the deadline fails (listen streams and the GET stream have none).
-          ...(asked ? { timeoutMs: this.opts.requestTimeoutMs } : {}),
+          ...(asked ? { timeoutMs: Math.max(1, Math.ceil(deadline - performance.now())) } : {}),
           connectTimeoutMs: this.opts.connectTimeoutMs,
           method: req.method as 'POST' | 'GET' | 'DELETE',
           clientHeaders,
           headers: backend.headers,
           ...(req.method === 'POST' && messages.length === 1 ? { mcpHeaders: mcpRequestHeaders(messages[0]) } : {}),
-          ...(s.backendSession === undefined ? {} : { backendSession: s.backendSession }),
+          ...(backendSession === undefined ? {} : { backendSession }),
           ...(body === undefined ? {} : { body }),
           forwardAuthorization: this.opts.forwardAuthorization,
           ...(stop ? { stop: stop.signal } : {}),
-          ...(intercept && req.method !== 'DELETE' && s.backendSession !== undefined ? { intercept: (r: ForwardResult) => r.status === 404 } : {}),
+          ...(intercept && req.method !== 'DELETE' && backendSession !== undefined ? { intercept: (r: ForwardResult) => r.status === 404 } : {}),
         },
         res,
         (r) => {
@@ -136,6 +149,13 @@ export class HttpExchange {
     // (the stream ended first) count as failures of the version.
     // Intercepted: the backend did not serve it. Detached: the session moved, its GET stream is the mover's.
     if (outcome.clientGone || outcome.intercepted || outcome.detached) return outcome;
+    // An answer stream that ended after an event id, before its answers: the backend polls (MCP 2025-11-25), and
+    // the client resumes the stream with GET and Last-Event-ID. Its requests wait for that GET.
+    if (streaming && outcome.lastEventId !== undefined && pending.inFlight > 0 && s.token !== '') {
+      const expire = (p: Parked): void => void p.ledger.failAll(didNotAnswer(s.server, p.version, this.opts.requestTimeoutMs));
+      park(s, outcome.lastEventId, { ledger: pending, failed, record: backend, backendSession, leg, version, deadline }, expire);
+      return outcome;
+    }
     pending.abandonAll({ transportFailure: true });
     return outcome;
   }

@@ -9,6 +9,7 @@ import type { VersionRecord } from '../domain/types.js';
 import type { StreamableFront } from '../fronts/streamable-front.js';
 import type { FrontLink } from './front-link.js';
 import type { SessionBridge } from './session-bridge.js';
+import type { Parked } from './sse-polling.js';
 
 export interface Session {
   token: string;
@@ -37,6 +38,8 @@ export interface Session {
   staleEventIds?: boolean;
   /** A bridged session: its current bridge's link to the front (a move puts a new bridge behind the same front). */
   link?: FrontLink;
+  /** Requests whose answer stream ended before their answers, by the stream's last event id (see sse-polling.ts). */
+  parked?: Map<string, Parked & { release(): boolean }>;
   /** A move under way: the session's requests wait for it. Resolves with why it ended instead, or undefined. */
   moving?: Promise<string | undefined>;
 }

@@ -2,7 +2,7 @@
  * Taking on a session id this router does not hold but the key ring opens: one sealed by this router before a
  * restart, or by another router of the store. A session on an HTTP backend carries on here (its backend
  * session id is in the claims); one whose backend was a process inside a router is moved as one whose backend
- * died.
+ * died; one whose version was removed since is moved as a rolled-back one is.
  */
 import type { ServerState } from '../domain/types.js';
 import type { VersionMetrics } from '../telemetry/version-metrics.js';
@@ -47,13 +47,34 @@ export class SessionAdoption {
     const held = table.get(sid); // taken on by a request that opened it while this one waited
     if (held) return held;
     const record = server.versions.find((v) => v.version === claims.version);
-    if (!record) return `version ${claims.version} of "${server.name}" was removed`;
+    if (!record) return this.adoptRemoved(arrival, sid, server, claims);
     if (record.type !== 'http') return this.adoptBridged(arrival, sid, server, claims);
     const session: Session = { token: sid, server: server.name, version: record.version, record, startedAt: claims.startedAt, lastUsed: this.deps.now() };
     if (claims.backendSession !== undefined) session.backendSession = claims.backendSession;
     table.add(session);
     metrics.sessionStarted(server.name, record.version);
     return session;
+  }
+
+  /**
+   * A session of a version removed since its id was sealed, on a router that does not hold it. Its record went
+   * with the version, so nothing of its backend is known here; like a rolled-back version's, the session moves
+   * to the version the weights choose (a minimal initialize replayed), keeping its id: its old backend session
+   * is left to the backend's expiry, its old process (a bridged one) to its router. Under `onRollback: '404'`
+   * it gets 404 naming the removal. Resolves with the session once it moved, or why not.
+   */
+  private async adoptRemoved(arrival: Arrival, sid: string, server: ServerState, claims: SessionClaims): Promise<Session | string | undefined> {
+    const { table, metrics, migration } = this.deps;
+    const why = `version ${claims.version} of "${server.name}" was removed`;
+    if (this.deps.onRollback === '404') return why;
+    // A bridged session of this router's run, ended here (the reason forgotten since): nothing more to say.
+    if (claims.owner === this.deps.address() && claims.startedAt >= this.deps.bornAt) return undefined;
+    const session: Session = { token: sid, server: server.name, version: claims.version, startedAt: claims.startedAt, lastUsed: this.deps.now(), init: minimalInit(arrival.protocolVersion) };
+    table.add(session);
+    metrics.sessionStarted(server.name, claims.version);
+    const d = migration.decide(session);
+    if (d.action === 'stay') return session; // (not reached: a removed version always moves or ends)
+    return (await migration.act(session, d)) ?? session;
   }
 
   /**

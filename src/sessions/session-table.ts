@@ -10,6 +10,7 @@ import { endBackendSession } from '../backends/http-forward.js';
 import type { VersionMetrics } from '../telemetry/version-metrics.js';
 import { remember, type Session } from './http-session.js';
 import { admitProcess, idleExpired } from './process-budget.js';
+import { releaseParked } from './sse-polling.js';
 import type { SessionBridge } from './session-bridge.js';
 
 export class SessionTable {
@@ -70,6 +71,7 @@ export class SessionTable {
 
   /** Forgets a session (its backend session, if any, lives on). */
   drop(s: Session): void {
+    releaseParked(s);
     if (this.sessions.delete(s.token)) this.metrics.sessionEnded(s.server, s.version);
   }
 

@@ -25,6 +25,7 @@ import { startPostgres, type PgCluster } from '../helpers/postgres.js';
 import { runCli } from '../helpers/run-cli.js';
 import { startServe, type ServeProcess } from '../helpers/serve-process.js';
 import { tempProject, type TempProject } from '../helpers/temp-project.js';
+import { weatherHttp, type Weather } from '../helpers/weather-http.js';
 
 const RAW = fileURLToPath(new URL('../../../test/fixtures/servers/raw-server.mjs', import.meta.url));
 const WEATHER = fileURLToPath(new URL('../../../examples/weather-server.mjs', import.meta.url));
@@ -337,4 +338,70 @@ describe('two routers in one process over one store', { timeout: 60_000 }, () =>
       await Promise.all([one.stop(), two.stop()]);
     }
   });
+});
+
+describe('a version removed under a session, on a router that never held it (two serve processes, file store)', { timeout: 120_000 }, () => {
+  let p: TempProject;
+  const backends: Weather[] = [];
+  const serves: ServeProcess[] = [];
+  after(async () => {
+    await Promise.all(serves.map((s) => s.stop()));
+    await Promise.all(backends.map((b) => b.stop()));
+    await p?.cleanup();
+  });
+
+  /** The variant a new session on `base` lands on (the weather server's serverInfo.version). */
+  async function newSessionVariant(base: string, server: string): Promise<string> {
+    const res = await fetch(`${base}/mcp/${server}`, { method: 'POST', headers: HEADERS, body: JSON.stringify(INIT) });
+    const text = await res.text();
+    return /"serverInfo":\{"name":"weather","version":"(\w+)"/.exec(text)?.[1] ?? text;
+  }
+
+  it('moves to the blue on the router it reaches, like a rolled-back one: an HTTP session (SDK v1 client) and a stdio one keep their ids', async () => {
+    p = await tempProject();
+    const [v1, v2] = [await weatherHttp('v1'), await weatherHttp('v2')];
+    backends.push(v1, v2);
+    const registry = new Registry(JsonFileStore.forEnvironment({ cwd: p.dir, env: p.env }));
+    await registry.deploy('weather', { version: '1.0.0', transport: { type: 'http', url: v1.url, headers: {} } });
+    await registry.deploy('weather', { version: '2.0.0', transport: { type: 'http', url: v2.url, headers: {} }, traffic: 100 });
+    await registry.deploy('forecast', { version: '1.0.0', transport: weatherStdio });
+    await registry.deploy('forecast', { version: '2.0.0', transport: { ...weatherStdio, args: [WEATHER, 'v2'] }, traffic: 100 });
+    const [a, b] = [await startServe(await freePort(), { cwd: p.dir, env: p.env }), await startServe(await freePort(), { cwd: p.dir, env: p.env })];
+    serves.push(a, b);
+    const onA = await connectTo(a.base, 'weather');
+    const stdioSid = await rawSession(a.base, 'forecast');
+    const spare = await rawSession(a.base, 'weather'); // on v2 too: for a router under --on-rollback 404
+    try {
+      assert.equal(await current(onA.client), 'sunny, 21°C (v2)');
+      for (const server of ['weather', 'forecast']) {
+        const r = await runCli('rollout', ['remove-version', server, '2.0.0'], { cwd: p.dir, env: p.env });
+        assert.equal(r.code, 0, r.stderr);
+      }
+      // B has seen the removal once a new session lands on v1 (the probes that landed on v2 move with the removal).
+      let probesOnV2 = 0;
+      for (let i = 0; i < 200 && (await newSessionVariant(b.base, 'weather')) !== 'v1'; i++, probesOnV2++) await sleep(25);
+      const onB = await connectTo(b.base, 'weather', onA.transport.sessionId);
+      try {
+        assert.equal(await current(onB.client), 'sunny, 21°C (v1)', 'B moved the session to the blue');
+        assert.equal(onB.transport.sessionId, onA.transport.sessionId, 'the same session id');
+      } finally {
+        await onB.client.close();
+      }
+      const call = await fetch(`${b.base}/mcp/forecast`, { method: 'POST', headers: { ...HEADERS, 'mcp-session-id': stdioSid }, body: JSON.stringify({ jsonrpc: '2.0', id: 6, method: 'tools/call', params: { name: 'current', arguments: {} } }) });
+      assert.equal(call.status, 200);
+      assert.match(await call.text(), /\(v1\)/, 'the stdio session too, on a process of the blue');
+      const metrics = await (await fetch(`${b.base}/metrics`)).text();
+      assert.match(metrics, new RegExp(`^mcp_rollout_sessions_ended_total\\{server="weather",version="2\\.0\\.0",reason="VersionRemoved"\\} ${probesOnV2 + 1}$`, 'm'));
+      assert.match(metrics, /^mcp_rollout_sessions_ended_total\{server="forecast",version="2\.0\.0",reason="VersionRemoved"\} 1$/m);
+      // Under --on-rollback 404 such a session gets 404 naming the removal, as before.
+      const c = await startServe(await freePort(), { cwd: p.dir, env: p.env }, ['--on-rollback', '404']);
+      serves.push(c);
+      const refused = await fetch(`${c.base}/mcp/weather`, { method: 'POST', headers: { ...HEADERS, 'mcp-session-id': spare }, body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'current', arguments: {} } }) });
+      assert.equal(refused.status, 404);
+      assert.match(await refused.text(), /Session not found: version 2\.0\.0 of \\"weather\\" was removed; initialize a new session/);
+    } finally {
+      await onA.client.close();
+    }
+  });
+
 });
