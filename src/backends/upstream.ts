@@ -1,6 +1,9 @@
 /**
- * What the proxy needs of a backend, whatever its transport.
+ * What the proxy and the router's bridged sessions need of a backend, whatever its transport.
  */
+import type { VersionRecord } from '../domain/types.js';
+import { StdioUpstream, type StdioOptions } from './stdio-upstream.js';
+
 export interface UpstreamEvents {
   /** A JSON-RPC message (object or batch array) from the backend; `text` is its original line, when there is one. */
   message(msg: unknown, text?: string): void;
@@ -35,4 +38,17 @@ export interface Upstream {
   /** Stops reading the backend's messages until `resume` (its client reads slower than it sends). */
   pause?(): void;
   resume?(): void;
+}
+
+/**
+ * Starts the upstream a version's transport needs: its own process group (stdio), a Streamable HTTP session
+ * (http) or a legacy HTTP+SSE connection (sse). Shared by the stdio proxy and the router's bridged sessions.
+ * `opts.maxMessageBytes` bounds messages either way; `lifeline` and `stderr` concern stdio versions only.
+ * Rejects with why the backend could not be started or reached (the caller names server and version).
+ */
+export async function startUpstream(label: string, record: VersionRecord, opts: StdioOptions, events: UpstreamEvents): Promise<Upstream> {
+  if (record.type === 'stdio') return StdioUpstream.start(label, record, opts, events);
+  // The HTTP upstreams are loaded only for http/sse versions (a stdio proxy starts faster without them).
+  if (record.type === 'http') return (await import('./streamable-http-upstream.js')).StreamableHttpUpstream.start(label, record.url, record.headers, { maxMessageBytes: opts.maxMessageBytes }, events);
+  return (await import('./sse-upstream.js')).SseUpstream.start(label, record.url, record.headers, events);
 }

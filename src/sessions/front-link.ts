@@ -11,18 +11,14 @@
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { StreamableFront } from '../fronts/streamable-front.js';
-
-const PRIVATE = 'mcp-rollout:';
-
-type Answer = { id?: unknown; method?: string; result?: Record<string, unknown>; error?: unknown };
+import { PrivateRequests, type Answer } from './private-requests.js';
 
 export class FrontLink implements Transport {
   onmessage?: Transport['onmessage'];
   onclose?: () => void;
   onerror?: (e: Error) => void;
   private detached = false;
-  private seq = 0;
-  private readonly waiters = new Map<string, (m: Answer) => void>();
+  private readonly own = new PrivateRequests();
 
   constructor(private readonly front: Transport) {}
 
@@ -34,12 +30,7 @@ export class FrontLink implements Transport {
   }
 
   send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
-    const m = message as Answer;
-    if (m.method === undefined && typeof m.id === 'string' && m.id.startsWith(PRIVATE)) {
-      this.waiters.get(m.id)?.(m);
-      this.waiters.delete(m.id);
-      return Promise.resolve();
-    }
+    if (this.own.take(message as Answer)) return Promise.resolve();
     return this.front.send(message, options);
   }
 
@@ -49,8 +40,7 @@ export class FrontLink implements Transport {
   }
 
   async close(): Promise<void> {
-    for (const w of this.waiters.values()) w({});
-    this.waiters.clear();
+    this.own.clear();
     if (!this.detached) await this.front.close();
   }
 
@@ -59,18 +49,7 @@ export class FrontLink implements Transport {
    * none came within `timeoutMs` (ms) or the link closed.
    */
   request(method: string, params: Record<string, unknown>, timeoutMs: number): Promise<Answer | undefined> {
-    const id = `${PRIVATE}${++this.seq}`;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(id);
-        resolve(undefined);
-      }, timeoutMs).unref();
-      this.waiters.set(id, (m) => {
-        clearTimeout(timer);
-        resolve(m.method === undefined && m.id === id ? m : undefined);
-      });
-      this.onmessage?.({ jsonrpc: '2.0', id, method, params } as JSONRPCMessage);
-    });
+    return this.own.request((m) => this.onmessage?.(m as JSONRPCMessage), method, params, timeoutMs);
   }
 
   /** A notification of the router's own to the client (list_changed after a move): on the front's standalone stream. */

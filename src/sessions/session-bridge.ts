@@ -11,10 +11,8 @@ import type { VersionRecord } from '../domain/types.js';
 import { answerTooLarge, couldNotStart, versionLabel } from '../protocol/router-errors.js';
 import { RequestLedger, type Outcome } from './request-ledger.js';
 import type { VersionMetrics } from '../telemetry/version-metrics.js';
-import { SseUpstream } from '../backends/sse-upstream.js';
-import { StreamableHttpUpstream } from '../backends/streamable-http-upstream.js';
-import { StdioUpstream, type StdioOptions } from '../backends/stdio-upstream.js';
-import type { Upstream, UpstreamEvents } from '../backends/upstream.js';
+import type { StdioOptions } from '../backends/stdio-upstream.js';
+import { startUpstream, type Upstream, type UpstreamEvents } from '../backends/upstream.js';
 
 type Id = string | number;
 type Msg = { id?: Id | null; method?: string; params?: { progressToken?: Id; _meta?: { progressToken?: Id } }; result?: { isError?: boolean; protocolVersion?: string }; error?: unknown };
@@ -74,14 +72,9 @@ export class SessionBridge {
         }
       },
     };
-    const spawnStdio = (): Promise<Upstream> =>
-      this.closed || record.type !== 'stdio' ? Promise.reject(new Error('the session ended before its process started')) : StdioUpstream.start(label, record, stdioOptions, events);
-    this.starting =
-      record.type === 'stdio'
-        ? startAfter.then(spawnStdio, spawnStdio)
-        : record.type === 'http'
-          ? StreamableHttpUpstream.start(label, record.url, record.headers, { maxMessageBytes: stdioOptions.maxMessageBytes }, events)
-          : SseUpstream.start(label, record.url, record.headers, events);
+    const start = (): Promise<Upstream> => startUpstream(label, record, stdioOptions, events);
+    const spawnStdio = (): Promise<Upstream> => (this.closed ? Promise.reject(new Error('the session ended before its process started')) : start());
+    this.starting = record.type === 'stdio' ? startAfter.then(spawnStdio, spawnStdio) : start();
     this.starting.then(
       () => {
         if (record.type === 'stdio') this.metrics.processStarted(server, record.version);

@@ -4,8 +4,8 @@
  * backend session opened with the client's `initialize` replayed, `list_changed` for each list that differs;
  * requests in flight on the old backend finish there); anything else ends it.
  */
-import { LISTS, listChangedNotices, noticesForCapabilities, surfaceOfContract, type Surface } from '../domain/list-changes.js';
-import { decidePin, type Observed, type PinDecision, type PromotionPolicy } from '../domain/pin-decision.js';
+import { listChangedNotices, surfaceOfContract, type Surface } from '../domain/list-changes.js';
+import type { Observed, PinDecision, PromotionPolicy } from '../domain/pin-decision.js';
 import { SessionReason } from '../domain/reasons.js';
 import type { VersionRecord } from '../domain/types.js';
 import { chooseByWeight } from '../domain/weighted-choice.js';
@@ -18,6 +18,7 @@ import { openBackendSession, readSurface, type BackendEndpoint } from './backend
 import type { FrontLink } from './front-link.js';
 import { minimalInit, whenDone, type BackendOf, type Session } from './http-session.js';
 import type { SessionBridges } from './session-bridges.js';
+import { decideNow, noticesBetween, readLists, replayInitialize } from './session-move.js';
 import type { SessionTable } from './session-table.js';
 
 /** What a session does where its pin decision says `move`: move live (`migrate`), or end (`404`). */
@@ -59,8 +60,7 @@ export class SessionMigration {
    * just arrived is not judged idle).
    */
   decide(s: Session, observed: Observed = {}, idle = false): PinDecision {
-    const pin = { server: s.server, version: s.version, pinnedAt: s.startedAt, lastUsed: s.lastUsed };
-    return decidePin(this.deps.view.get(s.server), pin, this.deps.now(), { onPromote: this.opts.onPromote, ...(idle ? { idleTimeoutMs: this.opts.idleTimeoutMs } : {}) }, observed);
+    return decideNow(this.deps.view, s, this.deps.now(), { onPromote: this.opts.onPromote, ...(idle ? { idleTimeoutMs: this.opts.idleTimeoutMs } : {}) }, observed);
   }
 
   /**
@@ -115,9 +115,7 @@ export class SessionMigration {
     if (from.version === to.record.version) return []; // the same version offers the same lists
     const before = this.deps.view.get(server)?.versions.find((v) => v.version === from.version)?.contract;
     if (before && to.record.contract) return listChangedNotices(surfaceOfContract(before), surfaceOfContract(to.record.contract));
-    if (!from.read) return noticesForCapabilities(to.capabilities);
-    const [a, b] = await Promise.all([from.read(), to.read()]);
-    return listChangedNotices(a, b);
+    return noticesBetween(from.read, to.read, to.capabilities);
   }
 
   private async moveHttp(s: Session, d: Leaving, record: VersionRecord & { type: 'http' }): Promise<string | undefined> {
@@ -196,12 +194,10 @@ export class SessionMigration {
     const link = s.link!;
     return (async () => {
       try {
-        const init = s.init ? await link.request('initialize', s.init, MOVE_TIMEOUT_MS) : undefined;
-        if (s.init && !init?.result) {
-          return `${d.why}; moving the session failed: ${label} ${init?.error === undefined ? `did not answer the replayed initialize within ${MOVE_TIMEOUT_MS} ms` : `refused the replayed initialize: ${JSON.stringify(init.error)}`}`;
-        }
+        const init = s.init ? await replayInitialize((...a) => link.request(...a), s.init, MOVE_TIMEOUT_MS) : undefined;
+        if (init?.ok === false) return `${d.why}; moving the session failed: ${label} ${init.why}`;
         link.deliver({ jsonrpc: '2.0', method: 'notifications/initialized' });
-        const notices = await this.noticesAfterMove(s.server, { version: fromVersion, ...(left.read ? { read: left.read } : {}) }, { record, read: readThrough(link), capabilities: init?.result?.capabilities });
+        const notices = await this.noticesAfterMove(s.server, { version: fromVersion, ...(left.read ? { read: left.read } : {}) }, { record, read: readThrough(link), capabilities: init?.ok ? init.result.capabilities : undefined });
         if (!left.tell?.(notices)) for (const method of notices) link.notify(method);
         return undefined;
       } finally {
@@ -277,8 +273,5 @@ function endListener(l: NonNullable<Session['listener']>, notices: string[]): vo
 
 /** Reads a bridge's lists through its link to the front (the answers do not reach the client). */
 function readThrough(l: FrontLink): () => Promise<Surface> {
-  return async () => {
-    const answers = await Promise.all(LISTS.map(({ method }) => l.request(method, {}, MOVE_TIMEOUT_MS)));
-    return Object.fromEntries(LISTS.map(({ list }, i) => [list, answers[i]?.result?.[list]]));
-  };
+  return () => readLists((...a) => l.request(...a), MOVE_TIMEOUT_MS);
 }

@@ -122,7 +122,7 @@ describe('stdio proxy', () => {
     s.send(INIT);
     const init = await s.next();
     assert.equal(init.id, 0);
-    const pid = (s.proxy as unknown as { current: { upstream: { pid: number } } }).current.upstream.pid;
+    const pid = (s.proxy as unknown as { migration: { current: { upstream: { pid: number } } } }).migration.current.upstream.pid;
     assert.ok(pidAlive(pid));
     await s.end();
     assert.equal(pidAlive(pid), false);
