@@ -183,9 +183,10 @@ export class StreamableHttpUpstream implements Upstream {
    * Reads an SSE answer to the `waiting` requests. A stream that ends before their answers, after an event id,
    * was closed by a polling backend (MCP 2025-11-25): it is resumed with GET and Last-Event-ID after the delay
    * the backend asked for (`retry:`), as often as the backend closes it; one that ends without an id fails
-   * them. `failures`: resumptions in a row that could not reach the backend.
+   * them. `failures`: resumptions in a row that could not reach the backend. `resumedFrom`: the event id a
+   * resumed stream started after (a backend may close it again before it sends any event of its own).
    */
-  private answerStream(waiting: Set<string>, deliver: (m: unknown, raw: string) => void, fail: (why: string) => void, failures: number): { push(c: Buffer): void; end(): void } {
+  private answerStream(waiting: Set<string>, deliver: (m: unknown, raw: string) => void, fail: (why: string) => void, failures: number, resumedFrom?: string): { push(c: Buffer): void; end(): void } {
     const sse = new SseParser(this.opts.maxMessageBytes, {
       event: (e) => {
         if (e.event !== undefined && e.event !== 'message') return;
@@ -201,8 +202,9 @@ export class StreamableHttpUpstream implements Upstream {
       end: () => {
         sse.end();
         if (waiting.size === 0) return;
-        if (sse.lastEventId === undefined) return fail(`${this.label} ended its answer stream without answering`);
-        this.resumeAnswer(waiting, sse.lastEventId, deliver, fail, failures);
+        const lastEventId = sse.lastEventId ?? resumedFrom;
+        if (lastEventId === undefined) return fail(`${this.label} ended its answer stream without answering`);
+        this.resumeAnswer(waiting, lastEventId, deliver, fail, failures);
       },
     };
   }
@@ -227,7 +229,7 @@ export class StreamableHttpUpstream implements Upstream {
         call = send(this.target, 'GET', headers, undefined, {
           head: (h) => {
             status = h.status;
-            if (h.status === 200 && (h.headers['content-type'] ?? '').includes('text/event-stream')) stream = this.answerStream(waiting, deliver, fail, 0);
+            if (h.status === 200 && (h.headers['content-type'] ?? '').includes('text/event-stream')) stream = this.answerStream(waiting, deliver, fail, 0, lastEventId);
             else refused = collect(ERROR_BODY_CHARS * 4);
           },
           data: (c) => (stream ?? refused)?.push(c),

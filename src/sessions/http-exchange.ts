@@ -151,9 +151,12 @@ export class HttpExchange {
     if (outcome.clientGone || outcome.intercepted || outcome.detached) return outcome;
     // An answer stream that ended after an event id, before its answers: the backend polls (MCP 2025-11-25), and
     // the client resumes the stream with GET and Last-Event-ID. Its requests wait for that GET.
-    if (streaming && outcome.lastEventId !== undefined && pending.inFlight > 0 && s.token !== '') {
+    // A resumed stream the backend closes again before any event of its own is resumed from the same id.
+    const resumedFrom = resume ? req.headers['last-event-id'] : undefined;
+    const parkAt = outcome.lastEventId ?? (typeof resumedFrom === 'string' ? resumedFrom : undefined);
+    if (streaming && parkAt !== undefined && pending.inFlight > 0 && s.token !== '') {
       const expire = (p: Parked): void => void p.ledger.failAll(didNotAnswer(s.server, p.version, this.opts.requestTimeoutMs));
-      park(s, outcome.lastEventId, { ledger: pending, failed, record: backend, backendSession, leg, version, deadline }, expire);
+      park(s, parkAt, { ledger: pending, failed, record: backend, backendSession, leg, version, deadline }, expire);
       return outcome;
     }
     pending.abandonAll({ transportFailure: true });
