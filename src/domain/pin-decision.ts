@@ -1,9 +1,9 @@
 /**
  * One decision for a session pinned to a version, shared by every front (the stdio proxy, the HTTP router):
  * given what the registry says now, the pin, the time and what the front saw of its backend, the session
- * stays, moves to another version, or ends. The fronts differ only in what they can do with `move`: the proxy
- * moves the session live; the router (until HTTP sessions migrate) ends it and its client starts a new one.
- * Pure: the clock is passed in.
+ * stays, moves to another version, or ends. Both fronts carry a `move` out live (the proxy and the router:
+ * replayed initialize, list_changed); `serve --on-rollback 404` makes the router end such a session instead, as
+ * the specification's answer, and its client starts a new one. Pure: the clock is passed in.
  */
 import { SessionReason } from './reasons.js';
 import type { ServerState } from './types.js';

@@ -3,7 +3,8 @@
  * session for a session that moves (the client's `initialize` replayed, then `notifications/initialized`) and
  * reading its lists. One JSON-RPC message per POST; the answer may come as JSON or as an SSE stream.
  */
-import { LISTS, type Surface } from '../domain/list-changes.js';
+import type { Surface } from '../domain/list-changes.js';
+import { readLists, type Ask } from './session-move.js';
 import { backendTarget, send, type BackendCall } from '../backends/backend-client.js';
 
 export interface BackendEndpoint {
@@ -118,7 +119,8 @@ export async function openBackendSession(ep: BackendEndpoint, initParams: Record
 }
 
 /** What a backend session offers, per list; a list it cannot give (no such capability, an error) is absent. */
-export async function readSurface(ep: BackendEndpoint, opts: CallOptions): Promise<Surface> {
-  const answers = await Promise.all(LISTS.map(({ method }) => backendCall(ep, { jsonrpc: '2.0', id: `mcp-rollout:${method}`, method, params: {} }, opts).catch(() => undefined)));
-  return Object.fromEntries(LISTS.map(({ list }, i) => [list, answers[i]?.answer?.result?.[list]]));
+export function readSurface(ep: BackendEndpoint, opts: CallOptions): Promise<Surface> {
+  const ask: Ask = (method, params, timeoutMs) =>
+    backendCall(ep, { jsonrpc: '2.0', id: `mcp-rollout:${method}`, method, params }, { ...opts, timeoutMs }).then((a) => a.answer, () => undefined);
+  return readLists(ask, opts.timeoutMs ?? 10_000);
 }
