@@ -7,6 +7,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { listRouters, type RouterEntry } from '../telemetry/router-directory.js';
+import { fleetTelemetryOf } from '../state/fleet-store.js';
+import { FRESH_MS } from '../telemetry/fleet-telemetry.js';
 import type { RolloutEvent, RolloutStatus } from '../domain/rollout-controller.js';
 import { AppError } from '../errors.js';
 import { projectStateDir } from '../state/scope-paths.js';
@@ -19,9 +21,21 @@ const READY_WAIT_MS = 60_000;
 /** Between two readings of the routers' figures or the registry, ms. */
 const POLL_MS = 250;
 
+/**
+ * The routers running on this registry: on a database, every `serve` of the fleet whose telemetry batch is fresh
+ * (any host; a router writes one a second); on files, those announced in the project's state directory. A
+ * database that cannot be read counts as no router (the command that needs one says so).
+ */
+export async function runningRouters(ctx: CommandContext): Promise<RouterEntry[]> {
+  const fleet = fleetTelemetryOf(ctx.registry().store);
+  if (!fleet) return listRouters(projectStateDir({ cwd: ctx.io.cwd, env: ctx.io.env }));
+  const reports = await fleet.readTelemetry(FRESH_MS).catch(() => []);
+  return reports.filter((r) => r.ageMs <= FRESH_MS).map((r) => ({ pid: r.router.pid, url: r.router.url }));
+}
+
 /** The routers of the project; refuses a foreground rollout when none runs (nothing would run the green). */
 export async function routersForManagedRollout(ctx: CommandContext, name: string, version: string, detach: boolean): Promise<RouterEntry[]> {
-  const routers = await listRouters(projectStateDir({ cwd: ctx.io.cwd, env: ctx.io.env }));
+  const routers = await runningRouters(ctx);
   if (routers.length === 0 && !detach) {
     throw new AppError('conflict', `${name}@${version} is a managed version: managed versions roll out under mcp-rollout serve: start it, then deploy with --detach`);
   }
@@ -37,7 +51,7 @@ export async function waitManagedReady(ctx: CommandContext, name: string, versio
   const until = Date.now() + READY_WAIT_MS;
   let last: ManagedFigures | undefined;
   for (;;) {
-    last = (await usageByVersion(stateDir, ctx.io.env.MCP_ROLLOUT_TOKEN)).get(`${name}\u0000${version}`)?.managed ?? last;
+    last = (await usageByVersion(stateDir, ctx.io.env.MCP_ROLLOUT_TOKEN, fleetTelemetryOf(ctx.registry().store))).get(`${name}\u0000${version}`)?.managed ?? last;
     if (last?.state === 'ready' && last.pid !== undefined) return last;
     if (Date.now() > until || ctx.io.signal?.aborted) {
       const said = last ? `${last.state}${last.lastExit ? `: ${last.lastExit}` : ''}` : 'not started by any running router';

@@ -9,9 +9,7 @@ import type { Command } from '../command.js';
 import { gatedDeploy } from '../../pipeline/gated-deploy.js';
 import { renderReport, validationOptions, VALIDATION_OPTIONS, VALIDATION_USAGE } from '../validation-options.js';
 import type { RolloutEvent } from '../../domain/rollout-controller.js';
-import { listRouters } from '../../telemetry/router-directory.js';
 import { assertNoRolloutInProgress, beginRollout, startDetached } from '../../pipeline/rollout-runner.js';
-import { projectStateDir } from '../../state/scope-paths.js';
 import { ROLLOUT_OPTIONS, ROLLOUT_USAGE, rolloutSpecFrom } from '../rollout-options.js';
 import { rolloutExit, runnerDeps } from '../runner-deps.js';
 import { printChange } from './change-output.js';
@@ -21,7 +19,7 @@ import type { ChangeResult } from '../../registry/registry.js';
 import type { ValidationReport } from '../../checks/validation-spec.js';
 import type { CommandContext } from '../command.js';
 import { renderEvent } from '../rollout-options.js';
-import { followRollout, phaseEvents, routersForManagedRollout, waitManagedReady } from '../managed-rollout.js';
+import { followRollout, phaseEvents, routersForManagedRollout, runningRouters, waitManagedReady } from '../managed-rollout.js';
 
 export const deployCommand: Command = {
   name: 'deploy',
@@ -91,7 +89,7 @@ export const deployCommand: Command = {
     if (managedRollout && managedRollout.length > 0) return managedRolloutRun(ctx, { name, version, change, report, json, detach: args.flags.detach === true, rollout, validation });
     if (args.flags.detach) {
       const status = await startDetached({ ...runnerDeps(ctx), onEvent: () => undefined }, rollout);
-      const routers = await listRouters(projectStateDir({ cwd: ctx.io.cwd, env: ctx.io.env }));
+      const routers = await runningRouters(ctx);
       const who = routers.length > 0 ? `the running router (${routers.map((r) => r.url).join(', ')}) drives it` : `no router is running: start "mcp-rollout serve", or drive it with "mcp-rollout resume ${name} --wait"`;
       if (json) printChange(ctx, change, true, version, { ...validation, rollout: { status, detached: true } });
       else ctx.print('', `${rollout.strategy} rollout of ${name}@${version} started (${status.message}); ${who}`);
