@@ -252,6 +252,9 @@ export class PostgresStore implements Store, FleetTelemetryStore, RolloutLeaseSt
         onnotice: () => undefined,
         // The LiveView's fallback poll keeps one connection busy; idle ones are let go.
         idle_timeout: 60,
+        // The driver's own backoff grows to 10-20 s between connection attempts during an outage, failing every
+        // query meanwhile: a router then served a stale registry for up to 20 s after the database came back.
+        backoff: reconnectBackoffS,
       });
       try {
         await ensureSchema(sql, this.where);
@@ -281,6 +284,15 @@ export class PostgresStore implements Store, FleetTelemetryStore, RolloutLeaseSt
     const detail = err.message || err.code || String(e);
     return new AppError('io', `database ${this.where}: ${detail}`);
   }
+}
+
+/**
+ * Seconds before the `retries`-th connection attempt after a failure: the driver's own curve (30 ms, 90 ms,
+ * 270 ms, ... with jitter) held to at most 1 s, so a process sees the database within about a second of its
+ * return. One connection attempt a second per process is little for a database to refuse.
+ */
+export function reconnectBackoffS(retries: number): number {
+  return (0.5 + Math.random() / 2) * Math.min(3 ** retries / 100, 1);
 }
 
 /** The stored document of one server (the file format's fields), its history cut to the newest `limit`. */
