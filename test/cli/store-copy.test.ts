@@ -74,4 +74,26 @@ describe('store copy', { timeout: 120_000 }, () => {
     assert.match(r.stderr, /already holds "weather"; nothing was copied/);
     assert.deepEqual(await status(url), before, '"files" was not copied either');
   });
+
+  it('copies from the registry file itself, with the deployment log beside it', async () => {
+    const url = await cluster.createDatabase('fromfile');
+    // Before: "cannot read registry file …/registry.json/.mcp-rollout/registry.json: ENOTDIR".
+    const r = await runCli('rollout', ['store', 'copy', '--from', p.registryFile, '--to', url, '--json'], { cwd: p.dir, env: p.env });
+    assert.equal(r.code, 0, r.stderr);
+    const lines = readFileSync(p.logFile, 'utf8').trim().split('\n').length;
+    assert.deepEqual(r.json(), { ok: true, from: p.registryFile, to: url, servers: ['files', 'weather'], logRecords: lines });
+    assert.deepEqual(await status(url), await status());
+  });
+
+  it('a source that does not exist, and a target that is no URL, are refused naming the option given', async () => {
+    const url = await cluster.createDatabase('typo');
+    // Before: exit 0, "nothing to copy: /…/no-such-dir holds no server".
+    const typo = await runCli('rollout', ['store', 'copy', '--from', 'no-such-dir', '--to', url], { cwd: p.dir, env: p.env });
+    assert.equal(typo.code, 1);
+    assert.match(typo.stderr, /--from \S*no-such-dir: no such file or directory; nothing was copied/);
+    // Before: '--store "." is not a PostgreSQL URL', an option this command does not have.
+    const back = await runCli('rollout', ['store', 'copy', '--from', url, '--to', '.'], { cwd: p.dir, env: p.env });
+    assert.equal(back.code, 2);
+    assert.match(back.stderr, /--to "\." is not a PostgreSQL URL/);
+  });
 });

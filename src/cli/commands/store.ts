@@ -10,11 +10,12 @@ const isUrl = (s: string): boolean => /^[a-z][a-z0-9+.-]*:\/\//i.test(s);
 export const storeCommand: Command = {
   name: 'store',
   summary: 'copy every server (registry, history, rollouts, deployment log) from a project or a database to a database',
-  usage: 'copy --from <project dir|postgres://…> --to <postgres://…> [--json]',
+  usage: 'copy --from <project dir|registry file|postgres://…> --to <postgres://…> [--json]',
   help: [
     'Copies in one transaction: when the target already holds a server of the same name, nothing is copied and the',
     'error names every such server. From a project directory, the servers a command run there sees (project, global',
-    'and .mcprc scopes, scopes kept) with their deployment logs. The source is left as it is.',
+    'and .mcprc scopes, scopes kept) with their deployment logs; from a registry file (.mcp-rollout/registry.json,',
+    'the global registry.json or a .mcprc), its servers and the deployment log beside it. The source is left as it is.',
     'Example:',
     '  mcp-rollout store copy --from . --to postgres://mcp@db:5432/mcp',
   ].join('\n'),
@@ -24,7 +25,9 @@ export const storeCommand: Command = {
     if (action !== 'copy') throw new AppError('usage', `unknown store action "${action}" (actions: copy)`);
     const from = args.strings.from;
     const to = args.strings.to;
-    if (from === undefined || to === undefined) throw new AppError('usage', 'store copy needs --from <project dir or database URL> and --to <database URL>');
+    if (from === undefined || to === undefined) throw new AppError('usage', 'store copy needs --from <project dir, registry file or database URL> and --to <database URL>');
+    // Named as the option the user gave, not as --store (openStore's wording).
+    if (!isUrl(to)) throw new AppError('usage', `--to "${to}" is not a PostgreSQL URL (postgres://user@host:5432/database): store copy writes to a database`);
     const target = openStore({ url: to, cwd: ctx.io.cwd, env: ctx.io.env });
     if (!(target instanceof PostgresStore)) throw new AppError('usage', '--to must be a PostgreSQL URL');
     const source = isUrl(from) ? openStore({ url: from, cwd: ctx.io.cwd, env: ctx.io.env }) : undefined;
