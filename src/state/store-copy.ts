@@ -9,6 +9,8 @@ import type { LogRecord } from '../domain/deployment-log.js';
 import type { Scope } from '../domain/types.js';
 import { AppError } from '../errors.js';
 import { JsonFileStore } from './json-file-store.js';
+import { readKeyRingFile } from './key-ring-file.js';
+import type { KeyRing } from './key-ring.js';
 import { configHome } from './scope-paths.js';
 import type { PostgresStore } from './postgres-store.js';
 import type { StoredServer } from './store.js';
@@ -17,6 +19,8 @@ export interface StoreSnapshot {
   servers: StoredServer[];
   /** The deployment log of those servers, oldest first. */
   log: { scope: Scope; record: LogRecord }[];
+  /** The source's session key ring, when it has one: routers moved onto the target keep opening its ids. */
+  keyRing?: KeyRing;
 }
 
 /**
@@ -45,6 +49,7 @@ export async function fileSource(path: string, env: NodeJS.ProcessEnv): Promise<
 export async function snapshotFiles(path: string, env: NodeJS.ProcessEnv): Promise<StoreSnapshot> {
   const store = await fileSource(path, env);
   const servers = await store.list();
+  const keyRing = await readKeyRingFile(store.keysFile());
   const names = new Set(servers.map((s) => s.server.name));
   const log: StoreSnapshot['log'] = [];
   for (const scope of new Set(servers.map((s) => s.scope))) {
@@ -66,11 +71,24 @@ export async function snapshotFiles(path: string, env: NodeJS.ProcessEnv): Promi
       if (names.has(record.server)) log.push({ scope, record });
     });
   }
-  return { servers, log };
+  return { servers, log, ...(keyRing ? { keyRing } : {}) };
 }
 
-/** Copies `snapshot` into `target`; returns the names copied. Throws `conflict` naming every name the target holds. */
-export async function copyInto(target: PostgresStore, snapshot: StoreSnapshot): Promise<string[]> {
-  await target.importServers(snapshot.servers, snapshot.log);
-  return snapshot.servers.map((s) => s.server.name);
+/** What a copy did: the servers copied, and whether the source's key ring became the target's. */
+export interface CopyOutcome {
+  names: string[];
+  /** 'copied': the target had none and now has the source's; 'kept': the target had its own; 'none': the source had none. */
+  keyRing: 'copied' | 'kept' | 'none';
+}
+
+/**
+ * Copies `snapshot` into `target`, with its key ring when the target has none yet (a target with a ring of its
+ * own keeps it: its routers' ids must go on opening). Throws `conflict` naming every name the target holds.
+ */
+export async function copyInto(target: PostgresStore, snapshot: StoreSnapshot): Promise<CopyOutcome> {
+  await target.importServers(snapshot.servers, snapshot.log, snapshot.keyRing);
+  const names = snapshot.servers.map((s) => s.server.name);
+  if (!snapshot.keyRing || names.length === 0) return { names, keyRing: 'none' };
+  const now = await target.existingKeyRing();
+  return { names, keyRing: now?.current.id === snapshot.keyRing.current.id ? 'copied' : 'kept' };
 }

@@ -33,12 +33,17 @@ export const storeCommand: Command = {
     const source = isUrl(from) ? openStore({ url: from, cwd: ctx.io.cwd, env: ctx.io.env }) : undefined;
     try {
       let snapshot: StoreSnapshot;
-      if (source instanceof PostgresStore) snapshot = { servers: await source.list(), log: await source.readLog() };
+      if (source instanceof PostgresStore) snapshot = { servers: await source.list(), log: await source.readLog(), ...(await source.existingKeyRing().then((k) => (k ? { keyRing: k } : {}))) };
       else snapshot = await snapshotFiles(resolve(ctx.io.cwd, from), ctx.io.env);
-      const names = await copyInto(target, snapshot);
+      const { names, keyRing } = await copyInto(target, snapshot);
       const shownFrom = source ? redactUrl(from) : resolve(ctx.io.cwd, from);
-      if (args.flags.json === true) ctx.printJson({ ok: true, from: shownFrom, to: redactUrl(to), servers: names, logRecords: snapshot.log.length });
-      else ctx.print(names.length === 0 ? `nothing to copy: ${shownFrom} holds no server` : `copied ${names.join(', ')} (${snapshot.log.length} log records) from ${shownFrom} to ${redactUrl(to)}`);
+      const keys = {
+        copied: '; its session key ring too, so ids its routers issued open on the database\'s routers',
+        kept: '; the database keeps its own session key ring: sessions opened through the source\'s routers must initialize again on the database\'s',
+        none: '',
+      }[keyRing];
+      if (args.flags.json === true) ctx.printJson({ ok: true, from: shownFrom, to: redactUrl(to), servers: names, logRecords: snapshot.log.length, keyRing });
+      else ctx.print(names.length === 0 ? `nothing to copy: ${shownFrom} holds no server` : `copied ${names.join(', ')} (${snapshot.log.length} log records) from ${shownFrom} to ${redactUrl(to)}${keys}`);
     } finally {
       await Promise.all([target.close(), source?.close?.()]);
     }
