@@ -8,7 +8,9 @@
  * - once the session is initialised, a GET stream carries the backend's own messages when it offers one (405:
  *   it does not); a stream that drops is reopened with `Last-Event-ID`, so nothing sent meanwhile is lost;
  * - a 404 to a request that carried the session id means the backend no longer knows the session (it
- *   restarted): the upstream reports `sessionGone` with the messages so refused, which it never processed;
+ *   restarted): the upstream reports `sessionGone` with the messages so refused, which it never processed; so
+ *   does a 400 whose JSON-RPC error speaks of the session (protocol/session-refusal.ts: the SDK's example
+ *   servers, server-everything among them, answer an unknown session id so);
  * - closing DELETEs the session (best effort).
  * - an answer stream the backend ends after an event id but before the answers (SSE polling, MCP 2025-11-25)
  *   is resumed with GET and `Last-Event-ID` after the backend's `retry:` delay, until the answers come;
@@ -19,6 +21,7 @@ import { endBackendSession } from './http-forward.js';
 import { mcpRequestHeaders } from '../protocol/modern-headers.js';
 import { EDGE_BYTES } from '../protocol/line-splitter.js';
 import { peekId } from '../protocol/peek-id.js';
+import { refusesSession } from '../protocol/session-refusal.js';
 import { SseParser } from '../protocol/sse-parser.js';
 import type { Upstream, UpstreamEvents } from './upstream.js';
 
@@ -136,6 +139,10 @@ export class StreamableHttpUpstream implements Upstream {
             reader = body.push;
             finish = () => {
               const text = body.text();
+              // A 400 about the session is a restarted backend too, as many servers built on the SDK's examples say it.
+              if (sentSession !== undefined && refusesSession(h.status, type, text)) {
+                return this.gone(`${this.label} no longer knows the session (it answered ${h.status}: ${text.trim().slice(0, ERROR_BODY_CHARS)})`, [message]);
+              }
               const parsed = type.includes('json') ? parse(text) : undefined;
               if (parsed !== undefined && isAnswerTo(parsed, waiting)) return deliver(parsed, text);
               fail(`${this.label} answered HTTP ${h.status}${text.trim() === '' ? '' : `: ${text.trim().slice(0, ERROR_BODY_CHARS)}`}`);

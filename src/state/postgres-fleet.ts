@@ -13,9 +13,17 @@ type Sql = postgres.Sql;
 /** Rows not rewritten for this long belong to routers long gone: deleted by the writers. */
 export const TELEMETRY_RETENTION_MS = 10 * 60_000;
 
-/** One upsert per version in one statement; the store's clock stamps them. */
+/**
+ * One upsert per version in one statement; the store's clock stamps them. A router with no series yet (no
+ * traffic, no managed version) writes one presence row (server '' and version ''), so the fleet still sees it
+ * running: `mcp-deploy --detach` and managed rollouts look for routers there.
+ */
 export async function writeTelemetryRows(sql: Sql, router: RouterIdentity, series: readonly SeriesTotals[], prune: boolean): Promise<void> {
-  if (series.length > 0) {
+  if (series.length === 0) {
+    await sql`INSERT INTO mcp_rollout_telemetry (router_id, server, version, router, totals, updated_at)
+      VALUES (${router.id}, '', '', ${sql.json(router as unknown as postgres.JSONValue)}, '{}'::jsonb, now())
+      ON CONFLICT (router_id, server, version) DO UPDATE SET router = excluded.router, updated_at = now()`;
+  } else {
     await sql`INSERT INTO mcp_rollout_telemetry (router_id, server, version, router, totals, updated_at)
       SELECT ${router.id}, t->>'server', t->>'version', ${sql.json(router as unknown as postgres.JSONValue)}, t, now()
       FROM jsonb_array_elements(${sql.json(series as unknown as postgres.JSONValue)}) AS t
@@ -25,13 +33,13 @@ export async function writeTelemetryRows(sql: Sql, router: RouterIdentity, serie
 }
 
 export async function readTelemetryRows(sql: Sql, maxAgeMs: number): Promise<RouterReport[]> {
-  const rows = await sql<{ router_id: string; router: RouterIdentity; totals: SeriesTotals; age_ms: number }[]>`
-    SELECT router_id, router, totals, (extract(epoch FROM now() - updated_at) * 1000)::float8 AS age_ms
+  const rows = await sql<{ router_id: string; server: string; router: RouterIdentity; totals: SeriesTotals; age_ms: number }[]>`
+    SELECT router_id, server, router, totals, (extract(epoch FROM now() - updated_at) * 1000)::float8 AS age_ms
     FROM mcp_rollout_telemetry WHERE updated_at >= now() - ${maxAgeMs} * interval '1 millisecond' ORDER BY router_id, server, version`;
   const byRouter = new Map<string, RouterReport>();
   for (const r of rows) {
     const report = byRouter.get(r.router_id) ?? { router: r.router, series: [], ageMs: r.age_ms };
-    report.series.push(r.totals);
+    if (r.server !== '') report.series.push(r.totals); // '' is a presence row: the router, no series
     // The router's freshest row says when it last wrote.
     report.ageMs = Math.min(report.ageMs, r.age_ms);
     byRouter.set(r.router_id, report);

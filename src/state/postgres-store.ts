@@ -100,10 +100,11 @@ export class PostgresStore implements Store, FleetTelemetryStore, RolloutLeaseSt
   }
 
   /**
-   * Writes `servers` (scopes kept) and their log records in one transaction, for `store copy`. Throws AppError
-   * `conflict` naming every server the database already holds; then nothing is written.
+   * Writes `servers` (scopes kept) and their log records in one transaction, for `store copy`, and `keyRing` as
+   * the database's when it has none yet. Throws AppError `conflict` naming every server the database already
+   * holds; then nothing is written.
    */
-  async importServers(servers: readonly StoredServer[], log: readonly { scope: Scope; record: LogRecord }[]): Promise<void> {
+  async importServers(servers: readonly StoredServer[], log: readonly { scope: Scope; record: LogRecord }[], keyRing?: KeyRing): Promise<void> {
     const historyLimit = this.options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
     const names = servers.map((s) => s.server.name).sort();
     if (names.length === 0) return;
@@ -123,6 +124,8 @@ export class PostgresStore implements Store, FleetTelemetryStore, RolloutLeaseSt
           groups.set(`${scope}\u0000${record.server}`, g);
         }
         for (const g of groups.values()) await appendLog(tx, g.scope, g.server, g.records);
+        // Session ids sealed by the source's routers open on this database's routers too (a ring there already wins).
+        if (keyRing) await tx`INSERT INTO mcp_rollout_keys (id, ring) VALUES (1, ${tx.json(keyRing as unknown as postgres.JSONValue)}) ON CONFLICT (id) DO NOTHING`;
         await bumpRevisionAndNotify(tx);
       }),
     );
@@ -142,6 +145,11 @@ export class PostgresStore implements Store, FleetTelemetryStore, RolloutLeaseSt
       await sql`INSERT INTO mcp_rollout_keys (id, ring) VALUES (1, ${sql.json(newKeyRing() as unknown as postgres.JSONValue)}) ON CONFLICT (id) DO NOTHING`;
       return (await selectKeyRing(sql, this.where))!;
     });
+  }
+
+  /** The session key ring when the database has one (never makes one), for `store copy`. */
+  async existingKeyRing(): Promise<KeyRing | undefined> {
+    return this.run((sql) => selectKeyRing(sql, this.where));
   }
 
   /** Rotates the ring in one transaction and notifies every router (a cue, as for a registry write). */
@@ -252,6 +260,9 @@ export class PostgresStore implements Store, FleetTelemetryStore, RolloutLeaseSt
         onnotice: () => undefined,
         // The LiveView's fallback poll keeps one connection busy; idle ones are let go.
         idle_timeout: 60,
+        // The driver's own backoff grows to 10-20 s between connection attempts during an outage, failing every
+        // query meanwhile: a router then served a stale registry for up to 20 s after the database came back.
+        backoff: reconnectBackoffS,
       });
       try {
         await ensureSchema(sql, this.where);
@@ -281,6 +292,15 @@ export class PostgresStore implements Store, FleetTelemetryStore, RolloutLeaseSt
     const detail = err.message || err.code || String(e);
     return new AppError('io', `database ${this.where}: ${detail}`);
   }
+}
+
+/**
+ * Seconds before the `retries`-th connection attempt after a failure: the driver's own curve (30 ms, 90 ms,
+ * 270 ms, ... with jitter) held to at most 1 s, so a process sees the database within about a second of its
+ * return. One connection attempt a second per process is little for a database to refuse.
+ */
+export function reconnectBackoffS(retries: number): number {
+  return (0.5 + Math.random() / 2) * Math.min(3 ** retries / 100, 1);
 }
 
 /** The stored document of one server (the file format's fields), its history cut to the newest `limit`. */

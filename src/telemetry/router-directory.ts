@@ -52,8 +52,8 @@ export async function listRouters(stateDir: string): Promise<RouterEntry[]> {
 
 /**
  * The running routers of the project, as a command sees them: with `fleet` (a database store), every router
- * that wrote its telemetry within FRESH_MS, on any host (one that has served nothing yet has written nothing,
- * and is not listed); otherwise those announced under `stateDir`. Never throws: a fleet that cannot be read
+ * that wrote its telemetry within FRESH_MS, on any host (one that has served nothing yet writes a presence row,
+ * see postgres-fleet.ts); otherwise those announced under `stateDir`. Never throws: a fleet that cannot be read
  * lists none.
  */
 export async function runningRouters(stateDir: string, fleet?: FleetTelemetryStore): Promise<RouterEntry[]> {

@@ -13,7 +13,7 @@ import postgres from 'postgres';
 import { LiveView } from '../../src/registry/live-view.js';
 import { Registry } from '../../src/registry/registry.js';
 import { PostgresStore } from '../../src/state/postgres-store.js';
-import { freePort } from '../helpers/everything-http.js';
+import { EVERYTHING, freePort } from '../helpers/everything-http.js';
 import { waitForOutput } from '../helpers/output.js';
 import { startPostgres, type PgCluster } from '../helpers/postgres.js';
 import { BIN_DIR, runCli } from '../helpers/run-cli.js';
@@ -127,6 +127,44 @@ describe('commands on a PostgreSQL store', () => {
       assert.equal(server.rollout?.driver, undefined, 'detached: no driver yet');
     } finally {
       await store.close();
+    }
+  });
+
+  it('deploy --detach and a managed rollout find a router of the database running in another directory (any host), even one that has seen no traffic yet', async () => {
+    const elsewhere = await tempProject();
+    const store = new PostgresStore(url);
+    const port = await freePort();
+    const child = spawn(process.execPath, [join(BIN_DIR, 'mcp-rollout.js'), 'serve', '--port', String(port)], { cwd: elsewhere.dir, env: { ...elsewhere.env, MCP_ROLLOUT_STORE: url } });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      await waitForOutput(child, /listening on/);
+      // The router is known to the fleet by its telemetry batch (a presence row while it has no series).
+      // It writes a batch a second: 10 s of none means it is not seen at all (before: it wrote nothing without traffic).
+      let seen = false;
+      for (let i = 0; i < 100 && !seen; i++) {
+        seen = (await store.readTelemetry(5000)).some((r) => r.router.pid === child.pid);
+        if (!seen) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(seen, 'the router without traffic is in the fleet\'s telemetry');
+      const http = ['--type', 'http', '--url', 'http://127.0.0.1:1/mcp', '--skip-validation'];
+      assert.equal((await runCli('deploy', ['detached', '1.0.0', ...http], { cwd: p.dir, env: withStore() })).code, 0);
+      const detached = await runCli('deploy', ['detached', '1.1.0', ...http, '--strategy', 'canary', '--detach'], { cwd: p.dir, env: withStore() });
+      assert.equal(detached.code, 0, detached.stderr);
+      // Before: "no router is running: start mcp-rollout serve", the database's routers unseen from this directory.
+      // Another test's router may still count as running (its last batch is under FRESH_MS old): one of several.
+      assert.match(detached.stdout, new RegExp(`(the running router|one of the running routers) \\([^)]*http://127\\.0\\.0\\.1:${port}\\b[^)]*\\) drives it`));
+      const everything = ['--type', 'http', '--command', 'node', '--port', 'auto', '--skip-validation', '--', EVERYTHING, 'streamableHttp'];
+      const managed = await runCli('deploy', ['managed', '1.0.0', ...everything], { cwd: p.dir, env: withStore() });
+      assert.equal(managed.code, 0, managed.stderr);
+      // Before: refused ("managed versions roll out under mcp-rollout serve: start it") with the router running.
+      const rollout = await runCli('deploy', ['managed', '1.1.0', '--strategy', 'canary', '--detach', ...everything], { cwd: p.dir, env: withStore() });
+      assert.equal(rollout.code, 0, rollout.stderr);
+      assert.match(rollout.stdout, /green 1\.1\.0 started by the router: pid \d+/);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+      await store.close();
+      await elsewhere.cleanup();
     }
   });
 });

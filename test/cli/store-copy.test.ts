@@ -4,6 +4,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import postgres from 'postgres';
 import { startPostgres, type PgCluster } from '../helpers/postgres.js';
@@ -45,7 +46,7 @@ describe('store copy', { timeout: 120_000 }, () => {
     const copied = await runCli('rollout', ['store', 'copy', '--from', '.', '--to', one, '--json'], { cwd: p.dir, env: p.env });
     assert.equal(copied.code, 0, copied.stderr);
     const lines = readFileSync(p.logFile, 'utf8').trim().split('\n').length;
-    assert.deepEqual(copied.json(), { ok: true, from: p.dir, to: one, servers: ['files', 'weather'], logRecords: lines });
+    assert.deepEqual(copied.json(), { ok: true, from: p.dir, to: one, servers: ['files', 'weather'], logRecords: lines, keyRing: 'none' });
     const onFiles = await status();
     assert.deepEqual(await status(one), onFiles);
     const again = await runCli('rollout', ['store', 'copy', '--from', one, '--to', two], { cwd: p.dir, env: p.env });
@@ -73,5 +74,57 @@ describe('store copy', { timeout: 120_000 }, () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /already holds "weather"; nothing was copied/);
     assert.deepEqual(await status(url), before, '"files" was not copied either');
+  });
+
+  it('copies from the registry file itself, with the deployment log beside it', async () => {
+    const url = await cluster.createDatabase('fromfile');
+    // Before: "cannot read registry file …/registry.json/.mcp-rollout/registry.json: ENOTDIR".
+    const r = await runCli('rollout', ['store', 'copy', '--from', p.registryFile, '--to', url, '--json'], { cwd: p.dir, env: p.env });
+    assert.equal(r.code, 0, r.stderr);
+    const lines = readFileSync(p.logFile, 'utf8').trim().split('\n').length;
+    assert.deepEqual(r.json(), { ok: true, from: p.registryFile, to: url, servers: ['files', 'weather'], logRecords: lines, keyRing: 'none' });
+    assert.deepEqual(await status(url), await status());
+  });
+
+  it('a source that does not exist, and a target that is no URL, are refused naming the option given', async () => {
+    const url = await cluster.createDatabase('typo');
+    // Before: exit 0, "nothing to copy: /…/no-such-dir holds no server".
+    const typo = await runCli('rollout', ['store', 'copy', '--from', 'no-such-dir', '--to', url], { cwd: p.dir, env: p.env });
+    assert.equal(typo.code, 1);
+    assert.match(typo.stderr, /--from \S*no-such-dir: no such file or directory; nothing was copied/);
+    // Before: '--store "." is not a PostgreSQL URL', an option this command does not have.
+    const back = await runCli('rollout', ['store', 'copy', '--from', url, '--to', '.'], { cwd: p.dir, env: p.env });
+    assert.equal(back.code, 2);
+    assert.match(back.stderr, /--to "\." is not a PostgreSQL URL/);
+  });
+
+  it('carries the project\'s session key ring to a database that has none, so routers moved onto it open the ids issued before; a database with a ring keeps its own', async () => {
+    const project = await tempProject();
+    try {
+      assert.equal((await runCli('deploy', ['keyed', '1.0.0', ...DEPLOY], { cwd: project.dir, env: project.env })).code, 0);
+      // What the first serve of the project makes; rotate makes it just the same.
+      assert.equal((await runCli('rollout', ['keys', 'rotate'], { cwd: project.dir, env: project.env })).code, 0);
+      const ring = JSON.parse(readFileSync(join(project.dir, '.mcp-rollout', 'keys.json'), 'utf8')) as { current: { id: string } };
+      const fresh = await cluster.createDatabase('keys_fresh');
+      const r = await runCli('rollout', ['store', 'copy', '--from', '.', '--to', fresh], { cwd: project.dir, env: project.env });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /its session key ring too/);
+      // Before: the database made a ring of its own at its first serve, and every open session got 404 after the move.
+      const sql = postgres(fresh, { max: 1, onnotice: () => undefined });
+      try {
+        const [row] = await sql<{ id: string }[]>`SELECT ring->'current'->>'id' AS id FROM mcp_rollout_keys WHERE id = 1`;
+        assert.equal(row?.id, ring.current.id);
+      } finally {
+        await sql.end();
+      }
+
+      const owned = await cluster.createDatabase('keys_owned');
+      assert.equal((await runCli('rollout', ['keys', 'rotate', '--store', owned], { cwd: project.dir, env: project.env })).code, 0);
+      const kept = await runCli('rollout', ['store', 'copy', '--from', '.', '--to', owned, '--json'], { cwd: project.dir, env: project.env });
+      assert.equal(kept.code, 0, kept.stderr);
+      assert.equal(kept.json<{ keyRing: string }>().keyRing, 'kept');
+    } finally {
+      await project.cleanup();
+    }
   });
 });

@@ -17,9 +17,9 @@ export interface RunningBackend {
   stop(): Promise<void>;
 }
 
-/** Starts server-everything (`mode` streamableHttp or sse) with `env` added; resolves once it listens. */
-export async function startEverything(env: Record<string, string> = {}, mode: 'streamableHttp' | 'sse' = 'streamableHttp'): Promise<RunningBackend> {
-  const port = await freePort();
+/** Starts server-everything (`mode` streamableHttp or sse) with `env` added, on `port` (default a free one); resolves once it listens. */
+export async function startEverything(env: Record<string, string> = {}, mode: 'streamableHttp' | 'sse' = 'streamableHttp', port?: number): Promise<RunningBackend> {
+  port ??= await freePort();
   const child = spawn(process.execPath, [EVERYTHING, mode], { env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
   await waitForOutput(child, /listening on port|running on port/i);
   return {

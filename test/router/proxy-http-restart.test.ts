@@ -12,6 +12,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Registry } from '../../src/registry/registry.js';
 import { JsonFileStore } from '../../src/state/json-file-store.js';
+import { startEverything } from '../helpers/everything-http.js';
 import { BIN_DIR } from '../helpers/run-cli.js';
 import { tempProject, type TempProject } from '../helpers/temp-project.js';
 import { weatherHttp, type Weather } from '../helpers/weather-http.js';
@@ -70,5 +71,29 @@ describe('mcp-rollout proxy: an HTTP backend restarted under a live session', ()
     assert.equal(text(await client.callTool({ name: 'current', arguments: {} })), 'sunny, 21°C (v2)');
     await changed;
     assert.deepEqual((await client.listTools()).tools.map((t) => t.name), ['current', 'forecast', 'alerts']);
+  });
+
+  it('server-everything, which answers a session it does not know with 400 (as the SDK example servers do), is reopened the same way', async () => {
+    let everything = await startEverything();
+    try {
+      const registry = new Registry(JsonFileStore.forEnvironment({ cwd: p.dir, env: p.env }));
+      await registry.deploy('everything', { version: '1.0.0', transport: { type: 'http', url: everything.url, headers: {} } });
+      const transport = new StdioClientTransport({ command: process.execPath, args: [join(BIN_DIR, 'mcp-rollout.js'), 'proxy', 'everything'], cwd: p.dir, env: p.env as Record<string, string>, stderr: 'pipe' });
+      let err = '';
+      transport.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      const client = new Client({ name: 'restart-test', version: '1.0.0' });
+      clients.push(client);
+      await client.connect(transport);
+      assert.equal(text(await client.callTool({ name: 'echo', arguments: { message: 'before' } })), 'Echo: before');
+
+      const port = Number(new URL(everything.url).port);
+      await everything.stop();
+      everything = await startEverything({}, 'streamableHttp', port);
+      // Before: every later call failed with "answered HTTP 400: ... No valid session ID provided".
+      assert.equal(text(await client.callTool({ name: 'echo', arguments: { message: 'after' } })), 'Echo: after');
+      assert.match(err, /server "everything" version 1\.0\.0 no longer knows the session .*: the session now uses version 1\.0\.0/);
+    } finally {
+      await everything.stop();
+    }
   });
 });
