@@ -15,7 +15,10 @@ export interface RouterIdentity {
   pid: number;
   /** Base URL it listens on, for people reading status. */
   url: string;
-  /** When it started (epoch ms, its own clock). */
+  /**
+   * When it started counting (epoch ms, by the store's clock, `Store.now`): compared with a rollout step's window
+   * start, which another process on another host may have taken.
+   */
   startedAt: number;
 }
 

@@ -44,8 +44,8 @@ describe('rollout supervisor', () => {
       100,
     );
     for (let i = 0; i < 100 && (await registry.get('w')).server.rollout!.status.phase !== 'Healthy'; i++) await sleep(50);
-    halt();
     stop.abort();
+    await halt();
     view.stop();
     const { server } = await registry.get('w');
     assert.equal(server.rollout!.status.phase, 'Healthy');
@@ -136,7 +136,7 @@ describe('rollout supervisor', () => {
           },
           100,
         );
-        stops.push(halt);
+        stops.push(() => void halt());
       }
       await done;
       const { server } = await admin.get('w');
