@@ -3,7 +3,7 @@
  * `mcp-deploy --strategy` that was stopped, a router that restarted) is picked up and driven from where its
  * saved status says it is. A rollout with a live driver is left to it. Several routers may supervise one
  * registry: taking a rollout over is an atomic claim, so each orphan is driven by exactly one of them. On a
- * store with leases (routers on several hosts), a driver is alive while its lease is, and the supervisor
+ * store with leases (the database, the files), a driver is alive while its lease is, and the supervisor
  * looks again the moment a live driver's lease would run out, so a dead driver is replaced within one lease.
  * Meanwhile it reads the telemetry of rollouts others drive (at most once a second each): sources that turn
  * cumulative counters into windows remember their readings, so a router that takes a rollout over judges
