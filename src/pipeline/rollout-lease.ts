@@ -1,10 +1,11 @@
 /**
- * One driver per rollout across hosts: with a store that keeps leases (the database), a driver holds a lease
- * on its rollout that expires unless renewed, renews it every third of its length from a timer (so a slow
- * tick or a long --interval never lets it lapse), and confirms it right before committing each tick. A
- * driver that dies stops renewing; once the lease has run out another process may take it, and the registry
- * claim then makes the new driver the recorded one, so the old one's next commit is refused. With the file
- * store (one host), a driver is alive while its process is (rollout-runner.ts `driverAlive`).
+ * One driver per rollout: a driver holds a lease on its rollout that expires unless renewed, renews it every
+ * third of its length from a timer (so a slow tick or a long --interval never lets it lapse), and confirms it
+ * right before committing each tick. A driver that dies stops renewing; once the lease has run out another
+ * process may take it, and the registry claim then makes the new driver the recorded one, so the old one's
+ * next commit is refused. Both stores keep leases: the database in a table (its clock), the file store in
+ * `leases.json` beside the registry (lease-file.ts), so a driver on another host sharing the files (a network
+ * disk, a registry copied from another machine) is judged by its lease too, not taken to be alive for ever.
  */
 import { sameDriver } from '../domain/registry-ops.js';
 import type { RolloutDriver } from '../domain/types.js';
@@ -25,7 +26,7 @@ export interface HeldLease {
   release(): Promise<void>;
 }
 
-/** A lease that is always held: for stores without leases, where the registry's driver record decides alone. */
+/** A lease that is always held: for a store without leases (in memory), where the registry's driver record decides alone. */
 const NO_LEASE: HeldLease = { confirm: () => Promise.resolve(true), release: () => Promise.resolve() };
 
 /**
@@ -62,26 +63,31 @@ function holding(leases: RolloutLeaseStore, server: string, self: RolloutDriver,
 }
 
 /**
- * Whether `driver` may still be driving `server`'s rollout; false for none. With leases (a store shared
- * between hosts), while it holds an unexpired lease on it, whatever its host; otherwise by its pid on this
- * host, and a driver on another host is taken to be alive (the file store's lock assumes one host anyway).
- * `untilMs`, when given, hears how long the live driver's lease still runs (to look again then).
+ * Whether `driver` may still be driving `server`'s rollout; false for none. On this host (its host name, or
+ * the MCP_ROLLOUT_HOST name a `serve` records) a driver whose pid is dead is not, at once, whatever its lease
+ * says. Otherwise, on a store with leases, while it holds an unexpired lease on the rollout, whatever its host;
+ * a driver with no lease recorded at all (one that gave it up while stopping, or a build from before leases)
+ * is live while its pid is on this host, and not on another, where nothing vouches for it. On a store without
+ * leases (the memory store), see `driverAlive`. `untilMs`, when given, hears how long the live driver's lease
+ * still runs (to look again then).
  */
 export async function driverLive(registry: Registry, server: string, driver: RolloutDriver | undefined, untilMs?: (ms: number) => void): Promise<boolean> {
+  if (!driver) return false;
+  const local = isThisHost(driver.host);
+  if (local && !isProcessAlive(driver.pid)) return false;
   const leases = rolloutLeasesOf(registry.store);
   if (!leases) return driverAlive(driver);
-  if (!driver) return false;
   const l = await leases.lease(server);
-  const live = l !== undefined && l.remainingMs > 0 && sameDriver(l.holder, driver);
+  if (l === undefined) return local;
+  const live = l.remainingMs > 0 && sameDriver(l.holder, driver);
   if (live) untilMs?.(l.remainingMs);
   return live;
 }
 
 /**
  * Whether a rollout's recorded driver on a store without leases may still be driving it; false for none.
- * A driver on this machine (its host name, or the MCP_ROLLOUT_HOST name a `serve` records) is alive while its
- * pid is. A driver on another host is taken to be alive: its pid cannot be checked from here. A registry
- * shared between hosts is the database store, which keeps leases (see `driverLive`).
+ * A driver on this machine is alive while its pid is. A driver on another host is taken to be alive: its pid
+ * cannot be checked from here, and such a store (in memory) is never shared between hosts.
  */
 export function driverAlive(d: RolloutDriver | undefined): boolean {
   if (!d) return false;

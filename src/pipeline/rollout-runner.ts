@@ -7,9 +7,10 @@
  * One rollout has one driver at a time, recorded in it. Taking over an orphaned rollout is an atomic claim
  * that names the driver found dead (`Registry.claimRollout`); each tick's actions and status are written in
  * one locked write that first checks this runner still is the driver (`Registry.commitRolloutTick`), so a
- * runner that was taken over stops without acting again. On a store shared between hosts (the database) the
+ * runner that was taken over stops without acting again. On a store with leases (the database, the files) the
  * driver also holds a lease on the rollout (rollout-lease.ts), renewed while it drives and confirmed before
- * each commit; a driver is dead once its lease has run out, on whichever host it ran.
+ * each commit; a driver is dead once its lease has run out, on whichever host it ran (at once on this host
+ * when its pid is).
  */
 import { hostname } from 'node:os';
 import { driverAlive, driverLive, LEASE_MS, takeLease, type HeldLease } from './rollout-lease.js';
@@ -59,9 +60,8 @@ export { driverAlive, driverLive, LEASE_MS };
 
 /**
  * Throws `conflict` when `server` has a rollout that a live process is still driving, judged as `startRollout`
- * judges it (`driverLive`): on a store with leases by the driver's lease, whatever its host; else by its pid
- * on this host (a driver on another host is taken to be alive). A rollout whose driver is dead (or that has
- * none) may be replaced.
+ * judges it (`driverLive`): by its pid on this host, and by its lease, whatever its host. A rollout whose
+ * driver is dead (or that has none) may be replaced.
  */
 export async function assertNoRolloutInProgress(registry: Registry, server: ServerState): Promise<void> {
   const r = server.rollout;

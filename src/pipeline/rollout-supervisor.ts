@@ -3,7 +3,7 @@
  * `mcp-deploy --strategy` that was stopped, a router that restarted) is picked up and driven from where its
  * saved status says it is. A rollout with a live driver is left to it. Several routers may supervise one
  * registry: taking a rollout over is an atomic claim, so each orphan is driven by exactly one of them. On a
- * store with leases (routers on several hosts), a driver is alive while its lease is, and the supervisor
+ * store with leases (the database, the files), a driver is alive while its lease is, and the supervisor
  * looks again the moment a live driver's lease would run out, so a dead driver is replaced within one lease.
  * Meanwhile it reads the telemetry of rollouts others drive (at most once a second each): sources that turn
  * cumulative counters into windows remember their readings, so a router that takes a rollout over judges
@@ -17,12 +17,15 @@ import { me, resumeRollout, type RunnerDeps } from './rollout-runner.js';
 
 /**
  * Watches `view` (on every change and every `everyMs`, default 5000) and drives orphaned rollouts with
- * `deps` (`deps.self` is this router's identity as a driver). Returns the function that stops watching
- * (rollouts being driven stop at `deps.signal`).
+ * `deps` (`deps.self` is this router's identity as a driver). Returns the function that stops watching; it
+ * resolves once every rollout driven here has stopped (they stop at `deps.signal`), so the caller may close
+ * the store after it (a driver still writing would open it again: a database pool then held the process for
+ * its idle timeout, a minute).
  */
-export function superviseRollouts(view: LiveView, deps: Omit<RunnerDeps, 'onEvent'>, onEvent: (server: string, e: RolloutEvent) => void, everyMs = 5000): () => void {
+export function superviseRollouts(view: LiveView, deps: Omit<RunnerDeps, 'onEvent'>, onEvent: (server: string, e: RolloutEvent) => void, everyMs = 5000): () => Promise<void> {
   const self = me(deps);
   const driving = new Set<string>();
+  const drivers = new Set<Promise<unknown>>();
   // Servers being judged right now (the lease check is I/O), so overlapping looks do not claim twice.
   const judging = new Set<string>();
   let recheck: NodeJS.Timeout | undefined;
@@ -49,9 +52,13 @@ export function superviseRollouts(view: LiveView, deps: Omit<RunnerDeps, 'onEven
     if (await driverLive(deps.registry, name, r.driver, lookAgainIn)) return sample(name, r);
     if (driving.has(name) || deps.signal?.aborted) return;
     driving.add(name);
-    resumeRollout({ ...deps, self, onEvent: (e) => onEvent(name, e) }, name)
+    const driver = resumeRollout({ ...deps, self, onEvent: (e) => onEvent(name, e) }, name)
       .catch(() => undefined) // another router (or `resume --wait`) claimed it first: its rollout, not ours
-      .finally(() => driving.delete(name));
+      .finally(() => {
+        driving.delete(name);
+        drivers.delete(driver);
+      });
+    drivers.add(driver);
   };
   const look = (): void => {
     for (const name of view.names()) {
@@ -66,9 +73,10 @@ export function superviseRollouts(view: LiveView, deps: Omit<RunnerDeps, 'onEven
   const timer = setInterval(look, everyMs);
   timer.unref();
   look();
-  return () => {
+  return async () => {
     view.off('change', look);
     clearInterval(timer);
     clearTimeout(recheck);
+    await Promise.all([...drivers]);
   };
 }

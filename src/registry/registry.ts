@@ -28,11 +28,12 @@ export interface ChangeResult {
 export class Registry extends EventEmitter<RegistryEvents> {
   /**
    * @param store where state lives
-   * @param now the clock, epoch ms (injected so tests and the rollout controller control time)
+   * @param now the clock, epoch ms (injected so tests and the rollout controller control time); by default
+   *   the store's (`Store.now`, the database's clock for a store shared between hosts), else this host's
    */
   constructor(
     readonly store: Store,
-    readonly now: () => number = Date.now,
+    readonly now: () => number = () => store.now?.() ?? Date.now(),
   ) {
     super();
   }
@@ -152,12 +153,13 @@ export class Registry extends EventEmitter<RegistryEvents> {
     op: (current: ServerState | undefined, now: number) => R,
     mayCreate = false,
   ): Promise<{ result: ChangeResult; value: R }> {
-    const now = this.now();
     const missing = new AppError('not-found', `unknown server "${name}"`);
     let outcome;
     try {
       outcome = await this.store.update(name, scope, (current) => {
         if (!current && !mayCreate) throw missing;
+        // Read under the lock, once the store was reached: a database store's clock is known by then.
+        const now = this.now();
         const result = op(current, now);
         return { server: result.server, log: result.changes.map((c) => toLogRecord(c, now)), value: result };
       });

@@ -1,8 +1,8 @@
 /**
- * What a store shared by routers on several hosts offers beyond the registry (the database store does; the
- * file store does not, and its users keep today's per-host behaviour): each router's telemetry, written in
- * batches so the analysis and `mcp-status` see the whole fleet's traffic, and one lease per rollout, so
- * exactly one process drives it and a driver that died is replaced once its lease runs out.
+ * What a store shared by routers offers beyond the registry: each router's telemetry, written in batches so
+ * the analysis and `mcp-status` see the whole fleet's traffic (the database store; on files routers report
+ * through the project directory), and one lease per rollout, so exactly one process drives it and a driver
+ * that died is replaced once its lease runs out (the database store and the file store).
  */
 import type { RolloutDriver } from '../domain/types.js';
 import type { SeriesTotals } from '../telemetry/version-metrics.js';
@@ -15,7 +15,10 @@ export interface RouterIdentity {
   pid: number;
   /** Base URL it listens on, for people reading status. */
   url: string;
-  /** When it started (epoch ms, its own clock). */
+  /**
+   * When it started counting (epoch ms, by the store's clock, `Store.now`): compared with a rollout step's window
+   * start, which another process on another host may have taken.
+   */
   startedAt: number;
 }
 
@@ -66,7 +69,7 @@ export function fleetTelemetryOf(store: object): FleetTelemetryStore | undefined
   return s.writeTelemetry && s.readTelemetry ? (s as FleetTelemetryStore) : undefined;
 }
 
-/** The store's rollout leases, or undefined for a store without them (the file store). */
+/** The store's rollout leases, or undefined for a store without them (the memory store). */
 export function rolloutLeasesOf(store: object): RolloutLeaseStore | undefined {
   const s = store as Partial<RolloutLeaseStore>;
   return s.acquireLease && s.renewLease && s.releaseLease && s.lease ? (s as RolloutLeaseStore) : undefined;

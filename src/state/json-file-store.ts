@@ -4,12 +4,14 @@
  */
 import { appendFile, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Scope, ServerState } from '../domain/types.js';
+import type { RolloutDriver, Scope, ServerState } from '../domain/types.js';
 import { AppError } from '../errors.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { withFileLock } from './file-lock.js';
 import type { KeyRing } from './key-ring.js';
 import { ensureKeyRingFile, rotateKeyRingFile } from './key-ring-file.js';
+import type { LeaseState, RolloutLeaseStore } from './fleet-store.js';
+import { LeaseFile } from './lease-file.js';
 import {
   emptyDocument,
   holdsSecrets,
@@ -33,7 +35,7 @@ export interface JsonFileStoreOptions {
   lockTimeoutMs?: number;
 }
 
-export class JsonFileStore implements Store {
+export class JsonFileStore implements Store, RolloutLeaseStore {
   constructor(
     private readonly locations: readonly ScopeLocation[],
     private readonly options: JsonFileStoreOptions = {},
@@ -97,9 +99,42 @@ export class JsonFileStore implements Store {
 
   /** `keys.json` in the project scope's directory (the first scope's when there is no project scope). */
   keysFile(): string {
+    return join(dirname(this.home('its key ring').file), 'keys.json');
+  }
+
+  /**
+   * See RolloutLeaseStore. A rollout's lease lives beside the registry file of the scope its server lives in
+   * (`leases.json`; `.mcprc-leases.json` beside a `.mcprc`), under that file's lock (lease-file.ts).
+   */
+  async acquireLease(server: string, holder: RolloutDriver, ttlMs: number): Promise<boolean> {
+    return (await this.leases(server)).acquire(server, holder, ttlMs);
+  }
+
+  async renewLease(server: string, holder: RolloutDriver, ttlMs: number): Promise<boolean> {
+    return (await this.leases(server)).renew(server, holder, ttlMs);
+  }
+
+  async releaseLease(server: string, holder: RolloutDriver): Promise<void> {
+    await (await this.leases(server)).release(server, holder);
+  }
+
+  async lease(server: string): Promise<LeaseState | undefined> {
+    return (await this.leases(server)).lease(server);
+  }
+
+  /** The lease file of `server`'s scope (the project's for a server not registered). */
+  private async leases(server: string): Promise<LeaseFile> {
+    const found = await this.get(server);
+    const loc = found ? this.location(found.scope) : this.home('its rollout leases');
+    const name = loc.embeddedKey === undefined ? 'leases.json' : '.mcprc-leases.json';
+    return new LeaseFile(join(dirname(loc.file), name), loc.file, this.options.lockTimeoutMs);
+  }
+
+  /** The project scope (the first when there is none): where the store keeps what is not in a registry document. */
+  private home(what: string): ScopeLocation {
     const loc = this.locations.find((l) => l.scope === 'project') ?? this.locations[0];
-    if (!loc) throw new AppError('invalid', 'the file store has no scope to keep its key ring beside');
-    return join(dirname(loc.file), 'keys.json');
+    if (!loc) throw new AppError('invalid', `the file store has no scope to keep ${what} beside`);
+    return loc;
   }
 
   /** Each scope file and whether it exists (see describeScopeFiles). */

@@ -15,6 +15,7 @@ import { AppError } from '../errors.js';
 import { newKeyRing, parseKeyRing, rotatedKeyRing, type KeyRing } from './key-ring.js';
 import type { FleetTelemetryStore, LeaseState, RolloutLeaseStore, RouterIdentity, RouterReport } from './fleet-store.js';
 import { acquireLeaseRow, readTelemetryRows, releaseLeaseRow, renewLeaseRow, selectLease, writeTelemetryRows } from './postgres-fleet.js';
+import { clockReading, RESYNC_MS, sampleDatabaseClock, type ClockBase } from './postgres-clock.js';
 import { CHANGE_CHANNEL, ensureSchema } from './postgres-schema.js';
 import { DEFAULT_HISTORY_LIMIT, parseDocument, serializeDocument, SCHEMA_VERSION } from './registry-document.js';
 import { scopeConflict, type Store, type StoredServer, type UpdateOutcome, type UpdateResult } from './store.js';
@@ -50,6 +51,8 @@ export class PostgresStore implements Store, FleetTelemetryStore, RolloutLeaseSt
   private sql: Promise<Sql> | undefined;
   private readonly where: string;
   private telemetryWrites = 0;
+  private clock: ClockBase | undefined;
+  private resyncing = false;
 
   /** Connects lazily, on the first call; `url` is a `postgres://` or `postgresql://` URL. */
   constructor(
@@ -72,6 +75,23 @@ export class PostgresStore implements Store, FleetTelemetryStore, RolloutLeaseSt
   /** The counter every write bumps: one single-row read. Throws AppError `io` when the database cannot be reached. */
   async revision(): Promise<string> {
     return this.run((sql) => selectRevision(sql));
+  }
+
+  /**
+   * The database's clock, epoch ms, without a query (postgres-clock.ts): the one clock of every process on this
+   * database. This host's clock until the database was first reached (every read or write reaches it first).
+   */
+  now(): number {
+    const base = this.clock;
+    if (!base) return Date.now();
+    const mono = performance.now();
+    if (mono - base.monoMs > RESYNC_MS && !this.resyncing && this.sql) {
+      this.resyncing = true;
+      void this.run((sql) => sampleDatabaseClock(sql))
+        .then((b) => (this.clock = b), () => undefined)
+        .finally(() => (this.resyncing = false));
+    }
+    return clockReading(base, mono);
   }
 
   whereLooked(): string {
@@ -266,6 +286,7 @@ export class PostgresStore implements Store, FleetTelemetryStore, RolloutLeaseSt
       });
       try {
         await ensureSchema(sql, this.where);
+        this.clock = await sampleDatabaseClock(sql);
       } catch (e) {
         await sql.end({ timeout: 1 }).catch(() => undefined);
         throw e;

@@ -61,6 +61,13 @@ export interface Store extends Partial<KeyRingStore> {
    * are polled.
    */
   watch?(onChange: () => void, onError?: (e: Error) => void): () => void;
+  /**
+   * The clock every process sharing the store agrees on, epoch ms: the database's for the database store, read
+   * without a query. Instants that one process writes and another compares (a rollout step's window start, a
+   * router's start, a rollback's time) are taken with it, so hosts whose clocks disagree still agree on them.
+   * Stores on one host leave it out: the host's clock is everyone's.
+   */
+  now?(): number;
   /** Releases what the store holds open (connections); the store is not used afterwards. */
   close?(): Promise<void>;
 }

@@ -51,7 +51,9 @@ export function startFleetTelemetryWriter(
  * each router's readings and answers a router's window from its reading at or before `since`; a router that
  * started after `since` counts from zero, and one first seen later (this runner took the rollout over)
  * counts from its first reading. Routers that stopped writing before `since` are left out; one that died
- * during the window keeps what it reported.
+ * during the window keeps what it reported. `since`, `now`, each router's start and each reading's time are
+ * all the store's clock (`Store.now`, the rows' ages), never a host's: a router whose host clock is off by
+ * seconds is still counted from the right reading.
  */
 export function fleetTelemetry(store: FleetTelemetryStore): TelemetrySource {
   const readings = new Map<string, { at: number; c: Counters }[]>();
@@ -62,7 +64,8 @@ export function fleetTelemetry(store: FleetTelemetryStore): TelemetrySource {
         const c = countersOf(r, server, version);
         const k = `${r.router.id}\u0000${server}\u0000${version}`;
         const h = readings.get(k) ?? [];
-        h.push({ at: now, c });
+        // Stamped when the router wrote it, by the store's clock (the reading may be a second old).
+        h.push({ at: now - r.ageMs, c });
         while (h.length > 1 && h[0]!.at < now - 3_600_000) h.shift();
         readings.set(k, h);
         const base = r.router.startedAt >= since ? zero() : ([...h].reverse().find((x) => x.at <= since) ?? h[0]!).c;

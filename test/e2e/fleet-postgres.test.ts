@@ -2,8 +2,8 @@
  * Given two `serve` processes on one PostgreSQL database, each in its own directory under its own host name
  * (MCP_ROLLOUT_HOST), as routers on two hosts would be: `mcp-status` run from a third directory shows the sum
  * of both routers' traffic (they share no disk); and when the router driving a canary is SIGKILLed, the other
- * takes the rollout over once the dead one's lease runs out and drives it to the end its analysis decides (on the file store's rule, a driver on another
- * host would be taken to be alive for ever). Real processes throughout: the CLI, the routers, two weather servers over
+ * takes the rollout over once the dead one's lease runs out and drives it to the end its analysis decides (its pid
+ * on another "host" cannot be checked: only the lease says it died). Real processes throughout: the CLI, the routers, two weather servers over
  * Streamable HTTP, the SDK v1 client, a throwaway cluster.
  */
 import { strict as assert } from 'node:assert';

@@ -2,7 +2,8 @@
  * Given the file store and `mcp-rollout serve` named with MCP_ROLLOUT_HOST (as in a container whose host name
  * collides with others'), when the router driving a detached canary is SIGKILLed, then the next `serve` of the
  * project takes the rollout over: the dead driver is recorded under the name MCP_ROLLOUT_HOST gave, and it is
- * this machine's, so its pid is checked here rather than taken to be alive on another host for ever.
+ * this machine's, so its dead pid is seen here at once rather than waiting out the lease of a driver on
+ * another host.
  */
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';

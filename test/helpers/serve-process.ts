@@ -15,9 +15,9 @@ export interface ServeProcess {
   stop(): Promise<number | null>;
 }
 
-/** Starts serve on `port` with `args` added; resolves once it says it listens. */
-export async function startServe(port: number, opts: { cwd: string; env: NodeJS.ProcessEnv }, args: readonly string[] = []): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [join(BIN_DIR, 'mcp-rollout.js'), 'serve', '--port', String(port), ...args], { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts serve on `port` with `args` added (and `opts.nodeArgs` before the script); resolves once it says it listens. */
+export async function startServe(port: number, opts: { cwd: string; env: NodeJS.ProcessEnv; nodeArgs?: readonly string[] }, args: readonly string[] = []): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), join(BIN_DIR, 'mcp-rollout.js'), 'serve', '--port', String(port), ...args], { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   try {
     await waitForOutput(child, /listening on/);

@@ -44,8 +44,8 @@ describe('rollout supervisor', () => {
       100,
     );
     for (let i = 0; i < 100 && (await registry.get('w')).server.rollout!.status.phase !== 'Healthy'; i++) await sleep(50);
-    halt();
     stop.abort();
+    await halt();
     view.stop();
     const { server } = await registry.get('w');
     assert.equal(server.rollout!.status.phase, 'Healthy');
@@ -64,7 +64,8 @@ describe('rollout supervisor', () => {
       let clock = 1_000_000;
       const now = () => clock;
       // The race made certain: each router's first read of the registry (resume's look at the orphan) waits
-      // for the other's, so both find the driver dead and both claim; the file lock orders the two claims.
+      // for the other's, so both find the driver dead and both go for its lease: one takes it (the file lock
+      // orders them) and claims; the other is refused the lease and never claims.
       const claims: string[] = [];
       let arrived = 0;
       let release!: () => void;
@@ -136,7 +137,7 @@ describe('rollout supervisor', () => {
           },
           100,
         );
-        stops.push(halt);
+        stops.push(() => void halt());
       }
       await done;
       const { server } = await admin.get('w');
@@ -144,7 +145,7 @@ describe('rollout supervisor', () => {
       const driver = routers.findIndex((r) => r.self.pid === server.rollout!.driver?.pid);
       const loser = routers[1 - driver]!.self;
       assert.ok(driver >= 0, 'one of the routers drives it');
-      assert.deepEqual(claims, [`${routers[driver]!.self.pid} won`, `${loser.pid} refused: the rollout of "w" is already driven by process ${routers[driver]!.self.pid} on ${hostname()}`]);
+      assert.deepEqual(claims, [`${routers[driver]!.self.pid} won`], `only the lease's holder claims (${loser.pid} was refused the lease)`);
       assert.deepEqual(events, ['analysis', 'weight-set', 'analysis', 'promoted', 'ended'].map((e) => `router ${driver}: w ${e}`));
       assert.deepEqual(server.rollout!.events.map((e) => e.type), ['started', 'weight-set', 'analysis', 'weight-set', 'analysis', 'promoted', 'ended']);
       const moves = server.history.filter((e) => e.kind === 'traffic' && e.version === '2.0.0').map((e) => e.kind === 'traffic' && `${e.from}->${e.to}`);

@@ -11,10 +11,15 @@ import { JsonFileStore } from '../../src/state/json-file-store.js';
 import { tempProject, type TempProject } from '../helpers/temp-project.js';
 import { deployUpdate, storeContract } from './store-contract.js';
 
-storeContract('JsonFileStore', async () => {
-  const p = await tempProject();
-  return { store: JsonFileStore.forEnvironment({ cwd: p.dir, env: p.env }), cleanup: p.cleanup };
-});
+storeContract(
+  'JsonFileStore',
+  async () => {
+    const p = await tempProject();
+    const open = () => JsonFileStore.forEnvironment({ cwd: p.dir, env: p.env });
+    return { store: open(), other: open, cleanup: p.cleanup };
+  },
+  { leases: true },
+);
 
 const isCorrupt = (file: string, what: RegExp) => (e: unknown) =>
   e instanceof AppError && e.code === 'corrupt' && e.message.includes(file) && what.test(e.render());

@@ -1,28 +1,15 @@
 /**
  * The database side of a router fleet against a real throwaway cluster, with two stores standing for two
- * hosts: a rollout lease is held by one holder until it runs out (by the database's clock), of several
- * racing for an expired lease exactly one gets it, and every router's telemetry batch is read back and
- * summed into one window by the analysis' source.
+ * hosts: every router's telemetry batch is read back and summed into one window by the analysis' source. (The
+ * lease cases run in the store contract, test/state/store-contract.ts, for every store that keeps leases.)
  */
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import type { RolloutDriver } from '../../src/domain/types.js';
 import { PostgresStore } from '../../src/state/postgres-store.js';
 import { fleetTelemetry } from '../../src/telemetry/fleet-telemetry.js';
 import { VersionMetrics } from '../../src/telemetry/version-metrics.js';
 import { startPostgres, type PgCluster } from '../helpers/postgres.js';
 
-const A: RolloutDriver = { pid: 101, host: 'host-a' };
-const B: RolloutDriver = { pid: 101, host: 'host-b' };
-
-/** Resolves once the lease on `server` has run out by the database's clock (asked, not slept for). */
-async function leaseRunOut(store: PostgresStore, server: string): Promise<void> {
-  for (;;) {
-    const l = await store.lease(server);
-    if (!l || l.remainingMs <= 0) return;
-    await new Promise((r) => setTimeout(r, Math.ceil(l.remainingMs)));
-  }
-}
 
 describe('fleet state on PostgreSQL', () => {
   let cluster: PgCluster;
@@ -38,32 +25,6 @@ describe('fleet state on PostgreSQL', () => {
     await one.close();
     await two.close();
     await cluster.stop();
-  });
-
-  it('a lease is held by one holder until it runs out; then another takes it and the first can no longer renew', async () => {
-    assert.equal(await one.acquireLease('w', A, 400), true, 'nobody held it');
-    assert.equal(await two.acquireLease('w', B, 400), false, 'A holds it');
-    assert.equal(await one.acquireLease('w', A, 400), true, 'the holder takes it again');
-    assert.equal(await one.renewLease('w', A, 400), true);
-    assert.deepEqual((await two.lease('w'))?.holder, A);
-    await leaseRunOut(two, 'w');
-    assert.equal(await one.renewLease('w', A, 60_000), false, 'a lease that ran out is not renewed (it may be another\'s already)');
-    assert.equal(await two.acquireLease('w', B, 60_000), true, 'B takes the run-out lease');
-    assert.equal(await one.acquireLease('w', A, 60_000), false);
-    assert.equal(await one.renewLease('w', A, 60_000), false);
-    await one.releaseLease('w', A); // not A's: left alone
-    assert.deepEqual((await one.lease('w'))?.holder, B);
-    await two.releaseLease('w', B);
-    assert.equal(await one.lease('w'), undefined);
-  });
-
-  it('of eight holders racing for a run-out lease exactly one gets it', async () => {
-    assert.equal(await one.acquireLease('race', A, 1), true);
-    await leaseRunOut(one, 'race');
-    const holders = Array.from({ length: 8 }, (_, i) => ({ pid: 200 + i, host: `host-${i}` }));
-    const won = await Promise.all(holders.map((h, i) => (i % 2 ? one : two).acquireLease('race', h, 60_000)));
-    assert.equal(won.filter(Boolean).length, 1, `winners: ${JSON.stringify(won)}`);
-    assert.deepEqual((await one.lease('race'))?.holder, holders[won.indexOf(true)]);
   });
 
   it('each router\'s batch is stored; the analysis sums every router\'s window, from each router\'s own reading', async () => {

@@ -24,10 +24,20 @@ before(async () => {
 });
 after(() => cluster.stop());
 
-storeContract('PostgresStore', async () => {
-  const { store } = await freshStore();
-  return { store, cleanup: () => store.close() };
-});
+storeContract(
+  'PostgresStore',
+  async () => {
+    const { store, url } = await freshStore();
+    const others: PostgresStore[] = [];
+    const other = (): PostgresStore => {
+      const s = new PostgresStore(url);
+      others.push(s);
+      return s;
+    };
+    return { store, other, cleanup: async () => void (await Promise.all([store, ...others].map((s) => s.close()))) };
+  },
+  { leases: true },
+);
 
 describe('PostgresStore database', () => {
   const stores: PostgresStore[] = [];

@@ -1,12 +1,15 @@
 /**
- * The Store contract: one suite every implementation must pass (the file store today, a database later).
+ * The Store contract: one suite every implementation must pass (files, database, memory), and the rollout
+ * lease cases for every store that keeps leases (files, database): a lease is held by one holder until it runs
+ * out, and of several holders racing for a run-out lease exactly one gets it.
  */
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { toLogRecord } from '../../src/domain/deployment-log.js';
 import { deploy } from '../../src/domain/registry-ops.js';
-import type { ServerState, Transport } from '../../src/domain/types.js';
+import type { RolloutDriver, ServerState, Transport } from '../../src/domain/types.js';
 import { AppError } from '../../src/errors.js';
+import { rolloutLeasesOf, type RolloutLeaseStore } from '../../src/state/fleet-store.js';
 import type { Store, UpdateOutcome } from '../../src/state/store.js';
 
 const t: Transport = { type: 'stdio', command: 'node', args: [], env: {} };
@@ -19,14 +22,73 @@ export function deployUpdate(name: string, version: string, now = 1): (cur: Serv
   };
 }
 
-export function storeContract(label: string, make: () => Promise<{ store: Store; cleanup(): Promise<void> }>): void {
+/** Resolves once the lease on `server` has run out by the store's clock (asked, not slept for). */
+async function leaseRunOut(store: RolloutLeaseStore, server: string): Promise<void> {
+  for (;;) {
+    const l = await store.lease(server);
+    if (!l || l.remainingMs <= 0) return;
+    await new Promise((r) => setTimeout(r, Math.ceil(l.remainingMs)));
+  }
+}
+
+const A: RolloutDriver = { pid: 101, host: 'host-a' };
+const B: RolloutDriver = { pid: 101, host: 'host-b' };
+
+/**
+ * `make` gives a fresh store, and `other` a second store over the same state (another process or host);
+ * `opts.leases`: the store keeps rollout leases, and the lease cases run against it.
+ */
+export function storeContract(
+  label: string,
+  make: () => Promise<{ store: Store; other?: () => Store; cleanup(): Promise<void> }>,
+  opts: { leases?: boolean } = {},
+): void {
   describe(`Store contract: ${label}`, () => {
     let store: Store;
+    let other: (() => Store) | undefined;
     let cleanup: () => Promise<void>;
     before(async () => {
-      ({ store, cleanup } = await make());
+      ({ store, other, cleanup } = await make());
     });
     after(() => cleanup());
+
+    if (opts.leases) {
+      const leasesOf = (s: Store): RolloutLeaseStore => {
+        const l = rolloutLeasesOf(s);
+        assert.ok(l, `${label} keeps rollout leases`);
+        return l;
+      };
+
+      it('a lease is held by one holder until it runs out; then another takes it and the first can no longer renew', async () => {
+        const one = leasesOf(store);
+        const two = leasesOf(other?.() ?? store);
+        assert.equal(await one.acquireLease('w', A, 400), true, 'nobody held it');
+        assert.equal(await two.acquireLease('w', B, 400), false, 'A holds it');
+        assert.equal(await one.acquireLease('w', A, 400), true, 'the holder takes it again');
+        assert.equal(await one.renewLease('w', A, 400), true);
+        assert.deepEqual((await two.lease('w'))?.holder, A);
+        await leaseRunOut(two, 'w');
+        assert.equal(await one.renewLease('w', A, 60_000), false, 'a lease that ran out is not renewed (it may be another\'s already)');
+        assert.equal(await two.acquireLease('w', B, 60_000), true, 'B takes the run-out lease');
+        assert.equal(await one.acquireLease('w', A, 60_000), false);
+        assert.equal(await one.renewLease('w', A, 60_000), false);
+        await one.releaseLease('w', A); // not A's: left alone
+        assert.deepEqual((await one.lease('w'))?.holder, B);
+        await two.releaseLease('w', B);
+        assert.equal(await one.lease('w'), undefined);
+      });
+
+      it('of eight holders racing for a run-out lease exactly one gets it', async () => {
+        const one = leasesOf(store);
+        const two = leasesOf(other?.() ?? store);
+        assert.equal(await one.acquireLease('race', A, 1), true);
+        await leaseRunOut(one, 'race');
+        const holders = Array.from({ length: 8 }, (_, i) => ({ pid: 200 + i, host: `host-${i}` }));
+        const won = await Promise.all(holders.map((h, i) => (i % 2 ? one : two).acquireLease('race', h, 60_000)));
+        assert.equal(won.filter(Boolean).length, 1, `winners: ${JSON.stringify(won)}`);
+        assert.deepEqual((await one.lease('race'))?.holder, holders[won.indexOf(true)]);
+      });
+    }
 
     it('starts empty', async () => {
       assert.deepEqual(await store.list(), []);

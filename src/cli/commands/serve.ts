@@ -90,7 +90,9 @@ export const serveCommand: Command = {
     // Managed versions' servers, started before traffic is taken; the router asks the fleet where they are.
     const { ManagedFleet } = await import('../../managed/managed-fleet.js');
     let fleet: ManagedFleet | undefined;
-    const router = new HttpRouter(view, { ...options, backendOf: (server, record) => fleet?.backendOf(server, record) ?? record });
+    // The store's clock (the database's, on one), so a session's start compares with a rollback another host wrote.
+    const registry = ctx.registry();
+    const router = new HttpRouter(view, { ...options, backendOf: (server, record) => fleet?.backendOf(server, record) ?? record }, registry.now);
     fleet = new ManagedFleet(view, {
       readyTimeoutMs,
       rollbackWindowMs: options.rollbackWindowMs,
@@ -101,6 +103,8 @@ export const serveCommand: Command = {
       now: Date.now,
     });
     await fleet.start();
+    // Before the first request can count: the analysis counts a router that started after a window began from zero.
+    const startedAt = registry.now();
     let port: number;
     try {
       port = await router.listen();
@@ -117,7 +121,7 @@ export const serveCommand: Command = {
     const fleetStore = fleetTelemetryOf(store);
     // On a database the fleet (any host) reads this router's counters from there; on files, others ask it over HTTP.
     const withdraw = fleetStore
-      ? startFleetTelemetryWriter(fleetStore, { id: randomUUID(), host, pid: process.pid, url: `http://${shown}:${port}`, startedAt: Date.now() }, router.metrics)
+      ? startFleetTelemetryWriter(fleetStore, { id: randomUUID(), host, pid: process.pid, url: `http://${shown}:${port}`, startedAt }, router.metrics)
       : await announceRouter(stateDir, `http://${shown}:${port}`);
     // Rollouts whose runner is gone (a stopped foreground deploy, an earlier router) continue here.
     const stopSupervising = superviseRollouts(
@@ -143,7 +147,7 @@ export const serveCommand: Command = {
       ctx.io.signal?.addEventListener('abort', () => resolve(), { once: true });
     });
     ctx.print('stopping: finishing in-flight requests, ending backend sessions');
-    stopSupervising();
+    await stopSupervising();
     await withdraw();
     await router.close();
     await fleet.close();
