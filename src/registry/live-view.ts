@@ -19,6 +19,15 @@ export class LiveView extends EventEmitter<{ change: [] }> {
   private again = false;
   /** The message of the last failed refresh, cleared by the next good one. */
   lastError: string | undefined;
+  /**
+   * The registry's clock, epoch ms: the database's for a database store (every process of a fleet reads the
+   * same one, postgres-clock.ts), this host's otherwise. Times compared with the registry's (a rollback's, a
+   * rollout step's) are taken with it.
+   */
+  now(): number {
+    return this.store.now?.() ?? Date.now();
+  }
+
   /** Why the store's change listener last failed to connect (the fallback poll still runs). */
   watchError: string | undefined;
 

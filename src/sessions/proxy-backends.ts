@@ -77,9 +77,9 @@ export class ProxyBackends {
       const known = this.view.get(this.name) !== undefined;
       const hint = this.opts.unknownServerHint?.();
       const unknown = `unknown server "${this.name}"${hint === undefined ? '' : `: ${hint}`}`;
-      return { version: '-', startedAt: Date.now(), failure: known ? noVersionCarriesTraffic(this.name) : unknown };
+      return { version: '-', startedAt: this.view.now(), failure: known ? noVersionCarriesTraffic(this.name) : unknown };
     }
-    const b: ProxyBackend = { version: record.version, startedAt: Date.now() };
+    const b: ProxyBackend = { version: record.version, startedAt: this.view.now() };
     const { metrics, name, on } = this;
     const events = {
       message: (m: unknown, text?: string) => on.message(b, m, text),

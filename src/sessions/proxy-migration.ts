@@ -126,7 +126,7 @@ export class ProxyMigration {
   /** What the pin decision says of `b` now; `died`: the text of its death (or failure to start), if any. */
   private decide(b: ProxyBackend, died?: string | Observed): PinDecision {
     const observed: Observed = typeof died === 'string' ? { backendDied: died } : (died ?? {});
-    return decideNow(this.deps.view, { server: this.deps.name, version: b.version, startedAt: b.startedAt }, Date.now(), { onPromote: this.deps.onPromote }, observed);
+    return decideNow(this.deps.view, { server: this.deps.name, version: b.version, startedAt: b.startedAt }, this.deps.view.now(), { onPromote: this.deps.onPromote }, observed);
   }
 
   /** Moves the session to the version now chosen by weight, replaying the client's handshake. */
