@@ -41,8 +41,10 @@ export class SessionRequests {
   async start(req: IncomingMessage, res: ServerResponse, server: ServerState, body: Buffer, messages: JsonRpc[]): Promise<void> {
     const { table, keys, metrics, exchange } = this.deps;
     const open = table.countOf(server.name);
-    if (open >= this.opts.maxSessionsPerServer) {
-      return rpcError(res, 503, -32000, `server "${server.name}" has ${open} open sessions, the most allowed`, messages[0]?.id ?? null);
+    // At the cap, an idle session on an HTTP backend gives way (it is taken on again from its id if its client
+    // comes back): 503 only when every session is busy or holds a backend of its own here.
+    if (open >= this.opts.maxSessionsPerServer && table.forgetIdleForwarded(server.name) === undefined) {
+      return rpcError(res, 503, -32000, `server "${server.name}" has ${open} open sessions, the most allowed (--max-sessions ${this.opts.maxSessionsPerServer}), and every one has a request in flight, an open stream or a backend process of its own; try again later`, messages[0]?.id ?? null);
     }
     const record = chooseByWeight(server.versions, this.deps.draw());
     if (!record) return rpcError(res, 503, -32603, noVersionCarriesTraffic(server.name), messages[0]?.id ?? null);
