@@ -4,7 +4,7 @@
  * `data:` lines of an SSE stream) is shown to `onMessage` on the way, without holding the stream back.
  */
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-import { backendTarget, send, type BackendCall } from './backend-client.js';
+import { backendTarget, send, type BackendCall, type BackendHead } from './backend-client.js';
 import { HEADER_DELAY_MS } from '../protocol/header-delay.js';
 
 /** Client headers worth passing to a backend (the rest are hop-by-hop or the router's own). */
@@ -42,9 +42,12 @@ export interface ForwardRequest {
   stop?: AbortSignal;
   /**
    * An answer the caller takes over (the backend forgot the session: the router moves it and asks again):
-   * nothing of it reaches `res`, and `forward` resolves with `intercepted`.
+   * nothing of it reaches `res`, and `forward` resolves with `intercepted`. Asked only of an answer whose status
+   * is not 2xx, once its body has been read (`body`: the body as text when it is at most
+   * INTERCEPT_BODY_BYTES; undefined for a larger one or a stream, asked as soon as that is known), before
+   * anything of it is written to `res`.
    */
-  intercept?: (r: ForwardResult) => boolean;
+  intercept?: (r: ForwardResult, body: string | undefined) => boolean;
 }
 
 /** The backend did not finish answering within `ForwardRequest.timeoutMs`. */
@@ -132,6 +135,57 @@ export function forward(
       resolve(answer!);
     };
     let call: BackendCall;
+    /** The head of a non-2xx answer kept from the client while its body is read for `intercept`. */
+    let heldHead: BackendHead | undefined;
+    /** That answer's body so far. */
+    const withheld: Buffer[] = [];
+    let withheldBytes = 0;
+    /** Asks `intercept` about the answer: true when it took it (the exchange is then over). */
+    const takenOver = (body: string | undefined): boolean => {
+      if (!req.intercept!(answer!, body)) return false;
+      settle();
+      if (!call.complete) call.abort();
+      resolve({ ...answer!, intercepted: true });
+      return true;
+    };
+    const writeHead = (up: BackendHead): void => {
+      const back: Record<string, string> = {};
+      for (const h of BACK) {
+        const v = up.headers[h];
+        if (v !== undefined) back[h] = v;
+      }
+      if (up.headers['content-length'] !== undefined) back['content-length'] = up.headers['content-length'];
+      res.writeHead(up.status, { ...back, ...withHeaders(answer!) });
+      // A GET stream shows its headers at once. A POST's headers go out with the first chunk of its answer (one
+      // write, one packet), or after a moment when the answer is slow to start.
+      headerTimer = setTimeout(() => res.flushHeaders(), req.method === 'GET' ? 0 : HEADER_DELAY_MS);
+      inspect = messageInspector(up.headers['content-type'] ?? '', onMessage);
+    };
+    const pass = (chunk: Buffer): void => {
+      // The headers go out with this chunk: nothing is left for the header timer to flush.
+      clearTimeout(headerTimer);
+      // What came in one read from the backend leaves in one write to the client (node corks the response's
+      // socket until `flush`, or until the response ends), and is looked at once it has gone out: the client
+      // reads the answer while the router counts it.
+      // A client that reads slower than the backend sends holds the backend back, rather than the router
+      // holding the difference in memory.
+      if (!res.write(chunk) && !held) {
+        held = true;
+        call.pause();
+        res.once('drain', () => {
+          held = false;
+          call.resume();
+        });
+      }
+      unseen.push(chunk);
+    };
+    /** The withheld answer goes to the client after all: its head, then what was read of its body. */
+    const release = (): void => {
+      const up = heldHead!;
+      heldHead = undefined;
+      writeHead(up);
+      for (const c of withheld.splice(0)) pass(c);
+    };
     try {
       call = send(backendTarget(req.url), req.method, headers, req.body, {
         head(up) {
@@ -139,44 +193,31 @@ export function forward(
           const sid = up.headers['mcp-session-id'];
           const type = up.headers['content-type'];
           answer = { status: up.status, ...(sid === undefined ? {} : { backendSession: sid }), ...(type === undefined ? {} : { contentType: type }) };
-          if (req.intercept?.(answer)) {
-            settle();
-            call.abort();
-            return resolve({ ...answer, intercepted: true });
+          if (req.intercept && (up.status < 200 || up.status >= 300)) {
+            // A refusal is small: its body is read before anything goes out. A stream or a large body is judged by
+            // its head alone.
+            const length = Number(up.headers['content-length'] ?? 0);
+            if (type?.includes('text/event-stream') || length > INTERCEPT_BODY_BYTES) {
+              if (takenOver(undefined)) return;
+            } else {
+              heldHead = up;
+              return;
+            }
           }
-          const back: Record<string, string> = {};
-          for (const h of BACK) {
-            const v = up.headers[h];
-            if (v !== undefined) back[h] = v;
-          }
-          if (up.headers['content-length'] !== undefined) back['content-length'] = up.headers['content-length'];
-          res.writeHead(up.status, { ...back, ...withHeaders(answer) });
-          // A GET stream shows its headers at once. A POST's headers go out with the first chunk of its answer (one
-          // write, one packet), or after a moment when the answer is slow to start.
-          headerTimer = setTimeout(() => res.flushHeaders(), req.method === 'GET' ? 0 : HEADER_DELAY_MS);
-          inspect = messageInspector(type ?? '', onMessage);
+          writeHead(up);
         },
         data(chunk) {
           if (done) return; // after the answer: nothing left for the client (see below)
-          // The headers go out with this chunk: nothing is left for the header timer to flush.
-          clearTimeout(headerTimer);
-          // What came in one read from the backend leaves in one write to the client (node corks the response's
-          // socket until `flush`, or until the response ends), and is looked at once it has gone out: the client
-          // reads the answer while the router counts it.
-          // A client that reads slower than the backend sends holds the backend back, rather than the router
-          // holding the difference in memory.
-          if (!res.write(chunk) && !held) {
-            held = true;
-            call.pause();
-            res.once('drain', () => {
-              held = false;
-              call.resume();
-            });
+          if (heldHead) {
+            withheld.push(chunk);
+            withheldBytes += chunk.length;
+            if (withheldBytes <= INTERCEPT_BODY_BYTES || takenOver(undefined)) return;
+            return release();
           }
-          unseen.push(chunk);
+          pass(chunk);
         },
         flush() {
-          if (done) return;
+          if (done || heldHead) return;
           res.socket?.uncork();
           inspectUnseen();
           // Every request of the POST is answered: the client's stream ends now rather than a round trip later,
@@ -189,6 +230,10 @@ export function forward(
         end() {
           clearTimeout(drain);
           if (done) return;
+          if (heldHead) {
+            if (takenOver(Buffer.concat(withheld).toString('utf8'))) return;
+            release();
+          }
           settle();
           res.end();
           inspectUnseen();
@@ -226,6 +271,12 @@ export function forward(
     });
   });
 }
+
+/**
+ * The largest body of a non-2xx answer read for `ForwardRequest.intercept` before the answer goes on, bytes (a
+ * session refusal is about 100).
+ */
+export const INTERCEPT_BODY_BYTES = 4 * 1024;
 
 /** How long a backend may take to end a stream whose every answer has been passed on, ms. */
 const DRAIN_MS = 5_000;

@@ -9,9 +9,11 @@ import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import type { ServerState, VersionRecord } from '../domain/types.js';
 import { chooseByWeight } from '../domain/weighted-choice.js';
 import { noVersionCarriesTraffic } from '../protocol/router-errors.js';
+import { refusesSession } from '../protocol/session-refusal.js';
 import { plain, rpcError } from '../fronts/replies.js';
 import { header, readBody } from '../fronts/request-body.js';
 import { StreamableFront } from '../fronts/streamable-front.js';
+import type { ForwardResult } from '../backends/http-forward.js';
 import type { HttpExchange } from '../sessions/http-exchange.js';
 import type { JsonRpc, Session } from '../sessions/http-session.js';
 import type { SessionAdoption } from '../sessions/session-adoption.js';
@@ -39,8 +41,10 @@ export class SessionRequests {
   async start(req: IncomingMessage, res: ServerResponse, server: ServerState, body: Buffer, messages: JsonRpc[]): Promise<void> {
     const { table, keys, metrics, exchange } = this.deps;
     const open = table.countOf(server.name);
-    if (open >= this.opts.maxSessionsPerServer) {
-      return rpcError(res, 503, -32000, `server "${server.name}" has ${open} open sessions, the most allowed`, messages[0]?.id ?? null);
+    // At the cap, an idle session on an HTTP backend gives way (it is taken on again from its id if its client
+    // comes back): 503 only when every session is busy or holds a backend of its own here.
+    if (open >= this.opts.maxSessionsPerServer && table.forgetIdleForwarded(server.name) === undefined) {
+      return rpcError(res, 503, -32000, `server "${server.name}" has ${open} open sessions, the most allowed (--max-sessions ${this.opts.maxSessionsPerServer}), and every one has a request in flight, an open stream or a backend process of its own; try again later`, messages[0]?.id ?? null);
     }
     const record = chooseByWeight(server.versions, this.deps.draw());
     if (!record) return rpcError(res, 503, -32603, noVersionCarriesTraffic(server.name), messages[0]?.id ?? null);
@@ -154,15 +158,19 @@ export class SessionRequests {
     }
     const leg = session.leg;
     const migrate = this.opts.onRollback === 'migrate';
-    const outcome = await exchange.exchange(req, res, session, { body, messages, intercept: migrate, withHeaders: (r) => {
-      // The backend forgot the session (it restarted): under `404`, its 404 goes to the client and the session
-      // ends here. (Under `migrate` the 404 is intercepted below.)
+    // The backend forgot the session (it restarted): it answers 404, or 400 naming the session (the SDK's example
+    // servers; see protocol/session-refusal.ts). Under `migrate` either is intercepted: the session moves below.
+    // Under `404` the backend's 404 goes to the client and the session ends here; its 400, which tells the client
+    // nothing it can act on, is intercepted and ends the session with the router's 404 below.
+    const refused = (r: ForwardResult, text: string | undefined): boolean => (migrate || r.status !== 404) && refusesSession(r.status, r.contentType ?? '', text);
+    const outcome = await exchange.exchange(req, res, session, { body, messages, intercept: refused, withHeaders: (r) => {
       if (r.status === 404 && session.backendSession !== undefined) migration.observed(session, { backendSessionGone: true });
       return {};
     } });
     if (!outcome?.intercepted) return;
-    // The backend answered 404 without serving the request: the session moves (unless a request that met the
-    // same 404 moved it already), and the request is sent once more, to the new backend session.
+    // The backend refused the session without serving the request: the session moves (unless a request that met
+    // the same refusal moved it already; under `404` it ends), and the request is sent once more, to the new
+    // backend session.
     if (session.leg === leg && !session.moving) {
       const d = migration.decide(session, { backendSessionGone: true });
       const ended = d.action === 'stay' ? undefined : await migration.act(session, d);

@@ -19,14 +19,15 @@ export const LISTEN = 'subscriptions/listen';
 /**
  * One exchange with a backend: the body and its messages (none for GET and DELETE); `withHeaders` adds headers
  * to the client's response once the backend's status is known (default none); `onResult` sees each answer to
- * a request of the body; `intercept`: a 404 from a backend that should know the session is not passed on.
+ * a request of the body; `intercept`: an answer (not 2xx) it accepts from a backend that should know the
+ * session is not passed on (see ForwardRequest.intercept).
  */
 export interface Exchange {
   body?: Buffer | undefined;
   messages: JsonRpc[];
   withHeaders?: Parameters<typeof forward>[2];
   onResult?: ((m: unknown) => void) | undefined;
-  intercept?: boolean;
+  intercept?: ((r: ForwardResult, body: string | undefined) => boolean) | undefined;
   /**
    * A GET that resumes an answer stream the backend ended before its answers (SSE polling): it goes to the
    * backend session of the parked requests and books their answers; `leave` lets go of their leg.
@@ -48,7 +49,7 @@ export class HttpExchange {
 
   /**
    * Forwards one request of a session (or a modern request) and counts what comes back. With `intercept`, the
-   * result of a 404 not passed on says `intercepted`. Resolves with the exchange's result, or undefined when it
+   * result of an answer it took says `intercepted`. Resolves with the exchange's result, or undefined when it
    * failed (the client has its error).
    */
   async exchange(req: IncomingMessage, res: ServerResponse, s: Session, x: Exchange): Promise<ForwardResult | undefined> {
@@ -63,7 +64,7 @@ export class HttpExchange {
   }
 
   private async exchangeOn(req: IncomingMessage, res: ServerResponse, s: Session, x: Exchange): Promise<ForwardResult | undefined> {
-    const { body, messages, withHeaders = () => ({}), onResult, intercept = false, resume } = x;
+    const { body, messages, withHeaders = () => ({}), onResult, intercept, resume } = x;
     const backend = resume?.record ?? s.record!;
     const backendSession = resume ? resume.backendSession : s.backendSession;
     const leg = resume ? resume.leg : s.leg;
@@ -117,7 +118,7 @@ export class HttpExchange {
           ...(body === undefined ? {} : { body }),
           forwardAuthorization: this.opts.forwardAuthorization,
           ...(stop ? { stop: stop.signal } : {}),
-          ...(intercept && req.method !== 'DELETE' && backendSession !== undefined ? { intercept: (r: ForwardResult) => r.status === 404 } : {}),
+          ...(intercept && req.method !== 'DELETE' && backendSession !== undefined ? { intercept } : {}),
         },
         res,
         (r) => {

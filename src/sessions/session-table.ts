@@ -90,6 +90,26 @@ export class SessionTable {
     else if (s.backendSession !== undefined && s.record) await endBackendSession(s.record.url, s.record.headers, s.backendSession).catch(() => undefined);
   }
 
+  /**
+   * Forgets the least recently used idle session of `server` on an HTTP backend (no request in flight, no open
+   * GET stream, no answer parked, not moving), to make room for a new one at the session cap. Its backend
+   * session lives on: if its client comes back, this router (or any other of the store) takes it on again
+   * from its id, as after a restart. Such entries pile up where a DELETE reaches another router of the store
+   * (which ends the backend session there), so the cap bounds the router's memory rather than its clients.
+   * Returns the session forgotten, or undefined when none is idle (sessions with a process or a connection of
+   * their own are never forgotten: their backend lives in this router).
+   */
+  forgetIdleForwarded(server: string): Session | undefined {
+    let lru: Session | undefined;
+    for (const s of this.sessions.values()) {
+      if (s.server !== server || s.front !== undefined || s.bridge !== undefined || s.record === undefined) continue;
+      if ((s.leg?.inflight ?? 0) > 0 || s.listener || (s.parked?.size ?? 0) > 0 || s.moving) continue;
+      if (!lru || s.lastUsed < lru.lastUsed) lru = s;
+    }
+    if (lru) this.drop(lru);
+    return lru;
+  }
+
   /** A bridge a session moved away from: it answers what it still owes through its detached link, then ends. */
   retire(oldBridge: SessionBridge): void {
     this.retiring.add(oldBridge);
