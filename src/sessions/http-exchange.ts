@@ -108,7 +108,9 @@ export class HttpExchange {
         {
           url: backend.url,
           // A request unanswered by the deadline fails (listen streams and the GET stream have none).
-          ...(asked ? { timeoutMs: Math.max(1, Math.ceil(deadline - performance.now())) } : {}),
+          // A fresh request gets the one constant duration: Node keeps one timer list per duration, and a duration
+          // that differs per request (what is left of a deadline) costs a list of its own each time.
+          ...(asked ? { timeoutMs: resume ? Math.max(1, Math.ceil(deadline - performance.now())) : this.opts.requestTimeoutMs } : {}),
           connectTimeoutMs: this.opts.connectTimeoutMs,
           method: req.method as 'POST' | 'GET' | 'DELETE',
           clientHeaders,
