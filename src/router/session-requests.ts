@@ -65,6 +65,9 @@ export class SessionRequests {
       metrics.sessionStarted(server.name, record.version);
       return { 'mcp-session-id': session.token };
     } });
+    // The registry may have changed while the backend answered the initialize: the session joined the table
+    // after the change's sweep, so it is judged now, as the sweep would have (a removed version moves it).
+    if (table.has(session.token)) this.deps.migration.observed(session);
   }
 
   /**

@@ -7,6 +7,9 @@
  * session also moves between the two kinds.
  */
 import { strict as assert } from 'node:assert';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -48,6 +51,50 @@ async function left(base: string, version: string, reason: string): Promise<numb
   const text = await (await fetch(`${base}/metrics`)).text();
   const m = new RegExp(`^mcp_rollout_sessions_ended_total\\{server="weather",version="${version.replace(/\./g, '\\.')}",reason="${reason}"\\} (\\d+)$`, 'm').exec(text);
   return m ? Number(m[1]) : 0;
+}
+
+const RAW_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' };
+
+/**
+ * A forwarder to the MCP endpoint `target` that holds the first initialize until `release()` (`arrived` resolves
+ * when it is held); other POSTs and DELETEs pass, GET streams are refused (405).
+ */
+async function heldInitialize(target: string): Promise<{ url: string; arrived: Promise<void>; release: () => void; close: () => Promise<void> }> {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let arrive!: () => void;
+  const arrived = new Promise<void>((resolve) => (arrive = resolve));
+  let held = false;
+  const forward = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    if (req.method === 'GET') return void res.writeHead(405, { allow: 'POST, DELETE' }).end();
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = Buffer.concat(chunks);
+    if (!held && body.includes('"initialize"')) {
+      held = true;
+      arrive();
+      await released;
+    }
+    const headers: Record<string, string> = {};
+    for (const k of ['content-type', 'accept', 'mcp-session-id', 'mcp-protocol-version']) if (typeof req.headers[k] === 'string') headers[k] = req.headers[k];
+    const answer = await fetch(target, { method: req.method!, headers, ...(req.method === 'POST' ? { body } : {}) });
+    const out: Record<string, string> = {};
+    for (const k of ['content-type', 'mcp-session-id']) if (answer.headers.has(k)) out[k] = answer.headers.get(k)!;
+    res.writeHead(answer.status, out).end(Buffer.from(await answer.arrayBuffer()));
+  };
+  const server = http.createServer((req, res) => void forward(req, res).catch(() => res.destroy()));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`,
+    arrived,
+    release,
+    close: async () => {
+      release();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }
 
 describe('live migration of HTTP sessions', () => {
@@ -152,6 +199,32 @@ describe('live migration of HTTP sessions', () => {
       assert.equal(c.changes(), 0, 'the same version: no list changed');
     } finally {
       await c.client.close();
+    }
+  });
+
+  it('a version removed while a new session\'s initialize is at its backend: the session, joining after the change, moves to the blue at once', async () => {
+    const [v1, v2] = [await weatherHttp('v1'), await weatherHttp('v2')];
+    backends.push(v1, v2);
+    const gate = await heldInitialize(v2.url);
+    try {
+      r = await startRouter(async (reg) => {
+        await reg.deploy('weather', { version: '1.0.0', transport: { type: 'http', url: v1.url, headers: {} } });
+        await reg.deploy('weather', { version: '2.0.0', transport: { type: 'http', url: gate.url, headers: {} }, traffic: 100 });
+      });
+      const opening = fetch(r.url('weather'), { method: 'POST', headers: RAW_HEADERS, body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'late', version: '1' } } }) });
+      await gate.arrived;
+      await r.registry.removeVersion('weather', '2.0.0');
+      await until('the router saw the removal', () => r!.view.get('weather')!.versions.every((v) => v.version !== '2.0.0'));
+      gate.release();
+      const res = await opening;
+      assert.match(await res.text(), /"version":"v2"/, 'initialized on the version chosen before the removal');
+      const sid = res.headers.get('mcp-session-id')!;
+      await until('the session moved with no request of its own', async () => (await left(r!.base, '2.0.0', 'VersionRemoved')) === 1);
+      assert.deepEqual(r.router.sessionCounts(), { weather: { '1.0.0': 1 } });
+      const call = await fetch(r.url('weather'), { method: 'POST', headers: { ...RAW_HEADERS, 'mcp-session-id': sid }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'current', arguments: {} } }) });
+      assert.match(await call.text(), /sunny, 21°C \(v1\)/);
+    } finally {
+      await gate.close();
     }
   });
 
