@@ -144,7 +144,9 @@ export class SessionRequests {
   private async inOpenSession(req: IncomingMessage, res: ServerResponse, session: Session, body: Buffer | undefined, messages: JsonRpc[], id: string | number | null): Promise<void> {
     const { table, migration, exchange } = this.deps;
     session.protocolVersion ??= header(req, 'mcp-protocol-version');
-    const why = await migration.judge(session);
+    // A session that stays is judged at once: its request goes to the backend in this turn, not the next.
+    const judged = migration.judge(session);
+    const why = judged && (await judged);
     if (why !== undefined) return rpcError(res, 404, -32001, `Session not found: ${why}; initialize a new session`, id);
     session.lastUsed = this.deps.now();
     // The client resumes an answer stream its backend ended before the answers (SSE polling): the GET goes to

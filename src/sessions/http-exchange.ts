@@ -52,15 +52,13 @@ export class HttpExchange {
    * result of an answer it took says `intercepted`. Resolves with the exchange's result, or undefined when it
    * failed (the client has its error).
    */
-  async exchange(req: IncomingMessage, res: ServerResponse, s: Session, x: Exchange): Promise<ForwardResult | undefined> {
+  exchange(req: IncomingMessage, res: ServerResponse, s: Session, x: Exchange): Promise<ForwardResult | undefined> {
     // Counted on the backend session it goes to: a session that moves ends its old one after these.
     const done = enterLeg(x.resume ? x.resume.leg : s.leg);
     x.resume?.leave();
-    try {
-      return await this.exchangeOn(req, res, s, x);
-    } finally {
-      done();
-    }
+    const exchanged = this.exchangeOn(req, res, s, x);
+    exchanged.then(done, done);
+    return exchanged;
   }
 
   private async exchangeOn(req: IncomingMessage, res: ServerResponse, s: Session, x: Exchange): Promise<ForwardResult | undefined> {

@@ -100,7 +100,8 @@ const isId = (v: unknown): v is RequestId => typeof v === 'string' || typeof v =
 export class RequestLedger<T = undefined> {
   private readonly pending = new Map<string, Pending<T>>();
   /** Pending requests by progress token: a pooled process's progress must not scan every client's requests. */
-  private readonly byToken = new Map<string, Pending<T>>();
+  /** Requests by progress token (made on the first request that has one). */
+  private byToken: Map<string, Pending<T>> | undefined;
 
   /**
    * @param server named, with the version, in the deadline's error text
@@ -126,7 +127,7 @@ export class RequestLedger<T = undefined> {
     const p: Pending<T> = { id, method, version: opts.version, context: opts.context, started: this.scheduler.now() };
     if (opts.progressToken !== undefined) {
       p.progressToken = opts.progressToken;
-      this.byToken.set(requestKey(opts.progressToken), p);
+      (this.byToken ??= new Map()).set(requestKey(opts.progressToken), p);
     }
     const deadline = opts.deadlineMs;
     if (deadline !== undefined) {
@@ -211,7 +212,7 @@ export class RequestLedger<T = undefined> {
 
   /** The pending request whose progress notifications carry `token`, if any. */
   byProgressToken(token: unknown): Pending<T> | undefined {
-    return isId(token) ? this.byToken.get(requestKey(token)) : undefined;
+    return isId(token) ? this.byToken?.get(requestKey(token)) : undefined;
   }
 
   /** The only pending request, when there is exactly one. */
@@ -234,7 +235,7 @@ export class RequestLedger<T = undefined> {
   clear(): void {
     for (const p of this.pending.values()) p.cancelDeadline?.();
     this.pending.clear();
-    this.byToken.clear();
+    this.byToken?.clear();
   }
 
   private fail(k: string, p: Pending<T>, text: string, outcome: Outcome): void {
@@ -255,7 +256,7 @@ export class RequestLedger<T = undefined> {
     this.pending.delete(k);
     if (p.progressToken === undefined) return;
     const tk = requestKey(p.progressToken);
-    if (this.byToken.get(tk) === p) this.byToken.delete(tk);
+    if (this.byToken?.get(tk) === p) this.byToken.delete(tk);
   }
 
   /** After the reply (if any) went out: tells the owner when nothing is pending any more. */
