@@ -64,6 +64,7 @@ export class HttpRouter {
   private sweeper: NodeJS.Timeout | undefined;
   private snapshotter: NodeJS.Timeout | undefined;
   private closing = false;
+  private unwatchEnds: (() => void) | undefined;
 
   constructor(
     private readonly view: LiveView,
@@ -91,6 +92,13 @@ export class HttpRouter {
   /** Starts listening; resolves with the bound port. */
   async listen(): Promise<number> {
     await this.keys.start();
+    // A client's DELETE reaching any router of a store that shares session ends ends the session on all of them.
+    const { store } = this.view;
+    if (store.publishSessionEnd && store.watchSessionEnds) {
+      // Best effort: a notice that cannot be sent leaves the others to their idle timeout, as on the file store.
+      this.table.shareEnds((digest) => void store.publishSessionEnd!(digest).catch(() => undefined));
+      this.unwatchEnds = store.watchSessionEnds((digest) => this.table.endedElsewhere(digest));
+    }
     await new Promise<void>((resolve, reject) => {
       this.http.once('error', reject);
       this.http.listen(this.opts.port, this.opts.host, () => resolve());
@@ -130,6 +138,7 @@ export class HttpRouter {
     clearInterval(this.sweeper);
     clearInterval(this.snapshotter);
     this.keys.stop();
+    this.unwatchEnds?.();
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeIdleConnections();
     const until = Date.now() + deadlineMs;

@@ -13,6 +13,8 @@ import type { Parked } from './sse-polling.js';
 
 export interface Session {
   token: string;
+  /** sessionDigest(token), once the table needs it (its router shares session ends through the store). */
+  digest?: string;
   server: string;
   version: string;
   /** Where an HTTP backend is (absent for a stdio backend, which `bridge` serves). */

@@ -46,6 +46,7 @@ export class SessionAdoption {
     if (!claims || claims.server !== server.name) return undefined;
     const held = table.get(sid); // taken on by a request that opened it while this one waited
     if (held) return held;
+    if (table.whyEnded(sid) !== undefined) return undefined; // its client ended it (through another router) meanwhile
     const record = server.versions.find((v) => v.version === claims.version);
     if (!record) return this.adoptRemoved(arrival, sid, server, claims);
     if (record.type !== 'http') return this.adoptBridged(arrival, sid, server, claims);

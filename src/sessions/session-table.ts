@@ -1,7 +1,8 @@
 /**
  * The HTTP router's open sessions, by id: what ends them (and why, for the 404 their clients get next), the
  * bridges left behind by moves until they have answered what they owe, and the process budget of the
- * sessions that run a backend process of their own.
+ * sessions that run a backend process of their own. On a store that shares session ends (store.ts
+ * SessionEndStore), a client's DELETE on any router of the store ends the session here too.
  */
 import type { VersionRecord } from '../domain/types.js';
 import { SessionReason } from '../domain/reasons.js';
@@ -12,10 +13,16 @@ import { remember, type Session } from './http-session.js';
 import { admitProcess, idleExpired } from './process-budget.js';
 import { releaseParked } from './sse-polling.js';
 import type { SessionBridge } from './session-bridge.js';
+import { isSessionDigest, sessionDigest } from './session-token.js';
 
 export class SessionTable {
   private readonly sessions = new Map<string, Session>();
   private readonly endedWhy = new Map<string, string>(); // session token -> why the router ended it
+  /** Digests of sessions their clients ended through another router, not held here then (bounded as endedWhy). */
+  private readonly endedAway = new Map<string, string>();
+  /** Once ends are shared (shareEnds): the held sessions' tokens by digest, and how this router tells the others. */
+  private byDigest: Map<string, string> | undefined;
+  private publish: ((digest: string) => void) | undefined;
   /** Bridges sessions moved away from, finishing their requests before they end. */
   private readonly retiring = new Set<SessionBridge>();
 
@@ -36,16 +43,51 @@ export class SessionTable {
   /** Registers a session under its token (its start is counted by the caller). */
   add(s: Session): void {
     this.sessions.set(s.token, s);
+    this.byDigest?.set(s.digest ??= sessionDigest(s.token), s.token);
   }
 
-  /** Why the router ended the session of `token` ('' when its client did), or undefined. */
+  /**
+   * From now on, a client's DELETE here is told to the other routers of the store through `publish` (a digest
+   * of the session's id), and what they tell comes in through `endedElsewhere`. Without it (the file store),
+   * a DELETE is known to the router it reaches only, and nothing is hashed.
+   */
+  shareEnds(publish: (digest: string) => void): void {
+    this.publish = publish;
+    this.byDigest = new Map([...this.sessions.values()].map((s) => [(s.digest ??= sessionDigest(s.token)), s.token]));
+  }
+
+  /**
+   * Why the router ended the session of `token` ('' when its client did, here or through another router), or
+   * undefined. A session held here costs no digest.
+   */
   whyEnded(token: string): string | undefined {
-    return this.endedWhy.get(token);
+    const why = this.endedWhy.get(token);
+    if (why !== undefined || this.endedAway.size === 0 || this.sessions.has(token)) return why;
+    return this.endedAway.get(sessionDigest(token));
   }
 
-  /** The session of `token` was ended by its client: it is not to be taken on again here. */
+  /** The session of `token` was ended by its client: it is not to be taken on again here, nor by the other routers. */
   endedByClient(token: string): void {
     remember(this.endedWhy, token, '');
+    this.publish?.(sessionDigest(token));
+  }
+
+  /**
+   * Another router's client DELETE (`digest` of the session's id, see shareEnds): a session held here is
+   * forgotten as one its client ended (its process or connection ended: what the client asked for; the
+   * backend session of an HTTP version was ended by the router the DELETE reached), and one not held is not
+   * taken on from its id later. This router's own notice coming back, or a digest of nothing, changes nothing
+   * a client can see. Junk on the channel is ignored.
+   */
+  endedElsewhere(digest: string): void {
+    if (!isSessionDigest(digest)) return;
+    const token = this.byDigest?.get(digest);
+    const s = token === undefined ? undefined : this.sessions.get(token);
+    if (!s) return void remember(this.endedAway, digest, '');
+    if (this.endedWhy.has(s.token)) return; // ended here already (this router's own notice, back from the store)
+    remember(this.endedWhy, s.token, '');
+    if (s.bridge) void this.end(s);
+    else this.drop(s);
   }
 
   /** Open sessions of one server. */
@@ -72,7 +114,9 @@ export class SessionTable {
   /** Forgets a session (its backend session, if any, lives on). */
   drop(s: Session): void {
     releaseParked(s);
-    if (this.sessions.delete(s.token)) this.metrics.sessionEnded(s.server, s.version);
+    if (!this.sessions.delete(s.token)) return;
+    this.metrics.sessionEnded(s.server, s.version);
+    if (s.digest !== undefined) this.byDigest?.delete(s.digest);
   }
 
   /**

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { newKeyRing, parseKeyRing, rotatedKeyRing } from '../state/key-ring.js';
-import { openSession, sealSession, type SessionClaims } from './session-token.js';
+import { isSessionDigest, openSession, sealSession, sessionDigest, type SessionClaims } from './session-token.js';
 
 const uuid = '0b4bd6a3-64e7-4c8a-9a55-4f3cf1f3d8a1';
 const claims: SessionClaims = { server: 'weather', version: '1.2.0', backendSession: uuid, startedAt: 1_767_000_000_000 };
@@ -17,6 +17,16 @@ describe('session tokens', () => {
       { server: 'ünï', version: '1.0.0', backendSession: 'x'.repeat(128), startedAt: 1 },
     ];
     for (const c of table) assert.deepEqual(openSession(ring, sealSession(ring, c)), c);
+  });
+
+  it('a digest: the same for the same id, another for another, of a digest\'s form, and without the id in it', () => {
+    const a = sealSession(ring, claims);
+    const b = sealSession(ring, claims);
+    assert.equal(sessionDigest(a), sessionDigest(a));
+    assert.notEqual(sessionDigest(a), sessionDigest(b));
+    assert.ok(isSessionDigest(sessionDigest(a)), sessionDigest(a));
+    assert.ok(!a.includes(sessionDigest(a)));
+    for (const bad of ['', 'x'.repeat(21), 'x'.repeat(23), `${'x'.repeat(21)}.`, a]) assert.equal(isSessionDigest(bad), false, bad);
   });
 
   it('is visible ASCII, short, unique for equal claims, and does not show what it carries', () => {

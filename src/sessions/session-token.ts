@@ -7,7 +7,7 @@
  * ids), about 165 characters with a UUID backend session (agentgateway's 2.5 KB header was judged too large;
  * hence the one-letter fields). The key id is authenticated too (it is the GCM additional data).
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import type { KeyRing, SealingKey } from '../state/key-ring.js';
 
 export interface SessionClaims {
@@ -44,6 +44,20 @@ export function sealSession(ring: KeyRing, claims: SessionClaims): string {
   cipher.setAAD(Buffer.from(id));
   const body = Buffer.concat([cipher.update(JSON.stringify(packed), 'utf8'), cipher.final()]);
   return `${id}.${Buffer.concat([nonce, body, cipher.getAuthTag()]).toString('base64url')}`;
+}
+
+/**
+ * A digest of a session id, to be told to other routers where the id itself must not go (whoever holds the id
+ * speaks as the session's client): the first 128 bits of its SHA-256, base64url (22 characters). Every router
+ * computes the same one for the same id; ids are unique (one canonical spelling, see openSession), so are these.
+ */
+export function sessionDigest(token: string): string {
+  return createHash('sha256').update(token).digest('base64url').slice(0, 22);
+}
+
+/** Whether `s` has a session digest's form (what others put on a store's channel is checked before use). */
+export function isSessionDigest(s: string): boolean {
+  return /^[A-Za-z0-9_-]{22}$/.test(s);
 }
 
 /** The key id a token names, or undefined when it is no token of this form. */

@@ -1,6 +1,7 @@
 /**
  * An in-memory store with the same contract as the file store: for tests of code above the store, and for
- * embedding (an admin API test, a demo). Not shared between processes.
+ * embedding (an admin API test, a demo). Not shared between processes; shared by the routers of one process,
+ * which hear each other's session ends as the database store's routers do.
  */
 import { cloneServer, SCOPES, type Scope, type ServerState } from '../domain/types.js';
 import { AppError } from '../errors.js';
@@ -15,6 +16,7 @@ export class MemoryStore implements Store {
   private queue: Promise<unknown> = Promise.resolve();
   private writes = 0;
   private ring: KeyRing | undefined;
+  private readonly endWatchers = new Set<(digest: string) => void>();
 
   constructor(private readonly historyLimit = 1000) {}
 
@@ -41,6 +43,17 @@ export class MemoryStore implements Store {
 
   keyRingLocation(): string {
     return 'memory';
+  }
+
+  /** To every watcher of this store, in a microtask each (a database's listeners hear it later too, never inside the call). */
+  async publishSessionEnd(digest: string): Promise<void> {
+    for (const w of this.endWatchers) queueMicrotask(() => this.endWatchers.has(w) && w(digest));
+  }
+
+  watchSessionEnds(onEnd: (digest: string) => void): () => void {
+    const w = (digest: string): void => onEnd(digest); // one per call, so watching twice hears twice
+    this.endWatchers.add(w);
+    return () => void this.endWatchers.delete(w);
   }
 
   async revision(): Promise<string> {

@@ -12,6 +12,12 @@ export const DB_SCHEMA_VERSION = 3;
 /** The channel every committed write notifies, with the new revision as payload (a cue to re-read). */
 export const CHANGE_CHANNEL = 'mcp_rollout';
 
+/**
+ * The channel a router notifies when a client's DELETE ended a session, with a digest of its id as payload
+ * (store.ts SessionEndStore). A channel of its own: a notice on CHANGE_CHANNEL makes every reader re-read.
+ */
+export const SESSION_END_CHANNEL = 'mcp_rollout_session_end';
+
 /** Migration n brings a database from schema n-1 to n; index 0 is migration 1. */
 const MIGRATIONS: ReadonlyArray<(sql: postgres.TransactionSql) => Promise<unknown>> = [
   async (sql) => {

@@ -3,8 +3,8 @@
  * Each write is one transaction serialised per server (an advisory lock on its name, so creating a server
  * cannot race either), which writes the server row, appends its log records and bumps the one revision
  * counter; the commit notifies CHANGE_CHANNEL with the new revision, so readers re-read at once instead of
- * polling. The client library (postgres.js) is loaded only when a database is named: file-store users never
- * pay for it.
+ * polling. Routers also tell each other of sessions their clients ended, on SESSION_END_CHANNEL. The client
+ * library (postgres.js) is loaded only when a database is named: file-store users never pay for it.
  */
 import type postgres from 'postgres';
 import type { LogRecord } from '../domain/deployment-log.js';
@@ -16,9 +16,9 @@ import { newKeyRing, parseKeyRing, rotatedKeyRing, type KeyRing } from './key-ri
 import type { FleetTelemetryStore, LeaseState, RolloutLeaseStore, RouterIdentity, RouterReport } from './fleet-store.js';
 import { acquireLeaseRow, readTelemetryRows, releaseLeaseRow, renewLeaseRow, selectLease, writeTelemetryRows } from './postgres-fleet.js';
 import { clockReading, RESYNC_MS, sampleDatabaseClock, type ClockBase } from './postgres-clock.js';
-import { CHANGE_CHANNEL, ensureSchema } from './postgres-schema.js';
+import { CHANGE_CHANNEL, ensureSchema, SESSION_END_CHANNEL } from './postgres-schema.js';
 import { DEFAULT_HISTORY_LIMIT, parseDocument, serializeDocument, SCHEMA_VERSION } from './registry-document.js';
-import { scopeConflict, type Store, type StoredServer, type UpdateOutcome, type UpdateResult } from './store.js';
+import { scopeConflict, type SessionEndStore, type Store, type StoredServer, type UpdateOutcome, type UpdateResult } from './store.js';
 
 type Sql = postgres.Sql;
 type Tx = postgres.TransactionSql;
@@ -47,7 +47,7 @@ export function redactUrl(url: string): string {
   }
 }
 
-export class PostgresStore implements Store, FleetTelemetryStore, RolloutLeaseStore {
+export class PostgresStore implements Store, FleetTelemetryStore, RolloutLeaseStore, SessionEndStore {
   private sql: Promise<Sql> | undefined;
   private readonly where: string;
   private telemetryWrites = 0;
@@ -227,12 +227,27 @@ export class PostgresStore implements Store, FleetTelemetryStore, RolloutLeaseSt
    * hears a listener that could not connect (it retries every `retryMs`, default 1000). Returns stop.
    */
   watch(onChange: () => void, onError?: (e: Error) => void, retryMs = 1000): () => void {
+    return this.listen(CHANGE_CHANNEL, () => onChange(), () => onChange(), onError, retryMs);
+  }
+
+  /** See SessionEndStore: a NOTIFY on SESSION_END_CHANNEL, outside any transaction (delivered at once). */
+  async publishSessionEnd(digest: string): Promise<void> {
+    await this.run((sql) => sql`SELECT pg_notify(${SESSION_END_CHANNEL}, ${digest})`);
+  }
+
+  /** See SessionEndStore. Notices sent while the listener reconnects are lost (NOTIFY has no replay). */
+  watchSessionEnds(onEnd: (digest: string) => void, onError?: (e: Error) => void, retryMs = 1000): () => void {
+    return this.listen(SESSION_END_CHANNEL, onEnd, () => undefined, onError, retryMs);
+  }
+
+  /** LISTEN on `channel` (postgres.js keeps one connection for every channel), retried every `retryMs` until it connects. */
+  private listen(channel: string, onNotify: (payload: string) => void, onListen: () => void, onError: ((e: Error) => void) | undefined, retryMs: number): () => void {
     let stopped = false;
     let meta: postgres.ListenMeta | undefined;
     let timer: NodeJS.Timeout | undefined;
     const listen = (): void => {
       this.connection()
-        .then((sql) => sql.listen(CHANGE_CHANNEL, () => onChange(), () => onChange()))
+        .then((sql) => sql.listen(channel, onNotify, onListen))
         .then(
           (m) => {
             meta = m;

@@ -23,11 +23,29 @@ export interface UpdateOutcome<T> {
 }
 
 /**
+ * Sessions ended by their clients, told to every router of a shared store: a client's DELETE reaches one router,
+ * and the others holding the session forget it too (the database store: a NOTIFY; the memory store: in process).
+ * What travels is a digest of the session id (session-token.ts `sessionDigest`), never the id, which is a bearer
+ * credential. Best effort: a router that is not listening at that moment (its listener reconnecting) misses it
+ * and keeps the session until its idle timeout, as on a store without it.
+ */
+export interface SessionEndStore {
+  /** Tells every watcher (this process's included) that the session of `digest` was ended by its client. Throws AppError `io`. */
+  publishSessionEnd(digest: string): Promise<void>;
+  /**
+   * Calls `onEnd` with each digest published by anyone from now on (none is replayed); `onError` hears a listener
+   * that cannot connect (it keeps trying). Returns a function that stops watching.
+   */
+  watchSessionEnds(onEnd: (digest: string) => void, onError?: (e: Error) => void): () => void;
+}
+
+/**
  * Every store of this project also shares the key ring that seals session ids (key-ring.ts): the file store
  * next to the project registry, the database store in a table, the memory store in memory. Optional, so a
- * store written elsewhere still works (its routers then make a ring of their own at start).
+ * store written elsewhere still works (its routers then make a ring of their own at start). Session ends
+ * likewise (the file store has none: there a DELETE is known to the router it reaches only).
  */
-export interface Store extends Partial<KeyRingStore> {
+export interface Store extends Partial<KeyRingStore>, Partial<SessionEndStore> {
   /**
    * Every server across all scopes, sorted by name. Throws AppError `corrupt` naming the file and the
    * problems when a state file cannot be read, `conflict` when one name lives in two scopes.

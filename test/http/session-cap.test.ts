@@ -1,16 +1,16 @@
 /**
- * The session cap (`--max-sessions`) of routers sharing one PostgreSQL store behind a load balancer without
- * stickiness: a session opened on router A and ended by a DELETE that reached router B stays in A's table
- * (A never hears of the DELETE). At the cap, such an idle session on an HTTP backend gives way to a new one
- * instead of A answering 503; a live session forgotten that way is taken on again from its id. Two real serve
- * processes, a real throwaway PostgreSQL cluster, a real server-everything.
+ * The session cap (`--max-sessions`) of routers sharing one file store (one project) behind a load balancer
+ * without stickiness: a session opened on router A and ended by a DELETE that reached router B stays in A's
+ * table (the file store does not share session ends: A never hears of the DELETE; on PostgreSQL it does, see
+ * session-delete.test.ts). At the cap, such an idle session on an HTTP backend gives way to a new one instead
+ * of A answering 503; a live session forgotten that way is taken on again from its id. Two real serve
+ * processes, a real server-everything.
  */
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { Registry } from '../../src/registry/registry.js';
-import { PostgresStore } from '../../src/state/postgres-store.js';
+import { JsonFileStore } from '../../src/state/json-file-store.js';
 import { freePort, startEverything, type RunningBackend } from '../helpers/everything-http.js';
-import { startPostgres, type PgCluster } from '../helpers/postgres.js';
 import { startServe, type ServeProcess } from '../helpers/serve-process.js';
 import { tempProject, type TempProject } from '../helpers/temp-project.js';
 
@@ -51,27 +51,21 @@ async function active(base: string): Promise<number> {
   return m ? Number(m[1]) : 0;
 }
 
-describe('--max-sessions on two routers of one PostgreSQL store, DELETEs reaching the other router', { timeout: 120_000 }, () => {
-  let cluster: PgCluster;
+describe('--max-sessions on two routers of one file store, DELETEs reaching the other router', { timeout: 120_000 }, () => {
   let p: TempProject;
   let backend: RunningBackend;
   let env: NodeJS.ProcessEnv;
   const routers: ServeProcess[] = [];
   before(async () => {
-    cluster = await startPostgres();
     p = await tempProject();
     backend = await startEverything();
-    const url = await cluster.createDatabase('fleet');
-    env = { ...p.env, MCP_ROLLOUT_STORE: url };
-    const store = new PostgresStore(url);
-    await new Registry(store).deploy('everything', { version: '1.0.0', transport: { type: 'http', url: backend.url, headers: {} } });
-    await store.close();
+    env = p.env;
+    await new Registry(JsonFileStore.forEnvironment({ cwd: p.dir, env })).deploy('everything', { version: '1.0.0', transport: { type: 'http', url: backend.url, headers: {} } });
   });
   after(async () => {
     await Promise.all(routers.map((r) => r.stop()));
     await backend.stop();
     await p.cleanup();
-    await cluster.stop();
   });
 
   it('the 4th initialize on A succeeds: an idle session ended through B gives way; A counts no more than its cap', async () => {

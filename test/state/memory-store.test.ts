@@ -1,4 +1,4 @@
 import { MemoryStore } from '../../src/state/memory-store.js';
 import { storeContract } from './store-contract.js';
 
-storeContract('MemoryStore', async () => ({ store: new MemoryStore(), cleanup: async () => {} }));
+storeContract('MemoryStore', async () => ({ store: new MemoryStore(), cleanup: async () => {} }), { sessionEnds: true });

@@ -36,7 +36,7 @@ storeContract(
     };
     return { store, other, cleanup: async () => void (await Promise.all([store, ...others].map((s) => s.close()))) };
   },
-  { leases: true },
+  { leases: true, sessionEnds: true },
 );
 
 describe('PostgresStore database', () => {

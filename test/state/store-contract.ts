@@ -1,7 +1,8 @@
 /**
  * The Store contract: one suite every implementation must pass (files, database, memory), and the rollout
  * lease cases for every store that keeps leases (files, database): a lease is held by one holder until it runs
- * out, and of several holders racing for a run-out lease exactly one gets it.
+ * out, and of several holders racing for a run-out lease exactly one gets it. Stores that share session ends
+ * (database, memory): a digest published through one reaches every watcher, the publisher's own included.
  */
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
@@ -10,7 +11,7 @@ import { deploy } from '../../src/domain/registry-ops.js';
 import type { RolloutDriver, ServerState, Transport } from '../../src/domain/types.js';
 import { AppError } from '../../src/errors.js';
 import { rolloutLeasesOf, type RolloutLeaseStore } from '../../src/state/fleet-store.js';
-import type { Store, UpdateOutcome } from '../../src/state/store.js';
+import type { SessionEndStore, Store, UpdateOutcome } from '../../src/state/store.js';
 
 const t: Transport = { type: 'stdio', command: 'node', args: [], env: {} };
 
@@ -36,12 +37,13 @@ const B: RolloutDriver = { pid: 101, host: 'host-b' };
 
 /**
  * `make` gives a fresh store, and `other` a second store over the same state (another process or host);
- * `opts.leases`: the store keeps rollout leases, and the lease cases run against it.
+ * `opts.leases`: the store keeps rollout leases, and the lease cases run against it; `opts.sessionEnds`: it
+ * shares session ends (store.ts SessionEndStore).
  */
 export function storeContract(
   label: string,
   make: () => Promise<{ store: Store; other?: () => Store; cleanup(): Promise<void> }>,
-  opts: { leases?: boolean } = {},
+  opts: { leases?: boolean; sessionEnds?: boolean } = {},
 ): void {
   describe(`Store contract: ${label}`, () => {
     let store: Store;
@@ -87,6 +89,37 @@ export function storeContract(
         const won = await Promise.all(holders.map((h, i) => (i % 2 ? one : two).acquireLease('race', h, 60_000)));
         assert.equal(won.filter(Boolean).length, 1, `winners: ${JSON.stringify(won)}`);
         assert.deepEqual((await one.lease('race'))?.holder, holders[won.indexOf(true)]);
+      });
+    }
+
+    if (opts.sessionEnds) {
+      it('a session end published through one store reaches the watchers of every store on the same state, its own included', async () => {
+        const ends = (s: Store): SessionEndStore => {
+          assert.ok(s.publishSessionEnd && s.watchSessionEnds, `${label} shares session ends`);
+          return s as SessionEndStore;
+        };
+        const one = ends(store);
+        const two = ends(other?.() ?? store);
+        const heard: [string[], string[]] = [[], []];
+        const stops = [one.watchSessionEnds((d) => heard[0].push(d)), two.watchSessionEnds((d) => heard[1].push(d))];
+        try {
+          // A watcher's listener comes up in its own time (a LISTEN on a database): a warm-up notice, sent again
+          // until both heard it, says both are listening.
+          for (let i = 0; !heard.every((h) => h.includes('warmupwarmupwarmupwarm')); i++) {
+            assert.ok(i < 250, `the watchers never heard the warm-up: ${JSON.stringify(heard)}`);
+            await one.publishSessionEnd('warmupwarmupwarmupwarm');
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          const digest = 'AbCdEfGhIjKlMnOpQrSt_-';
+          await one.publishSessionEnd(digest);
+          for (let i = 0; !heard.every((h) => h.includes(digest)); i++) {
+            assert.ok(i < 250, `not every watcher heard ${digest}: ${JSON.stringify(heard)}`);
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          assert.deepEqual(heard.map((h) => h.filter((d) => d === digest).length), [1, 1], 'once each');
+        } finally {
+          stops.forEach((stop) => stop());
+        }
       });
     }
 
