@@ -6,7 +6,7 @@
  * run to run; this count moves much less (a few percent, more when the machine is loaded): compare checkouts
  * in one run.
  *
- *   node dist/scripts/instructions-per-call.js [--warm 3000] [--calls 2000] [checkout ...]
+ *   node dist/scripts/instructions-per-call.js [--warm 3000] [--calls 2000] [--idle 10] [checkout ...]
  *
  * Each checkout (default: this one) is a directory holding a built mcp-rollout (`dist/`); the backend and the
  * client are this checkout's. Needs valgrind (`apt-get install valgrind`). Under valgrind a call takes about
@@ -14,7 +14,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,6 +26,17 @@ import { startEverything } from '../test/helpers/everything-http.js';
 
 const HERE = fileURLToPath(new URL('../..', import.meta.url));
 
+interface Measured {
+  /** Instructions per call, all counted. */
+  gross: number;
+  /** Instructions per second with no call (the router's timers). */
+  idlePerSecond: number;
+  /** Instructions per call less the background work of its duration. */
+  net: number;
+  /** Milliseconds per call under valgrind. */
+  callMs: number;
+}
+
 /** Runs `checkout`'s CLI to completion in `dir`; rejects naming the command when it fails. */
 async function cli(checkout: string, dir: string, args: string[]): Promise<void> {
   const child = spawn(process.execPath, [join(checkout, 'dist/src/cli/bin/mcp-rollout.js'), ...args], { cwd: dir, env: { ...process.env, MCP_ROLLOUT_PROJECT_DIR: dir, XDG_CONFIG_HOME: dir }, stdio: 'ignore' });
@@ -33,8 +44,13 @@ async function cli(checkout: string, dir: string, args: string[]): Promise<void>
   if (code !== 0) throw new Error(`mcp-rollout ${args.join(' ')} exited with ${code} (${checkout})`);
 }
 
-/** Instructions the router of `checkout` spends per call, over `calls` calls after `warm` uncounted ones. */
-async function measure(checkout: string, warm: number, calls: number): Promise<number> {
+/**
+ * What the router of `checkout` spends: instructions per call over `calls` calls after `warm` uncounted ones,
+ * less what it spends meanwhile with no call at all (its timers: registry polls, metrics snapshots, sweeps),
+ * counted over `idleMs` after the calls. Under valgrind a call takes milliseconds, so that background work
+ * would otherwise weigh on each call many times what it does at full speed.
+ */
+async function measure(checkout: string, warm: number, calls: number, idleMs: number): Promise<Measured> {
   const dir = mkdtempSync(join(tmpdir(), 'mcp-rollout-instructions-'));
   const out = join(dir, 'callgrind.out');
   const backend = await startEverything();
@@ -55,16 +71,30 @@ async function measure(checkout: string, warm: number, calls: number): Promise<n
     await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp/everything`)));
     const call = () => client.callTool({ name: 'echo', arguments: { message: 'x' } });
     for (let i = 0; i < warm; i++) await call();
-    execFileSync('callgrind_control', ['--instr=on', String(serve.pid)], { stdio: 'ignore' });
+    const control = (...args: string[]): void => void execFileSync('callgrind_control', [...args, String(serve.pid)], { stdio: 'ignore' });
+    control('--zero');
+    control('--instr=on');
+    const t0 = performance.now();
     for (let i = 0; i < calls; i++) await call();
-    execFileSync('callgrind_control', ['--instr=off', String(serve.pid)], { stdio: 'ignore' });
+    const callsMs = performance.now() - t0;
+    control('--dump=calls');
+    await new Promise((r) => setTimeout(r, idleMs));
+    control('--dump=idle');
+    control('--instr=off');
     await client.close();
     serve.kill('SIGTERM');
     await exited;
-    const total = /^totals: (\d+)$/m.exec(readFileSync(out, 'utf8'))?.[1];
-    if (total === undefined) throw new Error(`callgrind wrote no totals to ${out}`);
-    return Number(total) / calls;
-  } finally {
+    const parts = new Map<string, number>();
+    for (const f of readdirSync(dir).filter((n) => n.startsWith('callgrind.out'))) {
+      const text = readFileSync(join(dir, f), 'utf8');
+      const [what, total] = [/^desc: Trigger: dump (\w+)$/m.exec(text)?.[1], /^totals: (\d+)$/m.exec(text)?.[1]];
+      if (what !== undefined && total !== undefined) parts.set(what, Number(total));
+    }
+    const [during, idle] = [parts.get('calls'), parts.get('idle')];
+    if (during === undefined || idle === undefined) throw new Error(`callgrind wrote no dumps named calls and idle in ${dir}`);
+    const idlePerMs = idle / idleMs;
+    return { gross: during / calls, idlePerSecond: idlePerMs * 1000, net: (during - idlePerMs * callsMs) / calls, callMs: callsMs / calls };
+    } finally {
     await backend.stop();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -79,9 +109,9 @@ process.removeAllListeners('warning').on('warning', (w) => {
   console.error(`${w.name}: ${w.message}${w.name === 'MaxListenersExceededWarning' ? ' (the SDK client; said once)' : ''}`);
 });
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { warm: { type: 'string', default: '3000' }, calls: { type: 'string', default: '2000' } } });
-const [warm, calls] = [Number(values.warm), Number(values.calls)];
-if (!Number.isInteger(warm) || warm < 0 || !Number.isInteger(calls) || calls < 1) throw new Error('--warm and --calls take whole numbers (--calls at least 1)');
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { warm: { type: 'string', default: '3000' }, calls: { type: 'string', default: '2000' }, idle: { type: 'string', default: '10' } } });
+const [warm, calls, idleS] = [Number(values.warm), Number(values.calls), Number(values.idle)];
+if (!Number.isInteger(warm) || warm < 0 || !Number.isInteger(calls) || calls < 1 || !(idleS > 0)) throw new Error('--warm and --calls take whole numbers (--calls at least 1), --idle seconds above 0');
 try {
   execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
 } catch {
@@ -89,6 +119,7 @@ try {
   process.exit(2);
 }
 for (const checkout of positionals.length > 0 ? positionals.map((p) => resolve(p)) : [HERE]) {
-  const perCall = await measure(checkout, warm, calls);
-  console.log(`${checkout}: ${Math.round(perCall / 1000)}k instructions per forwarded call (${calls} calls after ${warm} of warm-up)`);
+  const m = await measure(checkout, warm, calls, idleS * 1000);
+  const k = (n: number): string => `${Math.round(n / 1000)}k`;
+  console.log(`${checkout}: ${k(m.net)} instructions per forwarded call (${k(m.gross)} counted, less ${k(m.idlePerSecond)}/s of background work over ${m.callMs.toFixed(1)} ms a call; ${calls} calls after ${warm} of warm-up)`);
 }
