@@ -99,8 +99,10 @@ const isId = (v: unknown): v is RequestId => typeof v === 'string' || typeof v =
 
 export class RequestLedger<T = undefined> {
   private readonly pending = new Map<string, Pending<T>>();
-  /** Pending requests by progress token: a pooled process's progress must not scan every client's requests. */
-  /** Requests by progress token (made on the first request that has one). */
+  /**
+   * Pending requests by progress token: a pooled process's progress must not scan every client's requests. Made
+   * for the first request that has one (most exchanges have none).
+   */
   private byToken: Map<string, Pending<T>> | undefined;
 
   /**
