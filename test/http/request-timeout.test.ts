@@ -41,6 +41,13 @@ function silentServer(): Promise<Server> {
         const event = `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: m.id, result: { content: [{ type: 'text', text: 'answered' }] } })}\n\n`;
         res.socket!.write(`HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n${Buffer.byteLength(event).toString(16)}\r\n${event}\r\nzz\r\n`);
       }
+      if (m.params?.name === 'crlf-sse') {
+        // An SSE answer with CR LF line ends, an event id, and a data field with no space after its colon (all
+        // allowed by the format), carrying a tool error; the stream stays open, so only the event's blank line
+        // tells the router the answer is complete.
+        const answerLine = JSON.stringify({ jsonrpc: '2.0', id: m.id, result: { content: [{ type: 'text', text: 'failed' }], isError: true } });
+        res.writeHead(200, { 'content-type': 'text/event-stream' }).write(`id: e-1\r\ndata:\r\n\r\nid: e-2\r\nevent: message\r\ndata:${answerLine}\r\n\r\n`);
+      }
       // Opens its SSE answer, then ends it cleanly without the answer.
       if (m.params?.name === 'end-sse') res.writeHead(200, { 'content-type': 'text/event-stream' }).end();
       // hang, hang-sse: nothing more, ever
@@ -115,6 +122,18 @@ describe('the router\'s request timeout', () => {
     });
     assert.equal(failures('silent', '2.0.0'), before);
     assert.deepEqual(errors, []);
+  });
+
+  it('an SSE answer with CR LF line ends and a data field without its space is read as such: the answer is booked (a tool error), not a transport failure', async () => {
+    const count = (name: string): number => Number(new RegExp(`^${name}\\{server="silent",version="2\\.0\\.0"\\} (\\d+)$`, 'm').exec(r.router.metrics.prometheus())?.[1] ?? 0);
+    const [failed, toolErrors] = [failures('silent', '2.0.0'), count('mcp_rollout_tool_errors_total')];
+    await inSession('silent', async (client) => {
+      const answer = await client.callTool({ name: 'crlf-sse' });
+      assert.equal(answer.isError, true);
+      assert.deepEqual(answer.content, [{ type: 'text', text: 'failed' }]);
+    });
+    assert.equal(count('mcp_rollout_tool_errors_total'), toolErrors + 1, 'the answer was read and booked');
+    assert.equal(failures('silent', '2.0.0'), failed);
   });
 
   it('a backend that ends its SSE answer cleanly before the answer: the client\'s stream ends with no answer, and the request counts as a transport failure', async () => {
