@@ -82,10 +82,7 @@ export class SessionRequests {
     const session: Session = { token, server: server.name, version: record.version, startedAt: started, lastUsed: started };
     const init = messages.find((x) => x.method === 'initialize')?.params;
     if (init) session.init = init;
-    const front = new StreamableFront(token, () => {
-      this.deps.table.endedByClient(token);
-      void session.bridge?.close();
-    });
+    const front = new StreamableFront(token, () => this.deps.bridges.endedByClient(session));
     this.deps.bridges.open(session, record, front, room);
     front.handleRequest(req, res, messages.length === 1 ? messages[0] : messages);
     // A refused initialize (not acceptable, not JSON-RPC, batched) leaves no session, and no process, behind.

@@ -50,14 +50,19 @@ export class SessionBridges {
    * session's. The client's DELETE ends the session, which is then not to be taken on again here.
    */
   initializedFront(session: Session): StreamableFront {
-    const { table } = this.deps;
-    const front = new StreamableFront(session.token, () => {
-      table.endedByClient(session.token);
-      if (session.bridge) void session.bridge.close();
-      else table.drop(session);
-    }, true);
+    const front = new StreamableFront(session.token, () => this.endedByClient(session), true);
     this.wireFront(session, front);
     return front;
+  }
+
+  /**
+   * The client of a session with a front here ended it with DELETE: it is not taken on again (here, nor by the
+   * other routers of a store that shares session ends), and its bridge closes (its process stops).
+   */
+  endedByClient(session: Session): void {
+    this.deps.table.endedByClient(session.token);
+    if (session.bridge) void session.bridge.close();
+    else this.deps.table.drop(session);
   }
 
   /**
