@@ -92,7 +92,7 @@ function newResult(status: number, backendSession?: string, contentType?: string
 export function forward(
   req: ForwardRequest,
   res: ServerResponse,
-  withHeaders: (r: ForwardResult) => Record<string, string>,
+  withHeaders: (r: ForwardResult) => Readonly<Record<string, string>>,
   onMessage: (m: unknown) => void,
   answered: () => boolean = () => false,
 ): Promise<ForwardResult> {
@@ -165,7 +165,7 @@ export function forward(
         if (v !== undefined) back[h] = v;
       }
       if (up.headers['content-length'] !== undefined) back['content-length'] = up.headers['content-length'];
-      res.writeHead(up.status, { ...back, ...withHeaders(answer!) });
+      res.writeHead(up.status, Object.assign(back, withHeaders(answer!)));
       // A GET stream shows its headers at once. A POST's headers go out with the first chunk of its answer (one
       // write, one packet), or after a moment when the answer is slow to start.
       headerTimer = setTimeout(() => res.flushHeaders(), req.method === 'GET' ? 0 : HEADER_DELAY_MS);

@@ -6,7 +6,7 @@
  * the specification's answer, and its client starts a new one. Pure: the clock is passed in.
  */
 import { SessionReason } from './reasons.js';
-import type { ServerState } from './types.js';
+import type { ServerState, VersionRecord } from './types.js';
 
 /**
  * What a session does when another version is promoted and its own becomes inactive: `drain` stays on it until
@@ -49,30 +49,40 @@ export type PinDecision =
 
 const STAY: PinDecision = { action: 'stay' };
 
+/** Nothing seen of the backend. */
+export const NOTHING_SEEN: Readonly<Observed> = Object.freeze({});
+
 /**
  * Decides what a pinned session does now. `server` is the server's state, undefined once the server is
  * removed. In order: the registry's truth (server removed, version removed, version rolled back since the
  * pin), then what the front saw (backend died, backend session gone), then the idle timeout, then the
  * promotion policy. Never throws.
  */
-export function decidePin(server: ServerState | undefined, pin: Pin, now: number, policy: PinPolicy, observed: Observed = {}): PinDecision {
+export function decidePin(server: ServerState | undefined, pin: Pin, now: number, policy: PinPolicy, observed: Observed = NOTHING_SEEN): PinDecision {
   const name = pin.server;
   if (server === undefined) return { action: 'end', reason: SessionReason.ServerRemoved, why: `server "${name}" was removed` };
-  const v = server.versions.find((x) => x.version === pin.version);
-  const label = `version ${pin.version} of "${name}"`;
-  if (!v) return { action: 'move', reason: SessionReason.VersionRemoved, why: `${label} was removed` };
+  // Decided on every request: the common case (the session stays) allocates nothing.
+  let v: VersionRecord | undefined;
+  for (const x of server.versions) {
+    if (x.version !== pin.version) continue;
+    v = x;
+    break;
+  }
+  if (!v) return { action: 'move', reason: SessionReason.VersionRemoved, why: `${label(pin)} was removed` };
   const rb = lastRollbackAt(server, pin.version);
-  if (rb !== undefined && rb >= pin.pinnedAt) return { action: 'move', reason: SessionReason.VersionRolledBack, why: `${label} was rolled back` };
+  if (rb !== undefined && rb >= pin.pinnedAt) return { action: 'move', reason: SessionReason.VersionRolledBack, why: `${label(pin)} was rolled back` };
   if (observed.backendDied !== undefined) return { action: 'move', reason: SessionReason.BackendDied, why: observed.backendDied };
   if (observed.backendSessionGone) return { action: 'move', reason: SessionReason.BackendSessionGone, why: `server "${name}" version ${pin.version} no longer knows the session (its backend restarted)` };
   if (policy.idleTimeoutMs !== undefined && pin.lastUsed !== undefined && now - pin.lastUsed > policy.idleTimeoutMs) {
     return { action: 'end', reason: SessionReason.IdleTimeout, why: `the session was unused for ${policy.idleTimeoutMs / 1000} s (--idle-timeout)` };
   }
   if (v.status === 'inactive' && policy.onPromote === 'move') {
-    return { action: 'move', reason: SessionReason.PromotedAway, why: `${label} is inactive: another version was promoted (--on-promote move)` };
+    return { action: 'move', reason: SessionReason.PromotedAway, why: `${label(pin)} is inactive: another version was promoted (--on-promote move)` };
   }
   return STAY;
 }
+
+const label = (pin: Pin): string => `version ${pin.version} of "${pin.server}"`;
 
 /**
  * Each server state's last rollback time per version, computed once per state: fronts decide on every request,

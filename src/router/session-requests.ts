@@ -14,7 +14,7 @@ import { plain, rpcError } from '../fronts/replies.js';
 import { header, readBody } from '../fronts/request-body.js';
 import { StreamableFront } from '../fronts/streamable-front.js';
 import type { ForwardResult } from '../backends/http-forward.js';
-import type { HttpExchange } from '../sessions/http-exchange.js';
+import { NO_HEADERS, type HttpExchange } from '../sessions/http-exchange.js';
 import type { JsonRpc, Session } from '../sessions/http-session.js';
 import type { SessionAdoption } from '../sessions/session-adoption.js';
 import type { SessionKeys } from '../sessions/session-keys.js';
@@ -35,7 +35,25 @@ export interface SessionRequestDeps extends Omit<MigrationDeps, 'view'> {
 type Options = Pick<HttpRouterOptions, 'maxSessionsPerServer' | 'maxProcessesPerVersion' | 'maxBodyBytes' | 'onRollback' | 'backendOf'>;
 
 export class SessionRequests {
-  constructor(private readonly deps: SessionRequestDeps, private readonly opts: Options) {}
+  /**
+   * Whether a backend's answer (not 2xx) refuses the session without serving the request: the backend forgot the
+   * session (it restarted): it answers 404, or 400 naming the session (the SDK's example servers; see
+   * protocol/session-refusal.ts). Under `migrate` either is intercepted: the session moves (inOpenSession). Under
+   * `404` the backend's 404 goes to the client and the session ends here; its 400, which tells the client nothing
+   * it can act on, is intercepted and ends the session with the router's 404.
+   */
+  private readonly refused: (r: ForwardResult, text: string | undefined) => boolean;
+  /** Sees a session's backend status: a 404 from a backend session means it is gone. Adds no header. */
+  private readonly watchGone: (r: ForwardResult, s: Session) => Readonly<Record<string, string>>;
+
+  constructor(private readonly deps: SessionRequestDeps, private readonly opts: Options) {
+    const migrate = opts.onRollback === 'migrate';
+    this.refused = (r, text) => (migrate || r.status !== 404) && refusesSession(r.status, r.contentType ?? '', text);
+    this.watchGone = (r, s) => {
+      if (r.status === 404 && s.backendSession !== undefined) deps.migration.observed(s, { backendSessionGone: true });
+      return NO_HEADERS;
+    };
+  }
 
   /** An initialize without a session id: a new session on the version the weights choose. */
   async start(req: IncomingMessage, res: ServerResponse, server: ServerState, body: Buffer, messages: JsonRpc[]): Promise<void> {
@@ -132,8 +150,7 @@ export class SessionRequests {
   async inSession(req: IncomingMessage, res: ServerResponse, server: ServerState, sid: string, body: Buffer | undefined, messages: JsonRpc[]): Promise<void> {
     const id = messages.find((x) => x.id !== undefined)?.id ?? null;
     const why = this.deps.table.whyEnded(sid);
-    const arrival = { method: req.method, protocolVersion: header(req, 'mcp-protocol-version') };
-    const session = this.deps.table.get(sid) ?? (why === undefined ? await this.deps.adoption.adopt(arrival, sid, server) : undefined);
+    const session = this.deps.table.get(sid) ?? (why === undefined ? await this.deps.adoption.adopt({ method: req.method, protocolVersion: header(req, 'mcp-protocol-version') }, sid, server) : undefined);
     if (typeof session === 'string' || !session || session.server !== server.name) {
       const reason = typeof session === 'string' ? session : why;
       return rpcError(res, 404, -32001, `Session not found: ${reason ? `${reason}; ` : ''}initialize a new session`, id);
@@ -162,16 +179,7 @@ export class SessionRequests {
       return;
     }
     const leg = session.leg;
-    const migrate = this.opts.onRollback === 'migrate';
-    // The backend forgot the session (it restarted): it answers 404, or 400 naming the session (the SDK's example
-    // servers; see protocol/session-refusal.ts). Under `migrate` either is intercepted: the session moves below.
-    // Under `404` the backend's 404 goes to the client and the session ends here; its 400, which tells the client
-    // nothing it can act on, is intercepted and ends the session with the router's 404 below.
-    const refused = (r: ForwardResult, text: string | undefined): boolean => (migrate || r.status !== 404) && refusesSession(r.status, r.contentType ?? '', text);
-    const outcome = await exchange.exchange(req, res, session, { body, messages, intercept: refused, withHeaders: (r) => {
-      if (r.status === 404 && session.backendSession !== undefined) migration.observed(session, { backendSessionGone: true });
-      return {};
-    } });
+    const outcome = await exchange.exchange(req, res, session, { body, messages, intercept: this.refused, withHeaders: this.watchGone });
     if (!outcome?.intercepted) return;
     // The backend refused the session without serving the request: the session moves (unless a request that met
     // the same refusal moved it already; under `404` it ends), and the request is sent once more, to the new

@@ -10,22 +10,26 @@ import { json, rpcError, sseEvent } from '../fronts/replies.js';
 import { forward, TimeoutError, type ForwardResult } from '../backends/http-forward.js';
 import { MalformedAnswerError } from '../backends/backend-client.js';
 import type { VersionMetrics } from '../telemetry/version-metrics.js';
-import { enterLeg, type JsonRpc, type Session } from './http-session.js';
-import { RequestLedger, type ErrorReply } from './request-ledger.js';
+import { leaveLeg, type JsonRpc, type Session } from './http-session.js';
+import { RequestLedger, type ErrorReply, type LedgerEvents } from './request-ledger.js';
 import { park, type Parked } from './sse-polling.js';
 
 export const LISTEN = 'subscriptions/listen';
 
+/** No header to add to the client's response (shared: nothing writes to it). */
+export const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+const noHeaders = (): Readonly<Record<string, string>> => NO_HEADERS;
+
 /**
  * One exchange with a backend: the body and its messages (none for GET and DELETE); `withHeaders` adds headers
- * to the client's response once the backend's status is known (default none); `onResult` sees each answer to
+ * to the client's response once the backend's status is known (default none; it is given the session); `onResult` sees each answer to
  * a request of the body; `intercept`: an answer (not 2xx) it accepts from a backend that should know the
  * session is not passed on (see ForwardRequest.intercept).
  */
 export interface Exchange {
   body?: Buffer | undefined;
   messages: JsonRpc[];
-  withHeaders?: Parameters<typeof forward>[2];
+  withHeaders?: ((r: ForwardResult, s: Session) => Readonly<Record<string, string>>) | undefined;
   onResult?: ((m: unknown) => void) | undefined;
   intercept?: ((r: ForwardResult, body: string | undefined) => boolean) | undefined;
   /**
@@ -45,122 +49,124 @@ export interface ExchangeOptions {
 }
 
 export class HttpExchange {
-  constructor(private readonly metrics: VersionMetrics, private readonly opts: ExchangeOptions) {}
+  /** Every exchange's ledger books its answers here; a failed request's error reply joins its exchange's `failed`. */
+  private readonly booking: LedgerEvents<ErrorReply[]>;
+
+  constructor(metrics: VersionMetrics, private readonly opts: ExchangeOptions) {
+    this.booking = {
+      book: (b) => metrics.request(b.server, b.version, b.method, b.latencyMs, b.outcome),
+      reply: (error, p) => void p.context.push(error),
+    };
+  }
 
   /**
    * Forwards one request of a session (or a modern request) and counts what comes back. With `intercept`, the
    * result of an answer it took says `intercepted`. Resolves with the exchange's result, or undefined when it
    * failed (the client has its error).
    */
-  exchange(req: IncomingMessage, res: ServerResponse, s: Session, x: Exchange): Promise<ForwardResult | undefined> {
+  async exchange(req: IncomingMessage, res: ServerResponse, s: Session, x: Exchange): Promise<ForwardResult | undefined> {
+    const { body, messages, withHeaders = noHeaders, onResult, intercept, resume } = x;
     // Counted on the backend session it goes to: a session that moves ends its old one after these.
-    const done = enterLeg(x.resume ? x.resume.leg : s.leg);
-    x.resume?.leave();
-    const exchanged = this.exchangeOn(req, res, s, x);
-    exchanged.then(done, done);
-    return exchanged;
-  }
-
-  private async exchangeOn(req: IncomingMessage, res: ServerResponse, s: Session, x: Exchange): Promise<ForwardResult | undefined> {
-    const { body, messages, withHeaders = () => ({}), onResult, intercept, resume } = x;
-    const backend = resume?.record ?? s.record!;
-    const backendSession = resume ? resume.backendSession : s.backendSession;
     const leg = resume ? resume.leg : s.leg;
-    // The version it went to, whatever the session moves to meanwhile: answers and errors name this one.
-    const version = resume?.version ?? s.version;
-    let clientHeaders = req.headers;
-    let stop: AbortController | undefined;
-    if (req.method === 'GET' && s.token !== '' && !resume) {
-      const listener = { res, stop: (stop = new AbortController()) };
-      s.listener = listener;
-      res.on('close', () => s.listener === listener && delete s.listener);
-      if (s.staleEventIds) {
-        s.staleEventIds = false;
-        clientHeaders = { ...req.headers };
-        delete clientHeaders['last-event-id'];
-      }
-    }
-    // The requests of this POST (or those a resuming GET takes over). No deadline here: `forward` times the
-    // exchange. The error replies of a failed exchange are collected, not sent: the catch below writes them as
-    // the response allows.
-    const failed: ErrorReply[] = resume?.failed ?? [];
-    failed.length = 0;
-    const pending = resume?.ledger ?? new RequestLedger(s.server, {
-      book: (b) => this.metrics.request(s.server, b.version, b.method, b.latencyMs, b.outcome),
-      reply: (error) => {
-        failed.push(error);
-      },
-    });
-    // A subscriptions/listen stream is not a request to time: it lasts until the client closes it.
-    for (const m of messages) if (m.method !== undefined && m.method !== LISTEN && m.id !== undefined && m.id !== null) pending.open(m.id, m.method, { version, context: undefined });
-    const asked = pending.inFlight > 0;
-    // The requests' deadline counts from the POST, across the streams a polling backend answers them on.
-    const deadline = resume?.deadline ?? performance.now() + this.opts.requestTimeoutMs;
-    let streaming = false; // the backend answers with an SSE stream
-    const onMessage = (m: unknown): void => {
-      if (pending.settle(m as JsonRpc)) onResult?.(m);
-    };
-    let outcome;
+    if (leg) leg.inflight++;
+    resume?.leave();
     try {
-      outcome = await forward(
-        {
-          url: backend.url,
-          // A request unanswered by the deadline fails (listen streams and the GET stream have none).
-          // A fresh request gets the one constant duration: Node keeps one timer list per duration, and a duration
-          // that differs per request (what is left of a deadline) costs a list of its own each time.
-          ...(asked ? { timeoutMs: resume ? Math.max(1, Math.ceil(deadline - performance.now())) : this.opts.requestTimeoutMs } : {}),
-          connectTimeoutMs: this.opts.connectTimeoutMs,
-          method: req.method as 'POST' | 'GET' | 'DELETE',
-          clientHeaders,
-          headers: backend.headers,
-          ...(req.method === 'POST' && messages.length === 1 ? { mcpHeaders: mcpRequestHeaders(messages[0]) } : {}),
-          ...(backendSession === undefined ? {} : { backendSession }),
-          ...(body === undefined ? {} : { body }),
-          forwardAuthorization: this.opts.forwardAuthorization,
-          ...(stop ? { stop: stop.signal } : {}),
-          ...(intercept && req.method !== 'DELETE' && backendSession !== undefined ? { intercept } : {}),
-        },
-        res,
-        (r) => {
-          streaming = r.contentType?.includes('text/event-stream') === true;
-          return withHeaders(r);
-        },
-        onMessage,
-        () => asked && pending.inFlight === 0,
-      );
-    } catch (e) {
-      const message = e instanceof TimeoutError
-        ? didNotAnswer(s.server, version, e.timeoutMs)
-        : res.headersSent
-          ? brokeOff(s.server, version, (e as Error).message)
-          : e instanceof MalformedAnswerError
-            ? malformedAnswer(s.server, version, e.message)
-            : unreachable(s.server, version, backend.url, (e as Error).message);
-      pending.failAll(message); // booked as transport failures; their error replies land in `failed`
-      if (res.headersSent) {
-        // Mid-stream: an SSE answer can still carry the errors; anything else can only be cut.
-        if (!streaming || res.writableEnded) return void res.destroy();
-        for (const error of failed) res.write(sseEvent(error));
-        return void res.end();
+      const backend = resume?.record ?? s.record!;
+      const backendSession = resume ? resume.backendSession : s.backendSession;
+      // The version it went to, whatever the session moves to meanwhile: answers and errors name this one.
+      const version = resume?.version ?? s.version;
+      let clientHeaders = req.headers;
+      let stop: AbortController | undefined;
+      if (req.method === 'GET' && s.token !== '' && !resume) {
+        const listener = { res, stop: (stop = new AbortController()) };
+        s.listener = listener;
+        res.on('close', () => s.listener === listener && delete s.listener);
+        if (s.staleEventIds) {
+          s.staleEventIds = false;
+          clientHeaders = { ...req.headers };
+          delete clientHeaders['last-event-id'];
+        }
       }
-      if (failed.length === 0) return void rpcError(res, 502, -32603, message, null);
-      return void json(res, 200, Array.isArray(messages) && messages.length > 1 ? failed : failed[0]);
-    }
-    // The client left: what it did not wait for is nobody's failure. Otherwise requests whose answer never came
-    // (the stream ended first) count as failures of the version.
-    // Intercepted: the backend did not serve it. Detached: the session moved, its GET stream is the mover's.
-    if (outcome.clientGone || outcome.intercepted || outcome.detached) return outcome;
-    // An answer stream that ended after an event id, before its answers: the backend polls (MCP 2025-11-25), and
-    // the client resumes the stream with GET and Last-Event-ID. Its requests wait for that GET.
-    // A resumed stream the backend closes again before any event of its own is resumed from the same id.
-    const resumedFrom = resume ? req.headers['last-event-id'] : undefined;
-    const parkAt = outcome.lastEventId ?? (typeof resumedFrom === 'string' ? resumedFrom : undefined);
-    if (streaming && parkAt !== undefined && pending.inFlight > 0 && s.token !== '') {
-      const expire = (p: Parked): void => void p.ledger.failAll(didNotAnswer(s.server, p.version, this.opts.requestTimeoutMs));
-      park(s, parkAt, { ledger: pending, failed, record: backend, backendSession, leg, version, deadline }, expire);
+      // The requests of this POST (or those a resuming GET takes over). No deadline here: `forward` times the
+      // exchange. The error replies of a failed exchange are collected, not sent: the catch below writes them as
+      // the response allows.
+      const failed: ErrorReply[] = resume?.failed ?? [];
+      failed.length = 0;
+      const pending = resume?.ledger ?? new RequestLedger(s.server, this.booking);
+      // A subscriptions/listen stream is not a request to time: it lasts until the client closes it.
+      for (const m of messages) if (m.method !== undefined && m.method !== LISTEN && m.id !== undefined && m.id !== null) pending.open(m.id, m.method, { version, context: failed });
+      const asked = pending.inFlight > 0;
+      // The requests' deadline counts from the POST, across the streams a polling backend answers them on.
+      const deadline = resume?.deadline ?? performance.now() + this.opts.requestTimeoutMs;
+      let streaming = false; // the backend answers with an SSE stream
+      const onMessage = (m: unknown): void => {
+        if (pending.settle(m as JsonRpc)) onResult?.(m);
+      };
+      let outcome;
+      try {
+        outcome = await forward(
+          {
+            url: backend.url,
+            method: req.method as 'POST' | 'GET' | 'DELETE',
+            clientHeaders,
+            headers: backend.headers,
+            // Every field is set, undefined where it does not apply: one object shape for `forward` to read.
+            mcpHeaders: req.method === 'POST' && messages.length === 1 ? mcpRequestHeaders(messages[0]) : undefined,
+            backendSession,
+            body,
+            forwardAuthorization: this.opts.forwardAuthorization,
+            // A request unanswered by the deadline fails (listen streams and the GET stream have none).
+            // A fresh request gets the one constant duration: Node keeps one timer list per duration, and a duration
+            // that differs per request (what is left of a deadline) costs a list of its own each time.
+            timeoutMs: !asked ? undefined : resume ? Math.max(1, Math.ceil(deadline - performance.now())) : this.opts.requestTimeoutMs,
+            connectTimeoutMs: this.opts.connectTimeoutMs,
+            stop: stop?.signal,
+            intercept: req.method !== 'DELETE' && backendSession !== undefined ? intercept : undefined,
+          },
+          res,
+          (r) => {
+            streaming = r.contentType?.includes('text/event-stream') === true;
+            return withHeaders(r, s);
+          },
+          onMessage,
+          () => asked && pending.inFlight === 0,
+        );
+      } catch (e) {
+        const message = e instanceof TimeoutError
+          ? didNotAnswer(s.server, version, e.timeoutMs)
+          : res.headersSent
+            ? brokeOff(s.server, version, (e as Error).message)
+            : e instanceof MalformedAnswerError
+              ? malformedAnswer(s.server, version, e.message)
+              : unreachable(s.server, version, backend.url, (e as Error).message);
+        pending.failAll(message); // booked as transport failures; their error replies land in `failed`
+        if (res.headersSent) {
+          // Mid-stream: an SSE answer can still carry the errors; anything else can only be cut.
+          if (!streaming || res.writableEnded) return void res.destroy();
+          for (const error of failed) res.write(sseEvent(error));
+          return void res.end();
+        }
+        if (failed.length === 0) return void rpcError(res, 502, -32603, message, null);
+        return void json(res, 200, Array.isArray(messages) && messages.length > 1 ? failed : failed[0]);
+      }
+      // The client left: what it did not wait for is nobody's failure. Otherwise requests whose answer never came
+      // (the stream ended first) count as failures of the version.
+      // Intercepted: the backend did not serve it. Detached: the session moved, its GET stream is the mover's.
+      if (outcome.clientGone || outcome.intercepted || outcome.detached) return outcome;
+      // An answer stream that ended after an event id, before its answers: the backend polls (MCP 2025-11-25), and
+      // the client resumes the stream with GET and Last-Event-ID. Its requests wait for that GET.
+      // A resumed stream the backend closes again before any event of its own is resumed from the same id.
+      const resumedFrom = resume ? req.headers['last-event-id'] : undefined;
+      const parkAt = outcome.lastEventId ?? (typeof resumedFrom === 'string' ? resumedFrom : undefined);
+      if (streaming && parkAt !== undefined && pending.inFlight > 0 && s.token !== '') {
+        const expire = (p: Parked): void => void p.ledger.failAll(didNotAnswer(s.server, p.version, this.opts.requestTimeoutMs));
+        park(s, parkAt, { ledger: pending, failed, record: backend, backendSession, leg, version, deadline }, expire);
+        return outcome;
+      }
+      pending.abandonAll({ transportFailure: true });
       return outcome;
+    } finally {
+      leaveLeg(leg);
     }
-    pending.abandonAll({ transportFailure: true });
-    return outcome;
   }
 }

@@ -70,13 +70,16 @@ export function whenDone(leg: Leg, then: () => void): void {
 /** One request more in flight on `leg`; the function returned says it is done (and runs what waited for that). */
 export function enterLeg(leg: Leg | undefined): () => void {
   if (leg) leg.inflight++;
-  return () => {
-    if (leg && --leg.inflight === 0 && leg.left) {
-      const left = leg.left;
-      delete leg.left;
-      left();
-    }
-  };
+  return () => leaveLeg(leg);
+}
+
+/** One request fewer in flight on `leg` (entered with `leg.inflight++`): the last one out runs what waited. */
+export function leaveLeg(leg: Leg | undefined): void {
+  if (leg && --leg.inflight === 0 && leg.left) {
+    const left = leg.left;
+    delete leg.left;
+    left();
+  }
 }
 
 /**

@@ -44,6 +44,8 @@ export interface Pending<T> {
 
 /** What one answered or failed request books: `latencyMs` from `open` to its end. */
 export interface Booking<T> {
+  /** The ledger's server. */
+  server: string;
   id: RequestId;
   method: string;
   version: string;
@@ -247,7 +249,7 @@ export class RequestLedger<T = undefined> {
 
   private close(k: string, p: Pending<T>, outcome: Outcome): Booking<T> {
     this.forget(k, p);
-    const booking: Booking<T> = { id: p.id, method: p.method, version: p.version, latencyMs: this.scheduler.now() - p.started, outcome, context: p.context };
+    const booking: Booking<T> = { server: this.server, id: p.id, method: p.method, version: p.version, latencyMs: this.scheduler.now() - p.started, outcome, context: p.context };
     this.events.book?.(booking);
     return booking;
   }

@@ -5,7 +5,7 @@
  * requests in flight on the old backend finish there); anything else ends it.
  */
 import { listChangedNotices, surfaceOfContract, type Surface } from '../domain/list-changes.js';
-import type { Observed, PinDecision, PromotionPolicy } from '../domain/pin-decision.js';
+import { NOTHING_SEEN, type Observed, type PinDecision, type PinPolicy, type PromotionPolicy } from '../domain/pin-decision.js';
 import { SessionReason } from '../domain/reasons.js';
 import type { VersionRecord } from '../domain/types.js';
 import { chooseByWeight } from '../domain/weighted-choice.js';
@@ -53,14 +53,21 @@ export interface MigrationDeps {
 }
 
 export class SessionMigration {
-  constructor(private readonly deps: MigrationDeps, private readonly opts: MigrationOptions) {}
+  /** The pin policy of a request (no idle timeout: it has just arrived), and of the sweep. */
+  private readonly policy: PinPolicy;
+  private readonly idlePolicy: PinPolicy;
+
+  constructor(private readonly deps: MigrationDeps, private readonly opts: MigrationOptions) {
+    this.policy = { onPromote: opts.onPromote };
+    this.idlePolicy = { onPromote: opts.onPromote, idleTimeoutMs: opts.idleTimeoutMs };
+  }
 
   /**
    * The pin decision for a session now. `idle`: the idle timeout counts too (the sweep; a request that has
    * just arrived is not judged idle).
    */
-  decide(s: Session, observed: Observed = {}, idle = false): PinDecision {
-    return decideNow(this.deps.view, s, this.deps.now(), { onPromote: this.opts.onPromote, ...(idle ? { idleTimeoutMs: this.opts.idleTimeoutMs } : {}) }, observed);
+  decide(s: Session, observed: Observed = NOTHING_SEEN, idle = false): PinDecision {
+    return decideNow(this.deps.view, s, this.deps.now(), idle ? this.idlePolicy : this.policy, observed);
   }
 
   /**
@@ -82,7 +89,7 @@ export class SessionMigration {
   }
 
   /** Something was seen of the session's backend (or the registry changed): acts if the session may not stay. */
-  observed(s: Session, what: Observed = {}): void {
+  observed(s: Session, what: Observed = NOTHING_SEEN): void {
     if (s.moving) return;
     const d = this.decide(s, what);
     if (d.action !== 'stay') void this.act(s, d);

@@ -5,7 +5,7 @@
  * `list_changed` notices the client gets. How a front reaches its backend is its own: it passes an `Ask`.
  */
 import { LISTS, listChangedNotices, noticesForCapabilities, type Surface } from '../domain/list-changes.js';
-import { decidePin, type Observed, type PinDecision, type PinPolicy } from '../domain/pin-decision.js';
+import { decidePin, NOTHING_SEEN, type Observed, type PinDecision, type PinPolicy } from '../domain/pin-decision.js';
 import type { LiveView } from '../registry/live-view.js';
 import type { Answer } from './private-requests.js';
 
@@ -23,7 +23,7 @@ export interface PinnedSession {
 }
 
 /** The pin decision (domain/pin-decision.ts) for `s` at `now` (epoch ms), with what the registry says now. */
-export function decideNow(view: LiveView, s: PinnedSession, now: number, policy: PinPolicy, observed: Observed = {}): PinDecision {
+export function decideNow(view: LiveView, s: PinnedSession, now: number, policy: PinPolicy, observed: Observed = NOTHING_SEEN): PinDecision {
   const pin = { server: s.server, version: s.version, pinnedAt: s.startedAt, lastUsed: s.lastUsed };
   return decidePin(view.get(s.server), pin, now, policy, observed);
 }

@@ -15,8 +15,8 @@ export const MAX_PARKED = 100;
 
 /** The requests of an answer stream that ended before their answers, waiting for the client to resume it. */
 export interface Parked {
-  /** The requests, still pending, with their booking rule. */
-  ledger: RequestLedger;
+  /** The requests, still pending, with their booking rule (each keeps `failed`, where its error reply goes). */
+  ledger: RequestLedger<ErrorReply[]>;
   /** Where the ledger puts the error replies of requests that fail (the resuming GET writes them). */
   failed: ErrorReply[];
   /** The backend, backend session and version the requests went to. */
