@@ -103,10 +103,12 @@ export interface OpenedSession {
 }
 
 /**
- * Opens a backend session with the client's initialize params, then says `notifications/initialized`.
+ * Opens a backend session with the client's initialize params, then says `notifications/initialized`
+ * (`beforeInitialized` is told the session in between, and waited for: what the backend sends once initialized
+ * may be heard).
  * Throws an Error saying what the backend did instead (the caller adds server and version).
  */
-export async function openBackendSession(ep: BackendEndpoint, initParams: Record<string, unknown>, opts: CallOptions = {}): Promise<OpenedSession> {
+export async function openBackendSession(ep: BackendEndpoint, initParams: Record<string, unknown>, opts: CallOptions = {}, beforeInitialized?: (session: string | undefined, protocolVersion: string | undefined) => Promise<void> | void): Promise<OpenedSession> {
   const init = await backendCall(ep, { jsonrpc: '2.0', id: 'mcp-rollout:initialize', method: 'initialize', params: initParams }, opts);
   const result = init.answer?.result;
   if (init.status !== 200 || !result) {
@@ -114,6 +116,7 @@ export async function openBackendSession(ep: BackendEndpoint, initParams: Record
   }
   const pv = typeof result.protocolVersion === 'string' ? result.protocolVersion : undefined;
   const session = init.session;
+  await beforeInitialized?.(session, pv);
   await backendCall(ep, { jsonrpc: '2.0', method: 'notifications/initialized' }, { ...opts, ...(session === undefined ? {} : { session }), ...(pv === undefined ? {} : { protocolVersion: pv }) });
   return { ...(session === undefined ? {} : { session }), result };
 }

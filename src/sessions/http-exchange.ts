@@ -4,6 +4,7 @@
  * a failed exchange written as the response still allows, naming server and version.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { finished } from 'node:stream/promises';
 import { brokeOff, didNotAnswer, malformedAnswer, unreachable } from '../protocol/router-errors.js';
 import { mcpRequestHeaders } from '../protocol/modern-headers.js';
 import { json, rpcError, sseEvent } from '../fronts/replies.js';
@@ -62,7 +63,7 @@ export class HttpExchange {
   /**
    * Forwards one request of a session (or a modern request) and counts what comes back. With `intercept`, the
    * result of an answer it took says `intercepted`. Resolves with the exchange's result, or undefined when it
-   * failed (the client has its error).
+   * failed (the client has its error) or was a GET that took over the stream held since a move.
    */
   async exchange(req: IncomingMessage, res: ServerResponse, s: Session, x: Exchange): Promise<ForwardResult | undefined> {
     const { body, messages, withHeaders = noHeaders, onResult, intercept, resume } = x;
@@ -81,6 +82,14 @@ export class HttpExchange {
         const listener = { res, stop: (stop = new AbortController()) };
         s.listener = listener;
         res.on('close', () => s.listener === listener && delete s.listener);
+        // The stream of the backend session the session moved to, held since the move: the client takes it over.
+        const held = s.held;
+        if (held) s.held = undefined;
+        if (held?.attach(res)) {
+          stop.signal.addEventListener('abort', () => held.close(true));
+          await finished(res).catch(() => undefined);
+          return undefined;
+        }
         if (s.staleEventIds) {
           s.staleEventIds = false;
           clientHeaders = { ...req.headers };

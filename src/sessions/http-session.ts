@@ -8,6 +8,7 @@ import type { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js
 import type { VersionRecord } from '../domain/types.js';
 import type { StreamableFront } from '../fronts/streamable-front.js';
 import type { FrontLink } from './front-link.js';
+import type { HeldStream } from './held-stream.js';
 import type { SessionBridge } from './session-bridge.js';
 import type { Parked } from './sse-polling.js';
 
@@ -36,6 +37,8 @@ export interface Session {
   leg?: Leg;
   /** An HTTP session's GET stream while its client holds it open: a move writes list_changed on it, then ends it. */
   listener?: { res: ServerResponse; stop: AbortController };
+  /** The GET stream of the backend session it moved to, held for the client's next GET (see held-stream.ts). */
+  held?: HeldStream;
   /** The client's SSE event ids came from a backend session it has left: not passed to the next one. */
   staleEventIds?: boolean;
   /** A bridged session: its current bridge's link to the front (a move puts a new bridge behind the same front). */

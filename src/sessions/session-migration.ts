@@ -16,6 +16,7 @@ import type { LiveView } from '../registry/live-view.js';
 import type { VersionMetrics } from '../telemetry/version-metrics.js';
 import { openBackendSession, readSurface, type BackendEndpoint } from './backend-session.js';
 import type { FrontLink } from './front-link.js';
+import { DEFAULT_HOLD, HeldStream } from './held-stream.js';
 import { minimalInit, whenDone, type BackendOf, type Session } from './http-session.js';
 import type { SessionBridges } from './session-bridges.js';
 import { decideNow, noticesBetween, readLists, replayInitialize } from './session-move.js';
@@ -138,12 +139,23 @@ export class SessionMigration {
     let ep: BackendEndpoint;
     let opened;
     const call = { timeoutMs: MOVE_TIMEOUT_MS, connectTimeoutMs: this.opts.connectTimeoutMs };
+    // The new backend session's GET stream, held from before `notifications/initialized` until the client's GET.
+    let held: HeldStream | undefined;
+    const hold = (session: string | undefined, pv: string | undefined): Promise<void> | undefined => {
+      if (session === undefined) return undefined;
+      const h = new HeldStream(ep, session, pv, { ...DEFAULT_HOLD, connectTimeoutMs: this.opts.connectTimeoutMs }, () => {
+        if (s.held === h) s.held = undefined;
+      });
+      held = h;
+      return h.ready;
+    };
     try {
       ep = this.opts.backendOf?.(s.server, record) ?? record;
       // An adopted session's initialize is not known here (the id does not carry it): a minimal one stands in.
       const init = s.init ?? minimalInit(s.protocolVersion);
-      opened = await openBackendSession(ep, init, call);
+      opened = await openBackendSession(ep, init, call, hold);
     } catch (e) {
+      held?.close();
       return `${d.why}; moving the session failed: ${label} ${(e as Error).message}`;
     }
     const pv = typeof opened.result.protocolVersion === 'string' ? opened.result.protocolVersion : s.protocolVersion;
@@ -153,6 +165,7 @@ export class SessionMigration {
     const notices = await this.noticesAfterMove(s.server, { version: old.version, ...(oldAlive ? { read: () => readSurface(old.record!, at(old.backendSession, old.pv)) } : {}) }, { record, read: () => readSurface(ep, at(opened.session, pv)), capabilities: opened.result.capabilities });
     if (!table.has(s.token)) {
       // Ended (by its client, or the router closing) while it moved: the new backend session is not wanted.
+      held?.close();
       if (opened.session !== undefined) await endBackendSession(ep.url, ep.headers, opened.session);
       return table.whyEnded(s.token) || 'the session ended while it moved';
     }
@@ -167,10 +180,13 @@ export class SessionMigration {
     s.leg = { inflight: 0 };
     s.staleEventIds = true;
     metrics.sessionStarted(s.server, record.version);
-    // The client's GET stream carries the notices, and ends.
+    // The client's GET stream carries the notices, and ends; without one, the held stream keeps them for its next.
+    s.held?.close();
+    if (held?.open) s.held = held;
     const l = s.listener;
     s.listener = undefined;
     if (l) endListener(l, notices);
+    else held?.tell(notices);
     // The old backend session ends once the requests still running on it are answered (a backend that forgot
     // it has nothing to end).
     if (oldAlive && old.backendSession !== undefined && old.leg) {
@@ -241,7 +257,8 @@ export class SessionMigration {
     const old = { record: s.record, backendSession: s.backendSession, leg: s.leg, pv: s.protocolVersion };
     const alive = d.reason !== SessionReason.BackendSessionGone && old.record !== undefined;
     let l = s.listener;
-    for (const k of ['record', 'backendSession', 'leg', 'listener', 'staleEventIds'] as const) delete s[k];
+    s.held?.close();
+    for (const k of ['record', 'backendSession', 'leg', 'listener', 'held', 'staleEventIds'] as const) delete s[k];
     const tell = (notices: string[]): boolean => {
       if (!l || l.res.writableEnded || l.res.destroyed) return false; // none, or the client closed it meanwhile
       endListener(l, notices);

@@ -114,6 +114,7 @@ export class SessionTable {
   /** Forgets a session (its backend session, if any, lives on). */
   drop(s: Session): void {
     releaseParked(s);
+    s.held?.close();
     if (!this.sessions.delete(s.token)) return;
     this.metrics.sessionEnded(s.server, s.version);
     if (s.digest !== undefined) this.byDigest?.delete(s.digest);

@@ -18,7 +18,7 @@ export interface PollingServer {
   stop(): Promise<void>;
 }
 
-/** Starts the fixture on a free port; `env`: TAG (named in answers), EXTRA=1 (an `alerts` tool), RETRY_MS. */
+/** Starts the fixture on a free port; `env`: TAG (named in answers), EXTRA=1 (an `alerts` tool), RETRY_MS, GREET_MS. */
 export async function pollingServer(env: Record<string, string> = {}): Promise<PollingServer> {
   const child = spawn(process.execPath, [POLLING], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {

@@ -14,11 +14,12 @@ import { afterEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { LoggingMessageNotificationSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { DEFAULT_ROUTER_OPTIONS, HttpRouter } from '../../src/router/http-router.js';
 import { LiveView } from '../../src/registry/live-view.js';
 import { Registry } from '../../src/registry/registry.js';
 import { MemoryStore } from '../../src/state/memory-store.js';
+import { pollingServer } from '../helpers/polling-http.js';
 import { startRouter, type RouterHarness } from '../helpers/router-harness.js';
 import { WEATHER, weatherHttp, type Weather } from '../helpers/weather-http.js';
 
@@ -98,7 +99,7 @@ async function heldInitialize(target: string): Promise<{ url: string; arrived: P
 }
 
 describe('live migration of HTTP sessions', () => {
-  const backends: Weather[] = [];
+  const backends: { stop(): Promise<void> }[] = [];
   let r: RouterHarness | undefined;
   afterEach(async () => {
     await r?.close();
@@ -258,6 +259,35 @@ describe('live migration of HTTP sessions', () => {
       await c.client.close();
       await Promise.all(routers.map((x) => x.close(1000)));
       for (const v of views) v.stop();
+    }
+  });
+
+  it('what the new backend sends on its own right after a move reaches the client: the router holds that backend session\'s GET stream until the client opens its own again', async () => {
+    // Each version logs "<tag> greets" 100 ms after a session is initialized, on the session's GET stream; the SDK
+    // client opens its GET again a second after the move ended the old one (the `retry:` these servers send, the
+    // SDK client's default without one).
+    const env = (tag: string) => ({ TAG: tag, GREET_MS: '100', RETRY_MS: '1000' });
+    const [v1, v2] = [await pollingServer(env('v1')), await pollingServer(env('v2'))];
+    backends.push(v1, v2);
+    r = await startRouter(async (reg) => {
+      await reg.deploy('weather', { version: '1.0.0', transport: { type: 'http', url: v1.url, headers: {} } });
+      await reg.deploy('weather', { version: '2.0.0', transport: { type: 'http', url: v2.url, headers: {} }, traffic: 100 });
+    });
+    const transport = new StreamableHTTPClientTransport(new URL(r.url('weather')));
+    const client = new Client({ name: 'migration-test', version: '1.0.0' });
+    const heard: string[] = [];
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void heard.push(String(n.params.data)));
+    await client.connect(transport);
+    try {
+      await until('the client listens on its GET stream', () => r!.router.openStreams() === 1);
+      await r.registry.rollback('weather', '2.0.0', 'bad');
+      await until('the blue greeted the moved session', () => heard.includes('v1 greets'));
+      const echo = (await client.callTool({ name: 'echo', arguments: { text: 'x' } })) as { content: { text: string }[] };
+      assert.equal(echo.content[0]!.text, 'v1 echo: x');
+      assert.equal(heard.filter((h) => h === 'v1 greets').length, 1, 'heard once');
+      await until('the client listens again, on the stream held for it', () => r!.router.openStreams() === 1);
+    } finally {
+      await client.close();
     }
   });
 });
