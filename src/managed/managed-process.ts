@@ -5,7 +5,6 @@
  * outright leaves nothing behind; wrappers (npx, sh) and their children go with the group.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { connectVersion } from '../checks/connect-version.js';
 import { launchFor, managedUrl } from '../domain/managed-spec.js';
 import { DEFAULT_RESTART_POLICY, restartDecision, type RestartPolicy } from '../domain/restart-backoff.js';
 import type { ManagedSpec } from '../domain/types.js';
@@ -157,6 +156,8 @@ export class ManagedProcess {
     this.child = child;
     this.release = this.opts.lifeline?.watch(child.pid);
     const url = managedUrl(this.spec, port);
+    // Loaded when a managed version starts: a router that runs none does not carry the MCP client in memory.
+    const { connectVersion } = await import('../checks/connect-version.js');
     const deadline = Date.now() + this.opts.readyTimeoutMs;
     let last = 'no answer';
     while (!this.stopping) {
