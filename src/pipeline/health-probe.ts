@@ -28,8 +28,21 @@ export async function probeVersion(record: VersionRecord, timeoutMs = 5000): Pro
     return { healthy: true, message: `${conn.era === 'modern' ? 'server/discover' : 'handshake'} and tools/list answered` };
   } catch (e) {
     eras.delete(key);
-    return { healthy: false, message: (e as Error).message };
+    return { healthy: false, message: listingFailed(e) };
   } finally {
     await conn.client.close().catch(() => undefined);
   }
+}
+
+/**
+ * Why the listing failed. A server that dies between the handshake and tools/list fails the client's fetch,
+ * whose error says only "fetch failed": its cause says what happened.
+ */
+function listingFailed(e: unknown): string {
+  const { message, cause } = e as Error & { cause?: { code?: unknown; message?: unknown } };
+  if (message !== 'fetch failed' || cause === undefined) return message;
+  const code = typeof cause.code === 'string' ? cause.code : undefined;
+  if (code === 'ECONNREFUSED') return 'tools/list failed: the server is not running (connection refused)';
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'UND_ERR_CLOSED') return `tools/list failed: the server closed the connection (${code})`;
+  return `tools/list failed: ${typeof cause.message === 'string' ? cause.message : (code ?? message)}`;
 }

@@ -43,7 +43,11 @@ describe('PostgreSQL down under a running view, then back', () => {
       const written = Date.now();
       await again.update('w', undefined, deployUpdate('w', '1.1.0'));
       await again.close();
-      await changed;
+      // The view's timers are unref'd (serve's HTTP server keeps its process up): a guard keeps this one up meanwhile,
+      // and fails the test rather than letting it hang.
+      let guard: NodeJS.Timeout | undefined;
+      await Promise.race([changed, new Promise((_, reject) => (guard = setTimeout(() => reject(new Error('the view never saw the write')), 60_000)))]);
+      clearTimeout(guard);
       const ms = Date.now() - written;
       // The listener reconnects (a re-read) or the 5 s poll runs, each once the driver tries again.
       t.diagnostic(`the view saw the write ${ms} ms after it was committed`);
