@@ -24,6 +24,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { freePort } from '../src/free-port.js';
+import { isProcessAlive } from '../src/process-alive.js';
 import { EVERYTHING, startEverything } from '../test/helpers/everything-http.js';
 
 const HERE = fileURLToPath(new URL('../..', import.meta.url));
@@ -102,18 +103,9 @@ async function startProxy(checkout: string, dir: string, env: NodeJS.ProcessEnv,
     call: () => client.callTool(ECHO),
     stop: async () => {
       await client.close(); // the proxy's stdin ends: it ends its backend and exits
-      while (alive(pid)) await new Promise((r) => setTimeout(r, 50));
+      while (isProcessAlive(pid)) await new Promise((r) => setTimeout(r, 50));
     },
   };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
