@@ -14,6 +14,13 @@ const canary = server([version('1.0.0', 'blue', 90), version('2.0.0', 'green', 1
 const promoted = server([version('1.0.0', 'inactive', 0), version('2.0.0', 'blue', 100)]);
 const rolledBackAt500 = server([version('1.0.0', 'blue', 100), version('2.0.0', 'inactive', 0)], [rollback('2.0.0', 500)]);
 const greenAgainAfterRollback = server([version('1.0.0', 'blue', 90), version('2.0.0', 'green', 10)], [rollback('2.0.0', 500)]);
+/** 2.0.0 rolled back at 500, given traffic again at 600, then 3.0.0 promoted over it at 700. */
+const reactivatedThenPromotedAway = server([version('1.0.0', 'inactive', 0), version('2.0.0', 'inactive', 0), version('3.0.0', 'blue', 100)], [
+  rollback('2.0.0', 500),
+  { kind: 'status', timestamp: 600, version: '2.0.0', from: 'inactive', to: 'green' },
+  { kind: 'traffic', timestamp: 600, version: '2.0.0', from: 0, to: 10 },
+  { kind: 'status', timestamp: 700, version: '2.0.0', from: 'green', to: 'inactive' },
+]);
 const drain: PinPolicy = { onPromote: 'drain' };
 const move: PinPolicy = { onPromote: 'move' };
 
@@ -25,7 +32,11 @@ describe('decidePin', () => {
     ['rolled back after pinning: move', rolledBackAt500, { server: 'w', version: '2.0.0', pinnedAt: 100 }, drain, {}, 'move VersionRolledBack version 2.0.0 of "w" was rolled back'],
     ['rolled back at the very ms of pinning: move', rolledBackAt500, { server: 'w', version: '2.0.0', pinnedAt: 500 }, drain, {}, 'move VersionRolledBack version 2.0.0 of "w" was rolled back'],
     ['rolled back before pinning, green again by a later deploy: stay', greenAgainAfterRollback, { server: 'w', version: '2.0.0', pinnedAt: 600 }, drain, {}, 'stay'],
-    ['rolled back before pinning, still inactive, drain: stay', rolledBackAt500, { server: 'w', version: '2.0.0', pinnedAt: 600 }, drain, {}, 'stay'],
+    // Pinned after the rollback by a router or proxy whose view had not seen it yet (or whose clock runs a little
+    // ahead): the version has been inactive since, so its session must not stay there for good.
+    ['pinned after the rollback, the version inactive since: move', rolledBackAt500, { server: 'w', version: '2.0.0', pinnedAt: 600 }, drain, {}, 'move VersionRolledBack version 2.0.0 of "w" was rolled back'],
+    ['rolled back, green again, then promoted away: a session pinned while it was green stays (drain)', reactivatedThenPromotedAway, { server: 'w', version: '2.0.0', pinnedAt: 650 }, drain, {}, 'stay'],
+    ['rolled back, green again, then promoted away: a session pinned before the rollback moves', reactivatedThenPromotedAway, { server: 'w', version: '2.0.0', pinnedAt: 400 }, drain, {}, 'move VersionRolledBack version 2.0.0 of "w" was rolled back'],
     ['promoted away, drain: stay', promoted, { server: 'w', version: '1.0.0', pinnedAt: 100 }, drain, {}, 'stay'],
     ['promoted away, move: move', promoted, { server: 'w', version: '1.0.0', pinnedAt: 100 }, move, {}, 'move PromotedAway version 1.0.0 of "w" is inactive: another version was promoted (--on-promote move)'],
     ['backend died: move, with the front\'s text', canary, { server: 'w', version: '2.0.0', pinnedAt: 100 }, drain, { backendDied: 'server "w" version 2.0.0 exited with code 1' }, 'move BackendDied server "w" version 2.0.0 exited with code 1'],

@@ -69,8 +69,7 @@ export function decidePin(server: ServerState | undefined, pin: Pin, now: number
     break;
   }
   if (!v) return { action: 'move', reason: SessionReason.VersionRemoved, why: `${label(pin)} was removed` };
-  const rb = lastRollbackAt(server, pin.version);
-  if (rb !== undefined && rb >= pin.pinnedAt) return { action: 'move', reason: SessionReason.VersionRolledBack, why: `${label(pin)} was rolled back` };
+  if (rolledBackUnder(server, v, pin.pinnedAt)) return { action: 'move', reason: SessionReason.VersionRolledBack, why: `${label(pin)} was rolled back` };
   if (observed.backendDied !== undefined) return { action: 'move', reason: SessionReason.BackendDied, why: observed.backendDied };
   if (observed.backendSessionGone) return { action: 'move', reason: SessionReason.BackendSessionGone, why: `server "${name}" version ${pin.version} no longer knows the session (its backend restarted)` };
   if (policy.idleTimeoutMs !== undefined && pin.lastUsed !== undefined && now - pin.lastUsed > policy.idleTimeoutMs) {
@@ -85,18 +84,51 @@ export function decidePin(server: ServerState | undefined, pin: Pin, now: number
 const label = (pin: Pin): string => `version ${pin.version} of "${pin.server}"`;
 
 /**
- * Each server state's last rollback time per version, computed once per state: fronts decide on every request,
- * and a long history should not be read each time. States are replaced, never changed, on a registry change.
+ * Whether `v`'s rollback concerns a session pinned to it at `pinnedAt`: one pinned before the rollback (or at
+ * its ms); and, while the version has stayed inactive since, one pinned after it too. Such a pin was made on a
+ * view that had not seen the rollback yet (a change takes a moment to reach every router and proxy), or by a
+ * clock a little ahead of the one that stamped the rollback; left alone, its session would stay on the
+ * rolled-back version for good. A version given traffic again after its rollback keeps the sessions pinned since.
  */
-const rollbacks = new WeakMap<ServerState, Map<string, number>>();
+function rolledBackUnder(server: ServerState, v: VersionRecord, pinnedAt: number): boolean {
+  const t = lifecycle(server, v.version);
+  if (t?.rolledBackAt === undefined) return false;
+  if (t.rolledBackAt >= pinnedAt) return true;
+  return v.status === 'inactive' && !(t.activatedAt !== undefined && t.activatedAt > t.rolledBackAt);
+}
+
+/** When a version was last rolled back, and last made active (given a status other than inactive, or traffic). */
+interface Lifecycle {
+  rolledBackAt?: number;
+  activatedAt?: number;
+}
+
+/**
+ * Each server state's versions' lifecycle times, computed once per state: fronts decide on every request, and a
+ * long history should not be read each time. States are replaced, never changed, on a registry change.
+ */
+const lifecycles = new WeakMap<ServerState, Map<string, Lifecycle>>();
+
+function lifecycle(server: ServerState, version: string): Lifecycle | undefined {
+  let at = lifecycles.get(server);
+  if (!at) {
+    at = new Map();
+    const later = (a: number | undefined, b: number): number => Math.max(a ?? -Infinity, b);
+    for (const e of server.history) {
+      const activated = e.kind === 'registered' ? e.status !== 'inactive' || e.trafficPercentage > 0 : e.kind === 'status' ? e.to !== 'inactive' : e.kind === 'traffic' && e.to > 0;
+      if (e.kind !== 'rollback' && !activated) continue;
+      const key = e.kind === 'rollback' ? e.fromVersion : e.version;
+      const t = at.get(key) ?? {};
+      if (e.kind === 'rollback') t.rolledBackAt = later(t.rolledBackAt, e.timestamp);
+      else t.activatedAt = later(t.activatedAt, e.timestamp);
+      at.set(key, t);
+    }
+    lifecycles.set(server, at);
+  }
+  return at.get(version);
+}
 
 /** Epoch ms of the latest rollback away from `version`, or undefined when it was never rolled back. */
 export function lastRollbackAt(server: ServerState, version: string): number | undefined {
-  let at = rollbacks.get(server);
-  if (!at) {
-    at = new Map();
-    for (const e of server.history) if (e.kind === 'rollback') at.set(e.fromVersion, Math.max(e.timestamp, at.get(e.fromVersion) ?? -Infinity));
-    rollbacks.set(server, at);
-  }
-  return at.get(version);
+  return lifecycle(server, version)?.rolledBackAt;
 }

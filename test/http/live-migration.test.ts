@@ -262,6 +262,42 @@ describe('live migration of HTTP sessions', () => {
     }
   });
 
+  it('a session started on a version already rolled back, by a router that had not seen the rollback yet, moves once it does', async () => {
+    const [v1, v2] = [await weatherHttp('v1'), await weatherHttp('v2')];
+    backends.push(v1, v2);
+    const registry = new Registry(new MemoryStore());
+    await registry.deploy('weather', { version: '1.0.0', transport: { type: 'http', url: v1.url, headers: {} } });
+    await registry.deploy('weather', { version: '2.0.0', transport: { type: 'http', url: v2.url, headers: {} }, traffic: 100 });
+    // The router's view hears of changes only when the test refreshes it: the moment a change takes to reach a
+    // router (a NOTIFY, a poll), held open.
+    const lagging = new Proxy(registry.store, {
+      get: (store, key) => {
+        if (key === 'watch') return undefined;
+        const v: unknown = Reflect.get(store, key, store);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(store) : v;
+      },
+    });
+    const view = new LiveView(lagging, 3_600_000, 3_600_000);
+    await view.start();
+    const router = new HttpRouter(view, { ...DEFAULT_ROUTER_OPTIONS, port: 0 });
+    const url = `http://127.0.0.1:${await router.listen()}/mcp/weather`;
+    let c: Awaited<ReturnType<typeof connect>> | undefined;
+    try {
+      await registry.rollback('weather', '2.0.0', 'bad');
+      const rolledBackAt = Math.max(...(await registry.get('weather')).server.history.filter((e) => e.kind === 'rollback').map((e) => e.timestamp));
+      await until('the clock passed the rollback', () => Date.now() > rolledBackAt);
+      c = await connect(url);
+      assert.equal(await variantOf(c.client), 'v2', 'the router had not seen the rollback: the new session went to 2.0.0, after its rollback');
+      await view.refresh();
+      assert.equal(await variantOf(c.client), 'v1', 'once the router sees the rollback, the session moves to the blue');
+      assert.deepEqual(router.sessionCounts(), { weather: { '1.0.0': 1 } });
+    } finally {
+      await c?.client.close();
+      await router.close(1000);
+      view.stop();
+    }
+  });
+
   it('what the new backend sends on its own right after a move reaches the client: the router holds that backend session\'s GET stream until the client opens its own again', async () => {
     // Each version logs "<tag> greets" 100 ms after a session is initialized, on the session's GET stream; the SDK
     // client opens its GET again a second after the move ended the old one (the `retry:` these servers send, the
