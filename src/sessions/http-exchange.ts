@@ -14,6 +14,7 @@ import type { VersionMetrics } from '../telemetry/version-metrics.js';
 import { leaveLeg, type JsonRpc, type Session } from './http-session.js';
 import { RequestLedger, type ErrorReply, type LedgerEvents } from './request-ledger.js';
 import { park, type Parked } from './sse-polling.js';
+import type { HeldStream } from './held-stream.js';
 
 export const LISTEN = 'subscriptions/listen';
 
@@ -67,6 +68,12 @@ export class HttpExchange {
    */
   async exchange(req: IncomingMessage, res: ServerResponse, s: Session, x: Exchange): Promise<ForwardResult | undefined> {
     const { body, messages, withHeaders = noHeaders, onResult, intercept, resume } = x;
+    // The stream of the backend session the session moved to, held since the move: the client's GET takes it over.
+    const held = req.method === 'GET' && !resume ? s.held : undefined;
+    if (held) {
+      s.held = undefined;
+      if (held.attach(res)) return this.listenHeld(res, s, held);
+    }
     // Counted on the backend session it goes to: a session that moves ends its old one after these.
     const leg = resume ? resume.leg : s.leg;
     if (leg) leg.inflight++;
@@ -79,17 +86,7 @@ export class HttpExchange {
       let clientHeaders = req.headers;
       let stop: AbortController | undefined;
       if (req.method === 'GET' && s.token !== '' && !resume) {
-        const listener = { res, stop: (stop = new AbortController()) };
-        s.listener = listener;
-        res.on('close', () => s.listener === listener && delete s.listener);
-        // The stream of the backend session the session moved to, held since the move: the client takes it over.
-        const held = s.held;
-        if (held) s.held = undefined;
-        if (held?.attach(res)) {
-          stop.signal.addEventListener('abort', () => held.close(true));
-          await finished(res).catch(() => undefined);
-          return undefined;
-        }
+        stop = listenOn(s, res);
         if (s.staleEventIds) {
           s.staleEventIds = false;
           clientHeaders = { ...req.headers };
@@ -178,4 +175,25 @@ export class HttpExchange {
       leaveLeg(leg);
     }
   }
+
+  /** The client's GET on a stream held since a move: its listener until either side ends it. */
+  private async listenHeld(res: ServerResponse, s: Session, held: HeldStream): Promise<undefined> {
+    const leg = s.leg;
+    if (leg) leg.inflight++;
+    listenOn(s, res).signal.addEventListener('abort', () => held.close(true));
+    try {
+      await finished(res).catch(() => undefined);
+    } finally {
+      leaveLeg(leg);
+    }
+    return undefined;
+  }
+}
+
+/** The client's GET stream of `s`: a move writes its notices there and ends it, after `stop` detached the backend's side. */
+function listenOn(s: Session, res: ServerResponse): AbortController {
+  const listener = { res, stop: new AbortController() };
+  s.listener = listener;
+  res.on('close', () => s.listener === listener && delete s.listener);
+  return listener.stop;
 }

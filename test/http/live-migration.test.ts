@@ -143,6 +143,16 @@ describe('live migration of HTTP sessions', () => {
     });
   };
 
+  /** A registry in memory (for routers of the test's own) over weather 1.0.0 (v1, the blue) and 2.0.0 (v2, all the traffic), over HTTP. */
+  const httpBlueGreenRegistry = async (): Promise<Registry> => {
+    const [v1, v2] = [await weatherHttp('v1'), await weatherHttp('v2')];
+    backends.push(v1, v2);
+    const registry = new Registry(new MemoryStore());
+    await registry.deploy('weather', { version: '1.0.0', transport: { type: 'http', url: v1.url, headers: {} } });
+    await registry.deploy('weather', { version: '2.0.0', transport: { type: 'http', url: v2.url, headers: {} }, traffic: 100 });
+    return registry;
+  };
+
   // Rolled back under a session: [blue's kind, green's kind, what the move does].
   const rollbacks = [
     ['http', 'http', 'an http version rolled back under a session: the next call is answered by the blue, after list_changed'],
@@ -230,11 +240,7 @@ describe('live migration of HTTP sessions', () => {
   });
 
   it('a migrated session adopted by another router (stale sealed claims) moves again there', async () => {
-    const [v1, v2] = [await weatherHttp('v1'), await weatherHttp('v2')];
-    backends.push(v1, v2);
-    const registry = new Registry(new MemoryStore());
-    await registry.deploy('weather', { version: '1.0.0', transport: { type: 'http', url: v1.url, headers: {} } });
-    await registry.deploy('weather', { version: '2.0.0', transport: { type: 'http', url: v2.url, headers: {} }, traffic: 100 });
+    const registry = await httpBlueGreenRegistry();
     const views = [new LiveView(registry.store, 20), new LiveView(registry.store, 20)];
     await Promise.all(views.map((v) => v.start()));
     const routers = views.map((v) => new HttpRouter(v, { ...DEFAULT_ROUTER_OPTIONS, port: 0 }));
@@ -263,11 +269,7 @@ describe('live migration of HTTP sessions', () => {
   });
 
   it('a session started on a version already rolled back, by a router that had not seen the rollback yet, moves once it does', async () => {
-    const [v1, v2] = [await weatherHttp('v1'), await weatherHttp('v2')];
-    backends.push(v1, v2);
-    const registry = new Registry(new MemoryStore());
-    await registry.deploy('weather', { version: '1.0.0', transport: { type: 'http', url: v1.url, headers: {} } });
-    await registry.deploy('weather', { version: '2.0.0', transport: { type: 'http', url: v2.url, headers: {} }, traffic: 100 });
+    const registry = await httpBlueGreenRegistry();
     // The router's view hears of changes only when the test refreshes it: the moment a change takes to reach a
     // router (a NOTIFY, a poll), held open.
     const lagging = new Proxy(registry.store, {
