@@ -23,7 +23,11 @@ export interface HoldLimits {
   connectTimeoutMs: number;
 }
 
-export const DEFAULT_HOLD: Omit<HoldLimits, 'connectTimeoutMs'> = { holdMs: 30_000, holdBytes: 1 << 20 };
+/**
+ * 30 s (the SDK client reopens its stream after 1 s); 64 KiB, room for hundreds of notifications: a rollback moves
+ * every session of the version at once, and each may hold this much until its client comes.
+ */
+export const DEFAULT_HOLD: Omit<HoldLimits, 'connectTimeoutMs'> = { holdMs: 30_000, holdBytes: 64 * 1024 };
 
 export class HeldStream {
   /** The move's notices and what the backend sent, until the client comes. */
