@@ -7,7 +7,7 @@ import type postgres from 'postgres';
 import { AppError } from '../errors.js';
 
 /** The schema this build writes and the newest it reads. */
-export const DB_SCHEMA_VERSION = 3;
+export const DB_SCHEMA_VERSION = 4;
 
 /** The channel every committed write notifies, with the new revision as payload (a cue to re-read). */
 export const CHANGE_CHANNEL = 'mcp_rollout';
@@ -64,6 +64,13 @@ const MIGRATIONS: ReadonlyArray<(sql: postgres.TransactionSql) => Promise<unknow
       holder_pid int NOT NULL,
       holder_host text NOT NULL,
       expires_at timestamptz NOT NULL)`;
+  },
+  async (sql) => {
+    // Sessions their client ended with DELETE (a digest of the id), kept a while beside the NOTIFY: a router
+    // whose listener (re)connects reads those it may have missed, since NOTIFY has no replay.
+    await sql`CREATE TABLE mcp_rollout_session_ends (
+      digest text PRIMARY KEY,
+      ended_at timestamptz NOT NULL DEFAULT clock_timestamp())`;
   },
 ];
 

@@ -23,6 +23,11 @@ import { scopeConflict, type SessionEndStore, type Store, type StoredServer, typ
 type Sql = postgres.Sql;
 type Tx = postgres.TransactionSql;
 
+/** How long a client's session end is kept for routers that missed its NOTIFY, s (twice serve's default idle timeout). */
+export const SESSION_END_REPLAY_S = 3600;
+/** The most session ends a (re)connecting listener reads (a router remembers 10,000). */
+const SESSION_END_REPLAY_MAX = 10_000;
+
 interface ServerRow {
   name: string;
   scope: string;
@@ -51,6 +56,7 @@ export class PostgresStore implements Store, FleetTelemetryStore, RolloutLeaseSt
   private sql: Promise<Sql> | undefined;
   private readonly where: string;
   private telemetryWrites = 0;
+  private sessionEnds = 0;
   private clock: ClockBase | undefined;
   private resyncing = false;
 
@@ -230,14 +236,46 @@ export class PostgresStore implements Store, FleetTelemetryStore, RolloutLeaseSt
     return this.listen(CHANGE_CHANNEL, () => onChange(), () => onChange(), onError, retryMs);
   }
 
-  /** See SessionEndStore: a NOTIFY on SESSION_END_CHANNEL, outside any transaction (delivered at once). */
+  /**
+   * See SessionEndStore: the end is kept for SESSION_END_REPLAY_S and notified on SESSION_END_CHANNEL in one
+   * transaction (the notice goes out at its commit). Every 100th also deletes ends kept longer.
+   */
   async publishSessionEnd(digest: string): Promise<void> {
-    await this.run((sql) => sql`SELECT pg_notify(${SESSION_END_CHANNEL}, ${digest})`);
+    const prune = this.sessionEnds++ % 100 === 0;
+    await this.run((sql) =>
+      sql.begin(async (tx) => {
+        await tx`INSERT INTO mcp_rollout_session_ends (digest) VALUES (${digest}) ON CONFLICT (digest) DO UPDATE SET ended_at = clock_timestamp()`;
+        await tx`SELECT pg_notify(${SESSION_END_CHANNEL}, ${digest})`;
+        if (prune) await tx`DELETE FROM mcp_rollout_session_ends WHERE ended_at < clock_timestamp() - make_interval(secs => ${SESSION_END_REPLAY_S})`;
+      }),
+    );
   }
 
-  /** See SessionEndStore. Notices sent while the listener reconnects are lost (NOTIFY has no replay). */
+  /**
+   * See SessionEndStore. Each time the listener (re)connects, the ends of the last SESSION_END_REPLAY_S are read
+   * too (the newest SESSION_END_REPLAY_MAX): those notified while it was away, which NOTIFY does not replay, and
+   * those from before a router started (an id ended elsewhere is not taken on again).
+   */
   watchSessionEnds(onEnd: (digest: string) => void, onError?: (e: Error) => void, retryMs = 1000): () => void {
-    return this.listen(SESSION_END_CHANNEL, onEnd, () => undefined, onError, retryMs);
+    // Each end once, whether notified, read back, or both (the newest SESSION_END_REPLAY_MAX remembered).
+    const seen = new Set<string>();
+    const deliver = (digest: string): void => {
+      if (seen.has(digest)) return;
+      seen.add(digest);
+      if (seen.size > SESSION_END_REPLAY_MAX) seen.delete(seen.values().next().value!);
+      onEnd(digest);
+    };
+    const replay = (): void => {
+      void this.run((sql) => sql<{ digest: string }[]>`SELECT digest FROM mcp_rollout_session_ends
+        WHERE ended_at > clock_timestamp() - make_interval(secs => ${SESSION_END_REPLAY_S})
+        ORDER BY ended_at DESC LIMIT ${SESSION_END_REPLAY_MAX}`).then(
+        (rows) => {
+          for (const r of rows.reverse()) deliver(r.digest);
+        },
+        (e: unknown) => onError?.(this.wrap(e)),
+      );
+    };
+    return this.listen(SESSION_END_CHANNEL, deliver, replay, onError, retryMs);
   }
 
   /** LISTEN on `channel` (postgres.js keeps one connection for every channel), retried every `retryMs` until it connects. */

@@ -33,8 +33,9 @@ export interface SessionEndStore {
   /** Tells every watcher (this process's included) that the session of `digest` was ended by its client. Throws AppError `io`. */
   publishSessionEnd(digest: string): Promise<void>;
   /**
-   * Calls `onEnd` with each digest published by anyone from now on (none is replayed); `onError` hears a listener
-   * that cannot connect (it keeps trying). Returns a function that stops watching.
+   * Calls `onEnd` with each digest published by anyone from now on, once each; a store may also give ends
+   * published a while before (PostgreSQL: those of the last hour, read whenever its listener (re)connects).
+   * `onError` hears a listener that cannot connect (it keeps trying). Returns a function that stops watching.
    */
   watchSessionEnds(onEnd: (digest: string) => void, onError?: (e: Error) => void): () => void;
 }

@@ -138,6 +138,33 @@ describe('PostgresStore database', () => {
     }
   });
 
+  it('a session end published before a watcher listens reaches it when it does (a router started since, or whose listener reconnected: NOTIFY has no replay), once', async () => {
+    const { store, url } = await open();
+    const later = new PostgresStore(url);
+    stores.push(later);
+    const digest = 'AbCdEfGhIjKlMnOpQrSt_-';
+    await store.publishSessionEnd(digest);
+    await store.publishSessionEnd('ZyXwVuTsRqPoNmLkJiHg_-');
+    const heard: string[] = [];
+    const stop = later.watchSessionEnds((d) => heard.push(d));
+    try {
+      for (let i = 0; heard.length < 2; i++) {
+        assert.ok(i < 500, `the watcher never read the ends published before it listened: ${JSON.stringify(heard)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.deepEqual(heard, [digest, 'ZyXwVuTsRqPoNmLkJiHg_-'], 'in the order they ended');
+      await store.publishSessionEnd(digest); // the same end again (a DELETE repeated): not heard twice
+      await store.publishSessionEnd('third_end_of_a_session');
+      for (let i = 0; !heard.includes('third_end_of_a_session'); i++) {
+        assert.ok(i < 500, `the watcher never heard the third end: ${JSON.stringify(heard)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.deepEqual(heard, [digest, 'ZyXwVuTsRqPoNmLkJiHg_-', 'third_end_of_a_session']);
+    } finally {
+      stop();
+    }
+  });
+
   it('an unreachable database fails with an io error naming the URL without its password', async () => {
     const store = new PostgresStore('postgres://someone:hunter2@127.0.0.1:1/nothing', { connectTimeoutS: 5 });
     await assert.rejects(store.list(), (e: unknown) => {
