@@ -59,7 +59,8 @@ describe('rollout supervisor', () => {
     // Each router's identity is a live process of its own (two supervisors in this process cannot be told
     // apart by pid), so each sees the other as a live driver.
     const identities: ChildProcess[] = [0, 1].map(() => spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore' }));
-    const stops: (() => void)[] = [];
+    // Each stop is awaited: a supervisor still writing (its lease, the log) into the project would race its removal.
+    const stops: (() => unknown)[] = [];
     try {
       let clock = 1_000_000;
       const now = () => clock;
@@ -137,7 +138,7 @@ describe('rollout supervisor', () => {
           },
           100,
         );
-        stops.push(() => void halt());
+        stops.push(() => halt());
       }
       await done;
       const { server } = await admin.get('w');
@@ -153,7 +154,7 @@ describe('rollout supervisor', () => {
       const takeovers = (await readFile(p.logFile, 'utf8')).split('\n').filter((l) => l.includes('taken over from'));
       assert.equal(takeovers.length, 1, 'one takeover in the deployment log');
     } finally {
-      for (const s of stops.reverse()) s();
+      for (const s of stops.reverse()) await s();
       for (const c of identities) {
         const exited = once(c, 'exit');
         process.kill(c.pid!);
