@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { decidePin, lastRollbackAt, type Observed, type Pin, type PinPolicy } from './pin-decision.js';
+import { decidePin, type Observed, type Pin, type PinPolicy } from './pin-decision.js';
 import { emptyServer, type HistoryEntry, type ServerState, type Status } from './types.js';
 
 const version = (v: string, status: Status, trafficPercentage: number) => ({ type: 'http' as const, url: 'http://x', headers: {}, version: v, status, trafficPercentage, deploymentTimestamp: 0 });
@@ -53,10 +53,11 @@ describe('decidePin', () => {
   }
 });
 
-describe('lastRollbackAt', () => {
+describe('the rollback a pin is judged against', () => {
   it('is the latest rollback away from the version, whatever the order of the history', () => {
-    const s = server([], [rollback('2.0.0', 900), rollback('2.0.0', 300), rollback('3.0.0', 1000)]);
-    assert.equal(lastRollbackAt(s, '2.0.0'), 900);
-    assert.equal(lastRollbackAt(s, '1.0.0'), undefined);
+    // 2.0.0 green again: only a rollback at or after the pin (600) moves it; the latest one (900) is.
+    const s = server([version('1.0.0', 'blue', 90), version('2.0.0', 'green', 10)], [rollback('2.0.0', 900), rollback('2.0.0', 300), rollback('3.0.0', 1000)]);
+    assert.equal(decidePin(s, { server: 'w', version: '2.0.0', pinnedAt: 600 }, 0, drain).action, 'move');
+    assert.equal(decidePin(s, { server: 'w', version: '1.0.0', pinnedAt: 600 }, 0, drain).action, 'stay', "another version's rollback is not 1.0.0's");
   });
 });

@@ -127,8 +127,3 @@ function lifecycle(server: ServerState, version: string): Lifecycle | undefined 
   }
   return at.get(version);
 }
-
-/** Epoch ms of the latest rollback away from `version`, or undefined when it was never rolled back. */
-export function lastRollbackAt(server: ServerState, version: string): number | undefined {
-  return lifecycle(server, version)?.rolledBackAt;
-}

@@ -26,15 +26,16 @@ export interface UpdateOutcome<T> {
  * Sessions ended by their clients, told to every router of a shared store: a client's DELETE reaches one router,
  * and the others holding the session forget it too (the database store: a NOTIFY; the memory store: in process).
  * What travels is a digest of the session id (session-token.ts `sessionDigest`), never the id, which is a bearer
- * credential. Best effort: a router that is not listening at that moment (its listener reconnecting) misses it
- * and keeps the session until its idle timeout, as on a store without it.
+ * credential. A store without replay is best effort: a router that is not listening at that moment misses an end
+ * and keeps the session until its idle timeout, as on a store without ends. The database store replays the last
+ * hour's ends whenever its listener (re)connects.
  */
 export interface SessionEndStore {
   /** Tells every watcher (this process's included) that the session of `digest` was ended by its client. Throws AppError `io`. */
   publishSessionEnd(digest: string): Promise<void>;
   /**
-   * Calls `onEnd` with each digest published by anyone from now on, once each; a store may also give ends
-   * published a while before (PostgreSQL: those of the last hour, read whenever its listener (re)connects).
+   * Calls `onEnd` with each digest published by anyone from now on; a store may also give ends published a while
+   * before (PostgreSQL: those of the last hour, read whenever its listener (re)connects, each heard once).
    * `onError` hears a listener that cannot connect (it keeps trying). Returns a function that stops watching.
    */
   watchSessionEnds(onEnd: (digest: string) => void, onError?: (e: Error) => void): () => void;
